@@ -1,0 +1,75 @@
+// The platform abstraction layer: the only interface between edgeway and an OS or
+// network stack. One implementation per port is linked (platform/linux, platform/lwip).
+// Everything here is non-blocking except pal_resolve (used only at start-up and reload)
+// and the file functions (start-up and reload only).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+namespace pal {
+
+using Socket = int;
+constexpr Socket kNoSocket = -1;
+
+enum class Io : uint8_t { ok, would_block, closed, error };
+
+struct IoResult {
+    Io status;
+    size_t n;   // bytes moved when ok
+    int err;    // errno-style code when error
+};
+
+struct Addr {
+    uint8_t family;      // 4 or 6
+    uint8_t bytes[16];
+    uint16_t port;
+};
+
+// Poll interest and readiness bits.
+enum : uint16_t { kIn = 1, kOut = 2, kErr = 4, kHup = 8 };
+
+struct PollItem {
+    Socket sock;
+    uint16_t events;
+    uint16_t revents;
+};
+
+// Start-up of the port (e.g. lwIP's tcpip thread and netif). 0 = ok.
+int init();
+
+// Time.
+uint64_t now_ms();      // monotonic
+uint64_t wall_ms();     // Unix epoch, for display only; 0 if the device has no clock
+
+// Entropy for jitter and TLS seeding. Returns 0 when filled.
+int entropy(void* buf, size_t len);
+
+// Log sink: one complete line without newline.
+void log_line(const char* line, size_t len);
+
+// Names and addresses. pal_parse_addr never blocks; pal_resolve may (start-up/reload only).
+bool parse_addr(const char* host, uint16_t port, Addr* out);
+int resolve(const char* host, uint16_t port, Addr* out);  // 0 = ok, else errno-style
+void format_addr(const Addr& a, char* buf, size_t cap);
+
+// Sockets. All returned sockets are non-blocking.
+Socket tcp_listen(const Addr& a, int backlog, int* err);
+Socket tcp_accept(Socket listener, int* err);            // kNoSocket + EAGAIN when none
+Socket tcp_connect(const Addr& a, int* err);             // in progress: wait for kOut
+int tcp_connect_result(Socket s);                        // 0 = connected, else errno-style
+IoResult send(Socket s, const void* buf, size_t len);
+IoResult recv(Socket s, void* buf, size_t len);
+void close(Socket s);
+uint16_t local_port(Socket s);
+
+// Waits up to timeout_ms (-1 = forever) for readiness. Returns the number ready, 0 on
+// timeout, -1 on error (EINTR is reported as 0).
+int poll(PollItem* items, size_t count, int timeout_ms);
+
+// Files (start-up and reload only).
+// Reads a whole file. 0 = ok, else errno-style. *private_ok = false when group/other may read it.
+int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* private_ok);
+const char* getenv(const char* name);
+const char* strerror(int err);
+
+}  // namespace pal

@@ -1,0 +1,107 @@
+// The validated configuration: SPEC section 5, in fixed tables.
+// config_parse() turns INI text into a Config or the first error as FILE:LINE: key: message.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "core/caps.h"
+
+namespace ew {
+
+enum class LogLevel : uint8_t { error, warn, info, debug };
+enum class Strategy : uint8_t { priority, latency, weighted };
+enum class ProbeKind : uint8_t { models, chat, tcp, tls };
+enum class Scheme : uint8_t { http, https };
+
+struct AgentConfig {
+    char listen_host[EW_CAP_HOST] = "127.0.0.1";
+    uint16_t listen_port = 8088;
+    char local_token_file[EW_CAP_PATH] = "";
+    char local_token[EW_CAP_SECRET] = "";  // loaded from local_token_file; empty = no auth
+    LogLevel log_level = LogLevel::info;
+    Strategy strategy = Strategy::priority;
+    uint32_t max_clients = 16;
+    uint32_t max_request_bytes = 262144;
+    uint32_t request_timeout_ms = 60000;
+    uint32_t max_attempts = 4;
+    uint32_t retry_backoff_ms = 200;
+    uint32_t retry_backoff_max_ms = 2000;
+    uint32_t first_token_timeout_ms = 15000;
+};
+
+struct ProbeConfig {
+    ProbeKind kind = ProbeKind::models;
+    uint32_t interval_ms = 30000;
+    uint32_t down_interval_ms = 5000;
+    uint32_t timeout_ms = 5000;
+    uint32_t fall = 3;
+    uint32_t rise = 2;
+    uint32_t jitter_pct = 10;
+};
+
+struct EndpointConfig {
+    char name[EW_CAP_NAME] = "";
+    char url[EW_CAP_URL] = "";        // as written, e.g. https://api.example.com/v1
+    Scheme scheme = Scheme::https;
+    char host[EW_CAP_HOST] = "";      // from url, no brackets for IPv6
+    uint16_t port = 443;              // from url, or 80/443 by scheme
+    char base_path[EW_CAP_PATH] = ""; // from url, e.g. "/v1" (no trailing slash)
+    char api_key[EW_CAP_SECRET] = ""; // never logged or shown
+    bool api_key_inline = false;      // came from `api_key =` (warned)
+    char models[EW_CAP_MODELS_PER_ENDPOINT][EW_CAP_MODEL_NAME] = {};
+    uint32_t model_count = 0;
+    int32_t priority = 0;
+    uint32_t timeout_ms = 30000;
+    bool tls_verify = true;
+    char ca_file[EW_CAP_PATH] = "";   // empty: system bundle
+    uint32_t line = 0;                // line of the section header, for messages
+
+    bool serves(const char* model) const;
+};
+
+struct FallbackRule {
+    char model[EW_CAP_MODEL_NAME] = "";
+    char next[EW_CAP_FALLBACK_CHAIN][EW_CAP_MODEL_NAME] = {};
+    uint32_t next_count = 0;
+};
+
+struct Config {
+    AgentConfig agent;
+    ProbeConfig probe;
+    EndpointConfig endpoints[EW_CAP_ENDPOINTS];
+    uint32_t endpoint_count = 0;
+    FallbackRule fallback[EW_CAP_FALLBACK_RULES];
+    uint32_t fallback_count = 0;
+
+    const FallbackRule* fallback_for(const char* model) const;  // nullptr when none
+    int endpoint_index(const char* name) const;                  // -1 when none
+};
+
+// One diagnostic: "FILE:LINE: key: message". line 0 = whole file.
+struct ConfigDiag {
+    char text[256] = "";
+};
+
+// Where secrets come from, so tests can supply them without the process environment
+// or the file system. The default (config_default_sources) uses the PAL.
+struct ConfigSources {
+    // Returns the value or nullptr.
+    const char* (*getenv)(const char* name, void* user);
+    // Reads a whole small file into buf. Returns 0, or an errno-style code. Sets *len.
+    // *private_ok = false when the file is readable by group or others.
+    int (*read_file)(const char* path, char* buf, size_t cap, size_t* len, bool* private_ok, void* user);
+    void* user;
+};
+
+enum class ConfigStatus : uint8_t { ok, error };
+
+// Parses INI text. On error fills `err` and returns ConfigStatus::error.
+// Warnings (e.g. inline api_key) go to `warn` via the callback, one line each.
+ConfigStatus config_parse(const char* file_name, const char* text, size_t len, const ConfigSources& src,
+                          Config* out, ConfigDiag* err, void (*warn)(const char* line, void* user),
+                          void* warn_user);
+
+const char* to_string(LogLevel v);
+const char* to_string(Strategy v);
+const char* to_string(ProbeKind v);
+
+}  // namespace ew
