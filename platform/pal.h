@@ -73,3 +73,12 @@ const char* getenv(const char* name);
 const char* strerror(int err);
 
 }  // namespace pal
+
+namespace pal {
+
+// Process signals, as flags the loop polls (no work in signal context).
+enum : uint32_t { kSignalTerminate = 1, kSignalReload = 2 };
+void signals_install();       // SIGTERM/SIGINT -> terminate, SIGHUP -> reload, SIGPIPE ignored
+uint32_t signals_take();      // returns and clears the pending kSignal* bits
+
+}  // namespace pal

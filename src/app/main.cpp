@@ -1,2 +1,176 @@
-// placeholder until the CLI lands
-int main() { return 0; }
+// edgeway: the command line. Reads the INI, then runs the agent, checks the
+// configuration, or probes every endpoint once.
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/strbuf.h"
+#include "net/agent.h"
+#include "net/log.h"
+#include "pal.h"
+
+namespace {
+
+using namespace ew;
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+constexpr uint32_t kDrainMs = 10000;  // SIGTERM: in-flight requests get this long to finish
+
+const char kUsage[] =
+    "usage: edgeway -c FILE [--probe-once]\n"
+    "       edgeway --check-config FILE\n"
+    "       edgeway --version | --help\n"
+    "\n"
+    "  -c, --config FILE   run with this INI file (see config/edgeway.ini)\n"
+    "  --check-config      validate the configuration and exit (0 ok, 2 errors)\n"
+    "  --probe-once        probe every endpoint once, print a table, exit 0 if any is healthy\n"
+    "  --version           print the version\n"
+    "\n"
+    "Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain in-flight requests and exit.\n";
+
+struct Options {
+    const char* config = nullptr;
+    bool check = false;
+    bool probe_once = false;
+};
+
+char g_ini[EW_CAP_INI_BYTES];
+Config g_config;
+Agent g_agent;
+
+const char* env_source(const char* name, void*) { return pal::getenv(name); }
+
+int file_source(const char* path, char* buf, size_t cap, size_t* len, bool* private_ok, void*) {
+    return pal::read_file(path, buf, cap, len, private_ok);
+}
+
+void print_warning(const char* line, void*) { EW_LOG_WARN("%s", line); }
+
+// Reads and validates the file into *out. Prints errors and warnings; false on error.
+bool load_config(const char* path, Config* out) {
+    size_t len = 0;
+    bool private_ok = true;
+    int e = pal::read_file(path, g_ini, sizeof g_ini, &len, &private_ok);
+    if (e != 0) {
+        fprintf(stderr, "%s:0: config: cannot read it: %s\n", path, pal::strerror(e));
+        return false;
+    }
+    ConfigSources src{env_source, file_source, nullptr};
+    ConfigDiag diag;
+    *out = Config();
+    if (config_parse(path, g_ini, len, src, out, &diag, print_warning, nullptr) != ConfigStatus::ok) {
+        fprintf(stderr, "%s\n", diag.text);
+        return false;
+    }
+    return true;
+}
+
+int probe_once() {
+    char err[256];
+    if (!g_agent.init(g_config, err, sizeof err)) {
+        fprintf(stderr, "edgeway: %s\n", err);
+        return kExitRuntime;
+    }
+    uint64_t deadline = pal::now_ms() + g_config.probe.timeout_ms + 2000;
+    g_agent.probe_all_once(deadline);
+    printf("%-16s %-40s %-13s %10s  %s\n", "NAME", "URL", "RESULT", "LATENCY_MS", "ERROR");
+    int healthy = 0;
+    for (uint32_t i = 0; i < g_config.endpoint_count; i++) {
+        const Probe& p = g_agent.probe(i);
+        const Outcome& o = p.last();
+        const char* result = p.runs() ? to_string(o.kind) : "not_run";
+        if (p.runs() && o.kind == ResultKind::ok) healthy++;
+        printf("%-16s %-40s %-13s %10u  %s\n", g_config.endpoints[i].name, g_config.endpoints[i].url, result,
+               o.latency_ms, p.last_error());
+    }
+    fflush(stdout);
+    g_agent.shutdown();
+    return healthy > 0 ? kExitOk : kExitRuntime;
+}
+
+int run(const char* path) {
+    char err[256];
+    if (!g_agent.init(g_config, err, sizeof err)) {
+        EW_LOG_ERROR("start failed: %s", err);
+        return kExitRuntime;
+    }
+    if (!g_agent.listen(err, sizeof err)) {
+        EW_LOG_ERROR("%s", err);
+        return kExitRuntime;
+    }
+    pal::signals_install();
+    g_agent.start_probes(pal::now_ms());
+    static Config next;
+    bool reload_pending = false;
+    for (;;) {
+        g_agent.run_once(1000);
+        uint32_t sig = pal::signals_take();
+        if (sig & pal::kSignalTerminate) break;
+        if (sig & pal::kSignalReload) {
+            // Validate now; apply between requests so nothing in flight changes under it.
+            if (load_config(path, &next)) {
+                reload_pending = true;
+                EW_LOG_INFO("reload: %s is valid; applying when no request is in flight", path);
+            } else {
+                EW_LOG_ERROR("reload: %s has errors; keeping the running configuration", path);
+            }
+        }
+        if (reload_pending && g_agent.idle()) {
+            reload_pending = false;
+            if (!g_agent.reload(next, err, sizeof err)) EW_LOG_ERROR("reload refused: %s", err);
+        }
+    }
+    EW_LOG_INFO("terminating: draining in-flight requests (up to %u ms)", kDrainMs);
+    uint64_t until = pal::now_ms() + kDrainMs;
+    while (!g_agent.drain() && pal::now_ms() < until) g_agent.run_once(100);
+    g_agent.shutdown();
+    EW_LOG_INFO("stopped");
+    return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt;
+    for (int i = 1; i < argc; i++) {
+        const char* a = argv[i];
+        if (strcmp(a, "--version") == 0) {
+            printf("edgeway %s\n", EW_VERSION);
+            return kExitOk;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(kUsage, stdout);
+            return kExitOk;
+        }
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "edgeway: %s needs a file\n%s", a, kUsage);
+                return kExitUsage;
+            }
+            opt.config = argv[++i];
+        } else if (strcmp(a, "--check-config") == 0) {
+            opt.check = true;
+            if (i + 1 < argc && argv[i + 1][0] != '-') opt.config = argv[++i];
+        } else if (strcmp(a, "--probe-once") == 0) {
+            opt.probe_once = true;
+        } else {
+            fprintf(stderr, "edgeway: unknown argument '%s'\n%s", a, kUsage);
+            return kExitUsage;
+        }
+    }
+    if (opt.config == nullptr) {
+        fprintf(stderr, "edgeway: no configuration file given\n%s", kUsage);
+        return kExitUsage;
+    }
+    if (pal::init() != 0) {
+        fprintf(stderr, "edgeway: platform start-up failed\n");
+        return kExitRuntime;
+    }
+    if (!load_config(opt.config, &g_config)) return kExitUsage;
+    if (opt.check) return kExitOk;
+    log_set_level(g_config.agent.log_level);
+    if (opt.probe_once) return probe_once();
+    return run(opt.config);
+}

@@ -63,3 +63,12 @@
 #ifndef EW_CAP_ERROR_TEXT
 #define EW_CAP_ERROR_TEXT 160         // last error message kept per endpoint
 #endif
+#ifndef EW_CAP_SSE_EVENT
+#define EW_CAP_SSE_EVENT 8192         // one SSE event's data (all its data: lines joined)
+#endif
+#ifndef EW_CAP_SSE_EVENT_NAME
+#define EW_CAP_SSE_EVENT_NAME 64      // an SSE `event:` type and `id:` value
+#endif
+#ifndef EW_CAP_JSON_DEPTH
+#define EW_CAP_JSON_DEPTH 64          // nesting depth accepted by the JSON validator
+#endif

@@ -56,6 +56,12 @@ struct Health {
     uint8_t ring[EW_CAP_HISTORY] = {};
     uint32_t ring_pos = 0;
     uint32_t ring_count = 0;
+    // Cooldown doubling: ejections since the endpoint last served cleanly for a long spell
+    // (`ejections` above is the lifetime total, for metrics, and never decreases).
+    uint32_t cooldown_level = 0;
+    uint32_t cooldown_ms = 0;       // length of the current/last cooldown
+    uint32_t down_probe_ms = 0;     // probe interval while DOWN (cooldown_base_ms), for estimates
+    uint64_t serving_since_ms = 0;  // when it last left DOWN (or first result); for decay
 };
 
 void health_init(Health* h);
@@ -76,14 +82,23 @@ void health_tick(Health* h, const HealthParams& p, uint64_t now_ms);
 // True when a request for the model (index, or -1 for any) may be sent now.
 bool health_can_serve(const Health& h, int model_index, uint64_t now_ms);
 
-// Earliest time >= now at which health_can_serve may become true; UINT64_MAX if unknown
-// (e.g. DOWN with no cooldown end, or key bad).
+// Earliest time >= now at which health_can_serve may become true, as an estimate for a
+// Retry-After header: `now` when it can serve; the end of the endpoint's (and, for
+// model_index >= 0, the model's) rate limit; for DOWN the cooldown end, or when that has
+// passed, now + one DOWN probe interval (it still needs `rise` good probes).
+// UINT64_MAX when the key is bad (needs an operator, not time).
 uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms);
 
 // Fraction of successes in the ring, 0..1 (1 when empty).
 float health_success_ratio(const Health& h);
 
-// "healthy" | "degraded" | "unhealthy" from the score (seed thresholds).
+// Score = 0.7 * (ring success ratio * 100) + 0.3 * latency score, where the latency score is
+// 100 at EWMA <= latency_good_ms falling linearly to 0 at latency_bad_ms (slower = lower;
+// 100 while no latency is known). health_record() stores it in Health::score.
+float health_compute_score(const Health& h, const HealthParams& p);
+
+// "healthy" | "degraded" | "unhealthy" from the score (seed thresholds: > healthy_above,
+// > degraded_above); always "unhealthy" while DOWN or with a bad key.
 const char* health_status_class(const Health& h, const HealthParams& p);
 
 const char* to_string(HealthState s);  // "HEALTHY", "DEGRADED", "DOWN", "RATE_LIMITED"

@@ -1,0 +1,415 @@
+// The Linux port of the PAL: POSIX sockets (non-blocking, close-on-exec), poll(2),
+// CLOCK_MONOTONIC, getrandom(2) with /dev/urandom as fallback, stderr as log sink.
+// Errors are errno values; pal::resolve may also return a negative getaddrinfo code
+// (EAI_*), which pal::strerror understands too.
+#include "pal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+// Largest number of sockets one pal::poll call may carry (a static pollfd table).
+#ifndef EW_PAL_MAX_POLL
+#define EW_PAL_MAX_POLL 256
+#endif
+
+namespace pal {
+namespace {
+
+uint64_t clock_ms(clockid_t id) {
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0) return 0;
+    return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
+}
+
+// Fills a sockaddr from an Addr; returns its length, 0 for a bad family.
+socklen_t to_sockaddr(const Addr& a, struct sockaddr_storage* ss) {
+    memset(ss, 0, sizeof(*ss));
+    if (a.family == 4) {
+        auto* sin = reinterpret_cast<struct sockaddr_in*>(ss);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(a.port);
+        memcpy(&sin->sin_addr, a.bytes, 4);
+        return sizeof(*sin);
+    }
+    if (a.family == 6) {
+        auto* sin6 = reinterpret_cast<struct sockaddr_in6*>(ss);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(a.port);
+        memcpy(&sin6->sin6_addr, a.bytes, 16);
+        return sizeof(*sin6);
+    }
+    return 0;
+}
+
+bool from_sockaddr(const struct sockaddr* sa, Addr* out) {
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET) {
+        const auto* sin = reinterpret_cast<const struct sockaddr_in*>(sa);
+        out->family = 4;
+        out->port = ntohs(sin->sin_port);
+        memcpy(out->bytes, &sin->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const auto* sin6 = reinterpret_cast<const struct sockaddr_in6*>(sa);
+        out->family = 6;
+        out->port = ntohs(sin6->sin6_port);
+        memcpy(out->bytes, &sin6->sin6_addr, 16);
+        return true;
+    }
+    return false;
+}
+
+void set_err(int* err, int value) {
+    if (err) *err = value;
+}
+
+void set_nodelay(int fd) {
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int read_urandom(void* buf, size_t len) {
+    int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    auto* p = static_cast<unsigned char*>(buf);
+    int rc = 0;
+    while (len > 0) {
+        ssize_t n = ::read(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            rc = n < 0 ? errno : EIO;
+            break;
+        }
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+    ::close(fd);
+    return rc;
+}
+
+struct pollfd g_pollfds[EW_PAL_MAX_POLL];
+
+}  // namespace
+
+int init() { return 0; }
+
+uint64_t now_ms() { return clock_ms(CLOCK_MONOTONIC); }
+uint64_t wall_ms() { return clock_ms(CLOCK_REALTIME); }
+
+int entropy(void* buf, size_t len) {
+    auto* p = static_cast<unsigned char*>(buf);
+    while (len > 0) {
+        // GRND_NONBLOCK: never wait for the pool at early boot; /dev/urandom then.
+        ssize_t n = getrandom(p, len, GRND_NONBLOCK);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return read_urandom(p, len);  // ENOSYS (old kernel), EAGAIN (pool not ready)
+        }
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+    return 0;
+}
+
+void log_line(const char* line, size_t len) {
+    // One writev(2) call: the line and its newline reach stderr together.
+    struct iovec iov[2];
+    iov[0].iov_base = const_cast<char*>(line);
+    iov[0].iov_len = len;
+    iov[1].iov_base = const_cast<char*>("\n");
+    iov[1].iov_len = 1;
+    while (writev(STDERR_FILENO, iov, 2) < 0 && errno == EINTR) {
+    }
+}
+
+bool parse_addr(const char* host, uint16_t port, Addr* out) {
+    if (!host || !out) return false;
+    memset(out, 0, sizeof(*out));
+    out->port = port;
+    if (strcmp(host, "localhost") == 0) {
+        out->family = 4;
+        out->bytes[0] = 127;
+        out->bytes[3] = 1;
+        return true;
+    }
+    if (inet_pton(AF_INET, host, out->bytes) == 1) {
+        out->family = 4;
+        return true;
+    }
+    // IPv6, with or without the brackets of a URL ("[::1]").
+    char tmp[INET6_ADDRSTRLEN + 2];
+    const char* h = host;
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+        if (n - 2 >= sizeof(tmp)) return false;
+        memcpy(tmp, host + 1, n - 2);
+        tmp[n - 2] = '\0';
+        h = tmp;
+    }
+    if (inet_pton(AF_INET6, h, out->bytes) == 1) {
+        out->family = 6;
+        return true;
+    }
+    return false;
+}
+
+int resolve(const char* host, uint16_t port, Addr* out) {
+    if (!host || !out) return EINVAL;
+    if (parse_addr(host, port, out)) return 0;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    struct addrinfo* res = nullptr;
+    int rc = getaddrinfo(host, nullptr, &hints, &res);
+    if (rc != 0) return rc == EAI_SYSTEM ? (errno ? errno : EIO) : (rc < 0 ? rc : -rc);
+    int result = EAI_NONAME;
+    // Prefer IPv4: the common case on gateways whose IPv6 route may be missing.
+    for (int pass = 0; pass < 2 && result != 0; ++pass) {
+        for (struct addrinfo* ai = res; ai; ai = ai->ai_next) {
+            if ((pass == 0) != (ai->ai_family == AF_INET)) continue;
+            if (from_sockaddr(ai->ai_addr, out)) {
+                out->port = port;
+                result = 0;
+                break;
+            }
+        }
+    }
+    freeaddrinfo(res);
+    return result;
+}
+
+void format_addr(const Addr& a, char* buf, size_t cap) {
+    if (!buf || cap == 0) return;
+    char ip[INET6_ADDRSTRLEN];
+    if (a.family == 4 && inet_ntop(AF_INET, a.bytes, ip, sizeof(ip))) {
+        snprintf(buf, cap, "%s:%u", ip, static_cast<unsigned>(a.port));
+    } else if (a.family == 6 && inet_ntop(AF_INET6, a.bytes, ip, sizeof(ip))) {
+        snprintf(buf, cap, "[%s]:%u", ip, static_cast<unsigned>(a.port));
+    } else {
+        snprintf(buf, cap, "?");
+    }
+}
+
+Socket tcp_listen(const Addr& a, int backlog, int* err) {
+    struct sockaddr_storage ss;
+    socklen_t sl = to_sockaddr(a, &ss);
+    if (sl == 0) {
+        set_err(err, EAFNOSUPPORT);
+        return kNoSocket;
+    }
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        set_err(err, errno);
+        return kNoSocket;
+    }
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd, reinterpret_cast<struct sockaddr*>(&ss), sl) != 0 || ::listen(fd, backlog) != 0) {
+        int e = errno;
+        ::close(fd);
+        set_err(err, e);
+        return kNoSocket;
+    }
+    set_err(err, 0);
+    return fd;
+}
+
+Socket tcp_accept(Socket listener, int* err) {
+    for (;;) {
+        int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            set_nodelay(fd);
+            set_err(err, 0);
+            return fd;
+        }
+        if (errno == EINTR) continue;
+        set_err(err, (errno == EWOULDBLOCK) ? EAGAIN : errno);
+        return kNoSocket;
+    }
+}
+
+Socket tcp_connect(const Addr& a, int* err) {
+    struct sockaddr_storage ss;
+    socklen_t sl = to_sockaddr(a, &ss);
+    if (sl == 0) {
+        set_err(err, EAFNOSUPPORT);
+        return kNoSocket;
+    }
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        set_err(err, errno);
+        return kNoSocket;
+    }
+    set_nodelay(fd);
+    int rc;
+    do {
+        rc = ::connect(fd, reinterpret_cast<struct sockaddr*>(&ss), sl);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        ::close(fd);
+        set_err(err, e);
+        return kNoSocket;
+    }
+    set_err(err, 0);
+    return fd;
+}
+
+int tcp_connect_result(Socket s) {
+    int so_error = 0;
+    socklen_t len = sizeof(so_error);
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) return errno;
+    if (so_error != 0) return so_error;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getpeername(s, reinterpret_cast<struct sockaddr*>(&ss), &sl) != 0) {
+        return errno == ENOTCONN ? EINPROGRESS : errno;
+    }
+    return 0;
+}
+
+IoResult send(Socket s, const void* buf, size_t len) {
+    if (len == 0) return IoResult{Io::ok, 0, 0};
+    for (;;) {
+        ssize_t n = ::send(s, buf, len, MSG_NOSIGNAL);
+        if (n >= 0) return IoResult{Io::ok, static_cast<size_t>(n), 0};
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult{Io::would_block, 0, 0};
+        return IoResult{Io::error, 0, errno};
+    }
+}
+
+IoResult recv(Socket s, void* buf, size_t len) {
+    if (len == 0) return IoResult{Io::ok, 0, 0};
+    for (;;) {
+        ssize_t n = ::recv(s, buf, len, 0);
+        if (n > 0) return IoResult{Io::ok, static_cast<size_t>(n), 0};
+        if (n == 0) return IoResult{Io::closed, 0, 0};
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult{Io::would_block, 0, 0};
+        return IoResult{Io::error, 0, errno};
+    }
+}
+
+void close(Socket s) {
+    if (s >= 0) ::close(s);
+}
+
+uint16_t local_port(Socket s) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(s, reinterpret_cast<struct sockaddr*>(&ss), &sl) != 0) return 0;
+    Addr a;
+    return from_sockaddr(reinterpret_cast<struct sockaddr*>(&ss), &a) ? a.port : 0;
+}
+
+int poll(PollItem* items, size_t count, int timeout_ms) {
+    if (count > EW_PAL_MAX_POLL) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (size_t i = 0; i < count; ++i) {
+        short ev = 0;
+        if (items[i].events & kIn) ev |= POLLIN;
+        if (items[i].events & kOut) ev |= POLLOUT;
+        g_pollfds[i].fd = items[i].sock;  // negative: ignored by poll(2)
+        g_pollfds[i].events = ev;
+        g_pollfds[i].revents = 0;
+    }
+    int rc = ::poll(g_pollfds, count, timeout_ms);
+    if (rc < 0) {
+        for (size_t i = 0; i < count; ++i) items[i].revents = 0;
+        return errno == EINTR ? 0 : -1;
+    }
+    for (size_t i = 0; i < count; ++i) {
+        short re = g_pollfds[i].revents;
+        uint16_t out = 0;
+        if (re & (POLLIN | POLLPRI)) out |= kIn;
+        if (re & POLLOUT) out |= kOut;
+        if (re & (POLLERR | POLLNVAL)) out |= kErr;
+        if (re & POLLHUP) out |= kHup;
+        items[i].revents = out;
+    }
+    return rc;
+}
+
+int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* private_ok) {
+    if (len) *len = 0;
+    if (private_ok) *private_ok = false;
+    if (!path || !buf || cap == 0) return EINVAL;
+    buf[0] = '\0';
+    int fd;
+    do {
+        fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        ::close(fd);
+        return e;
+    }
+    if (private_ok) *private_ok = (st.st_mode & 077) == 0;
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return EISDIR;
+    }
+    // The content must leave room for the terminating NUL.
+    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > cap - 1) {
+        ::close(fd);
+        return EFBIG;
+    }
+    size_t used = 0;
+    int rc = 0;
+    for (;;) {
+        if (used == cap - 1) {
+            char probe;  // a file that grew, or a non-regular file: is there more?
+            ssize_t n = ::read(fd, &probe, 1);
+            if (n < 0 && errno == EINTR) continue;
+            if (n != 0) rc = n < 0 ? errno : EFBIG;
+            break;
+        }
+        ssize_t n = ::read(fd, buf + used, cap - 1 - used);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            rc = errno;
+            break;
+        }
+        if (n == 0) break;
+        used += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    if (rc != 0) {
+        buf[0] = '\0';
+        return rc;
+    }
+    buf[used] = '\0';
+    if (len) *len = used;
+    return 0;
+}
+
+const char* getenv(const char* name) { return name ? ::getenv(name) : nullptr; }
+
+const char* strerror(int err) {
+    if (err < 0) return gai_strerror(err);  // negative: a resolver (EAI_*) code
+    return ::strerror(err);
+}
+
+}  // namespace pal

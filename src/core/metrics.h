@@ -1,0 +1,78 @@
+// Counters and histograms behind /metrics (Prometheus text 0.0.4) and /status.
+// Fixed tables only; labels come from the configuration, so cardinality is bounded.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/caps.h"
+#include "core/config.h"
+#include "core/health.h"
+#include "core/strbuf.h"
+
+namespace ew {
+
+#ifndef EW_CAP_REQUEST_SERIES
+#define EW_CAP_REQUEST_SERIES 96  // (endpoint, model, status) combinations kept apart
+#endif
+
+constexpr size_t kResultKinds = 6;      // ResultKind values
+constexpr size_t kHistogramBuckets = 12;
+
+enum class AttemptOutcome : uint8_t { ok, connect, tls, timeout, http_4xx, http_429, http_5xx, bad_response, count };
+enum class FailoverReason : uint8_t { connect, tls, timeout, rate_limited, server_error, auth, bad_response, first_token, count };
+
+struct Histogram {
+    uint64_t buckets[kHistogramBuckets] = {};  // cumulative at render time, per-bucket here
+    uint64_t count = 0;
+    double sum_s = 0;
+    void observe_ms(uint64_t ms);
+};
+
+struct RequestSeries {
+    uint8_t endpoint;    // 255 = none (answered by edgeway itself)
+    uint8_t model_slot;  // index into the endpoint's models; 255 = none
+    uint16_t status;
+    uint64_t count;
+};
+
+struct Metrics {
+    uint64_t probes[EW_CAP_ENDPOINTS][kResultKinds] = {};
+    uint64_t attempts[EW_CAP_ENDPOINTS][static_cast<size_t>(AttemptOutcome::count)] = {};
+    uint64_t failovers[static_cast<size_t>(FailoverReason::count)] = {};
+    uint64_t prompt_tokens[EW_CAP_ENDPOINTS][EW_CAP_MODELS_PER_ENDPOINT] = {};
+    uint64_t completion_tokens[EW_CAP_ENDPOINTS][EW_CAP_MODELS_PER_ENDPOINT] = {};
+    RequestSeries series[EW_CAP_REQUEST_SERIES] = {};
+    size_t series_count = 0;
+    uint64_t series_dropped = 0;
+    Histogram request_duration;
+    Histogram first_token;
+    // The seed's totals.
+    uint64_t total = 0;
+    uint64_t success = 0;
+    uint64_t failed = 0;
+    uint64_t fallback_triggered = 0;
+    uint64_t latency_sum_ms = 0;  // of successful requests, time to answer (no retries' sleeps)
+    uint64_t rejected_full = 0;   // clients refused: connection table full
+    uint64_t clients_active = 0;
+
+    void count_probe(size_t endpoint, ResultKind k);
+    void count_request(uint8_t endpoint, uint8_t model_slot, uint16_t status);
+};
+
+struct MetricsView {
+    const Config* cfg;
+    const Health* health;    // [cfg->endpoint_count]
+    const HealthParams* params;
+    const Metrics* m;
+    uint64_t now_ms;
+    uint64_t started_ms;
+};
+
+// Prometheus text format 0.0.4.
+void metrics_render_prometheus(const MetricsView& v, StrBuf* out);
+// The /status JSON document.
+void metrics_render_status(const MetricsView& v, StrBuf* out);
+const char* to_string(AttemptOutcome o);
+const char* to_string(FailoverReason r);
+
+}  // namespace ew

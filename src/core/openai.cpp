@@ -1,0 +1,102 @@
+#include "core/openai.h"
+
+#include <string.h>
+
+#include "core/json_scan.h"
+
+namespace ew {
+
+namespace {
+
+void append_string(StrBuf* out, const char* s) {
+    out->append("\"", 1);
+    out->append_json_escaped(s ? s : "");
+    out->append("\"", 1);
+}
+
+void append_string_or_null(StrBuf* out, const char* s) {
+    if (s)
+        append_string(out, s);
+    else
+        out->append("null", 4);
+}
+
+void error_object(StrBuf* out, const char* message, const char* type, const char* param, const char* code) {
+    out->append("{\"error\":{\"message\":");
+    append_string(out, message);
+    out->append(",\"type\":");
+    append_string(out, type);
+    out->append(",\"param\":");
+    append_string_or_null(out, param);
+    out->append(",\"code\":");
+    append_string_or_null(out, code);
+    out->append("}}");
+}
+
+}  // namespace
+
+const char* openai_error_type(int http_status) {
+    switch (http_status) {
+        case 401: return "authentication_error";
+        case 403: return "permission_error";
+        case 404: return "not_found_error";
+        case 409: return "conflict_error";
+        case 429: return "rate_limit_error";
+        default: break;
+    }
+    if (http_status >= 400 && http_status < 500) return "invalid_request_error";
+    return "server_error";
+}
+
+void openai_error_body(StrBuf* out, const char* message, const char* type, const char* param, const char* code) {
+    error_object(out, message, type, param, code);
+}
+
+void openai_stream_error_event(StrBuf* out, const char* message, const char* code) {
+    out->append("data: ");
+    error_object(out, message, "server_error", nullptr, code);
+    out->append("\n\n");
+}
+
+void openai_chat_probe_body(StrBuf* out, const char* model) {
+    out->append("{\"model\":");
+    append_string(out, model);
+    out->append(",\"messages\":[{\"role\":\"user\",\"content\":\"ping\"}],\"max_tokens\":1}");
+}
+
+void openai_models_body(StrBuf* out, const char* const* models, size_t count) {
+    out->append("{\"object\":\"list\",\"data\":[");
+    bool first = true;
+    for (size_t i = 0; i < count; i++) {
+        const char* m = models[i];
+        if (!m || !m[0]) continue;
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++) dup = models[j] && strcmp(models[j], m) == 0;
+        if (dup) continue;
+        if (!first) out->append(",", 1);
+        first = false;
+        out->append("{\"id\":");
+        append_string(out, m);
+        out->append(",\"object\":\"model\",\"created\":0,\"owned_by\":\"edgeway\"}");
+    }
+    out->append("]}");
+}
+
+bool openai_event_is_error(const SseEvent& ev) {
+    if (ev.event_len == 5 && memcmp(ev.event, "error", 5) == 0) return true;
+    JsonSpan e;
+    return json_find_key(ev.data, ev.data_len, "error", &e) > 0 && json_span_type(ev.data, e) != JsonType::null;
+}
+
+bool openai_find_usage(const char* json, size_t n, OpenAIUsage* out) {
+    JsonSpan u;
+    if (json_find_key(json, n, "usage", &u) <= 0 || json_span_type(json, u) != JsonType::object) return false;
+    *out = OpenAIUsage();
+    JsonSpan v;
+    if (json_find_member(json, u, "prompt_tokens", &v) > 0) json_span_uint(json, v, &out->prompt_tokens);
+    if (json_find_member(json, u, "completion_tokens", &v) > 0) json_span_uint(json, v, &out->completion_tokens);
+    if (json_find_member(json, u, "total_tokens", &v) > 0) json_span_uint(json, v, &out->total_tokens);
+    return true;
+}
+
+}  // namespace ew

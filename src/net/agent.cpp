@@ -1,0 +1,255 @@
+#include "net/agent.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/strbuf.h"
+#include "net/log.h"
+
+namespace ew {
+
+void Listener::on_ready(uint16_t, uint64_t now_ms) { agent->accept_clients(now_ms); }
+
+uint32_t Agent::random() {
+    // xorshift64*, seeded from the PAL's entropy: jitter only, not cryptography.
+    uint64_t x = rng_state_;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    rng_state_ = x;
+    return static_cast<uint32_t>((x * 2685821657736338717ULL) >> 32);
+}
+
+static HealthParams params_from(const Config& cfg) {
+    HealthParams p;
+    p.fall = cfg.probe.fall;
+    p.rise = cfg.probe.rise;
+    p.cooldown_base_ms = cfg.probe.down_interval_ms;
+    return p;
+}
+
+void Agent::setup_endpoints() {
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
+        const EndpointConfig& ec = cfg_.endpoints[i];
+        EndpointRuntime& rt = runtime_[i];
+        rt.resolved = false;
+        rt.resolve_error[0] = '\0';
+        if (pal::parse_addr(ec.host, ec.port, &rt.addr)) {
+            rt.resolved = true;
+        } else {
+            // Name resolution happens here, at start-up and reload, never on the loop's hot path.
+            int e = pal::resolve(ec.host, ec.port, &rt.addr);
+            if (e == 0) {
+                rt.resolved = true;
+            } else {
+                StrBuf m(rt.resolve_error, sizeof rt.resolve_error);
+                m.appendf("cannot resolve %s: %s", ec.host, pal::strerror(e));
+                EW_LOG_WARN("endpoint=%s %s", ec.name, rt.resolve_error);
+            }
+        }
+        rt.tls_ready = false;
+        rt.tls_error[0] = '\0';
+        if (ec.scheme == Scheme::https) {
+            TlsClientOptions o;
+            o.ca_file = ec.ca_file[0] ? ec.ca_file : nullptr;
+            o.verify = ec.tls_verify;
+            if (rt.tls.setup(o) == 0) {
+                rt.tls_ready = true;
+            } else {
+                copy_str(rt.tls_error, sizeof rt.tls_error, rt.tls.error_text());
+                EW_LOG_ERROR("endpoint=%s tls setup failed: %s", ec.name, rt.tls_error);
+            }
+        }
+    }
+}
+
+bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
+    cfg_ = cfg;
+    params_ = params_from(cfg_);
+    log_set_level(cfg_.agent.log_level);
+    started_ms_ = pal::now_ms();
+    if (pal::entropy(&rng_state_, sizeof rng_state_) != 0 || rng_state_ == 0) rng_state_ = started_ms_ | 1;
+    for (uint32_t i = 0; i < EW_CAP_ENDPOINTS; i++) health_init(&health_[i]);
+    pool_.init(&loop_);
+    setup_endpoints();
+    max_clients_ = cfg_.agent.max_clients;
+    body_limit_ = cfg_.agent.max_request_bytes;
+    // One allocation at start-up; untouched pages cost no memory until a large body arrives.
+    body_storage_ = static_cast<char*>(calloc(max_clients_, body_limit_));
+    if (body_storage_ == nullptr) {
+        StrBuf m(err, err_cap);
+        m.appendf("cannot reserve %u x %u bytes for request bodies", max_clients_, body_limit_);
+        return false;
+    }
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(this, static_cast<uint8_t>(i));
+    return true;
+}
+
+bool Agent::listen(char* err, size_t err_cap) {
+    pal::Addr a;
+    if (!pal::parse_addr(cfg_.agent.listen_host, cfg_.agent.listen_port, &a) &&
+        pal::resolve(cfg_.agent.listen_host, cfg_.agent.listen_port, &a) != 0) {
+        StrBuf m(err, err_cap);
+        m.appendf("listen: cannot resolve %s", cfg_.agent.listen_host);
+        return false;
+    }
+    int e = 0;
+    pal::Socket s = pal::tcp_listen(a, 128, &e);
+    if (s == pal::kNoSocket) {
+        StrBuf m(err, err_cap);
+        m.appendf("listen %s:%u: %s", cfg_.agent.listen_host, cfg_.agent.listen_port, pal::strerror(e));
+        return false;
+    }
+    listener_.agent = this;
+    listener_.sock = s;
+    loop_.add(&listener_);
+    EW_LOG_INFO("listening on %s:%u endpoints=%u strategy=%s", cfg_.agent.listen_host, cfg_.agent.listen_port,
+                cfg_.endpoint_count, to_string(cfg_.agent.strategy));
+    return true;
+}
+
+void Agent::start_probes(uint64_t now_ms) {
+    // All endpoints are probed at once at start, then each on its own jittered timer.
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
+        probes_[i].schedule(now_ms);
+        loop_.add(&probes_[i]);
+    }
+}
+
+void Agent::probe_all_once(uint64_t deadline_ms) {
+    uint64_t now = pal::now_ms();
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].start(now);
+    for (;;) {
+        bool any = false;
+        for (uint32_t i = 0; i < cfg_.endpoint_count; i++) any = any || probes_[i].running();
+        if (!any || pal::now_ms() >= deadline_ms) break;
+        loop_.run_once(100);
+    }
+}
+
+void Agent::accept_clients(uint64_t now_ms) {
+    for (;;) {
+        int e = 0;
+        pal::Socket s = pal::tcp_accept(listener_.sock, &e);
+        if (s == pal::kNoSocket) return;
+        ClientConn* slot = nullptr;
+        uint32_t index = 0;
+        if (!draining_) {
+            for (uint32_t i = 0; i < max_clients_; i++) {
+                if (clients_[i].state() == ClientState::unused) {
+                    slot = &clients_[i];
+                    index = i;
+                    break;
+                }
+            }
+        }
+        if (slot == nullptr) {
+            // Full table: answer 503 at once rather than let the client hang.
+            static const char kFull[] =
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                "Connection: close\r\nContent-Length: 127\r\n\r\n"
+                "{\"error\":{\"message\":\"edgeway: too many client connections\",\"type\":\"server_error\","
+                "\"param\":null,\"code\":\"too_many_connections\"}}";
+            pal::send(s, kFull, sizeof kFull - 1);
+            pal::close(s);
+            metrics_.rejected_full++;
+            EW_LOG_WARN("client rejected: connection table full (max_clients=%u)", max_clients_);
+            continue;
+        }
+        metrics_.clients_active++;
+        slot->open(this, s, body_storage_ + static_cast<size_t>(index) * body_limit_, body_limit_, now_ms);
+    }
+}
+
+void Agent::client_closed(ClientConn*) {
+    if (metrics_.clients_active) metrics_.clients_active--;
+}
+
+size_t Agent::endpoints_serving(uint64_t now_ms) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++)
+        if (health_can_serve(health_[i], -1, now_ms)) n++;
+    return n;
+}
+
+void Agent::tick_health(uint64_t now_ms) {
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) health_tick(&health_[i], params_, now_ms);
+}
+
+bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
+    if (strcmp(cfg.agent.listen_host, cfg_.agent.listen_host) != 0 || cfg.agent.listen_port != cfg_.agent.listen_port ||
+        cfg.agent.max_clients != cfg_.agent.max_clients || cfg.agent.max_request_bytes != cfg_.agent.max_request_bytes) {
+        StrBuf m(err, err_cap);
+        m.append("listen, max_clients and max_request_bytes change only with a restart");
+        return false;
+    }
+    // In-flight exchanges keep their connections; parked ones are closed so new requests
+    // use the new endpoints. Health is kept for endpoints whose name and url are unchanged.
+    Health old_health[EW_CAP_ENDPOINTS];
+    Config old = cfg_;
+    memcpy(static_cast<void*>(old_health), health_, sizeof health_);
+    for (uint32_t i = 0; i < old.endpoint_count; i++) {
+        probes_[i].stop();
+        pool_.close_idle(static_cast<uint8_t>(i));
+    }
+    cfg_ = cfg;
+    params_ = params_from(cfg_);
+    log_set_level(cfg_.agent.log_level);
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
+        health_init(&health_[i]);
+        for (uint32_t j = 0; j < old.endpoint_count; j++)
+            if (strcmp(old.endpoints[j].name, cfg_.endpoints[i].name) == 0 &&
+                strcmp(old.endpoints[j].url, cfg_.endpoints[i].url) == 0)
+                health_[i] = old_health[j];
+        runtime_[i].tls.reset();
+    }
+    setup_endpoints();
+    uint64_t now = pal::now_ms();
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(this, static_cast<uint8_t>(i));
+    start_probes(now);
+    EW_LOG_INFO("configuration reloaded endpoints=%u", cfg_.endpoint_count);
+    return true;
+}
+
+bool Agent::drain() {
+    if (!draining_) {
+        draining_ = true;
+        if (listener_.sock != pal::kNoSocket) {
+            loop_.remove(&listener_);
+            pal::close(listener_.sock);
+            listener_.sock = pal::kNoSocket;
+        }
+        for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].stop();
+    }
+    for (uint32_t i = 0; i < max_clients_; i++) {
+        ClientConn& c = clients_[i];
+        if (c.state() == ClientState::unused) continue;
+        if (c.state() == ClientState::reading && !c.busy()) {
+            c.close_now();  // idle keep-alive connection
+            continue;
+        }
+        return false;
+    }
+    return true;
+}
+
+bool Agent::idle() const {
+    for (uint32_t i = 0; i < max_clients_; i++)
+        if (clients_[i].state() == ClientState::proxying) return false;
+    return true;
+}
+
+void Agent::shutdown() {
+    for (uint32_t i = 0; i < max_clients_; i++) clients_[i].close_now();
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].stop();
+    pool_.close_all();
+    if (listener_.sock != pal::kNoSocket) {
+        loop_.remove(&listener_);
+        pal::close(listener_.sock);
+        listener_.sock = pal::kNoSocket;
+    }
+    free(body_storage_);
+    body_storage_ = nullptr;
+}
+
+}  // namespace ew

@@ -1,0 +1,348 @@
+#include "net/http.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "core/strbuf.h"
+
+namespace ew {
+namespace {
+
+// Shared by both parsers: header field name capture (lower-case compare later).
+template <typename P>
+int field_cb(llhttp_t* hp, const char* at, size_t len) {
+    P* p = static_cast<P*>(hp->data);
+    size_t room = sizeof p->field - 1 - p->field_len;
+    if (len > room) {
+        len = room;
+        p->field_truncated = true;
+    }
+    memcpy(p->field + p->field_len, at, len);
+    p->field_len = static_cast<uint8_t>(p->field_len + len);
+    p->field[p->field_len] = '\0';
+    return 0;
+}
+
+template <typename P>
+int value_cb(llhttp_t* hp, const char* at, size_t len) {
+    P* p = static_cast<P*>(hp->data);
+    HeaderValue* h = p->current;
+    if (h == nullptr) return 0;
+    size_t room = sizeof h->text - 1 - h->len;
+    if (len > room) {
+        len = room;
+        h->truncated = true;
+    }
+    memcpy(h->text + h->len, at, len);
+    h->len = static_cast<uint16_t>(h->len + len);
+    h->text[h->len] = '\0';
+    return 0;
+}
+
+template <typename P>
+int value_complete_cb(llhttp_t* hp) {
+    P* p = static_cast<P*>(hp->data);
+    p->current = nullptr;
+    p->field_len = 0;
+    p->field[0] = '\0';
+    p->field_truncated = false;
+    return 0;
+}
+
+bool field_is(const char* field, bool truncated, const char* name) {
+    return !truncated && strcasecmp(field, name) == 0;
+}
+
+// Picks the HeaderValue a field maps to; a repeated header is a fresh value (last wins),
+// except Authorization, where a second one is refused by the caller.
+HeaderValue* start_value(HeaderValue* h) {
+    h->len = 0;
+    h->text[0] = '\0';
+    h->present = true;
+    h->truncated = false;
+    return h;
+}
+
+// --- request side -------------------------------------------------------------------------
+
+int req_message_begin(llhttp_t* hp) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    p->head_bytes = 0;
+    return 0;
+}
+
+int req_url(llhttp_t* hp, const char* at, size_t len) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    if (p->path_len + len >= sizeof p->path) {
+        p->error = HttpParse::head_too_large;
+        return -1;
+    }
+    memcpy(p->path + p->path_len, at, len);
+    p->path_len = static_cast<uint16_t>(p->path_len + len);
+    p->path[p->path_len] = '\0';
+    return 0;
+}
+
+int req_field_complete(llhttp_t* hp) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    if (field_is(p->field, p->field_truncated, "authorization")) {
+        if (p->authorization.present) {
+            p->error = HttpParse::bad_request;
+            p->error_reason = "duplicate Authorization header";
+            return -1;
+        }
+        p->current = start_value(&p->authorization);
+    } else if (field_is(p->field, p->field_truncated, "content-type")) {
+        p->current = start_value(&p->content_type);
+    } else {
+        p->current = nullptr;
+    }
+    return 0;
+}
+
+int req_headers_complete(llhttp_t* hp) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    copy_str(p->method, sizeof p->method, llhttp_method_name(static_cast<llhttp_method_t>(hp->method)));
+    p->keep_alive = llhttp_should_keep_alive(hp) != 0;
+    p->in_body = true;
+    if ((hp->flags & F_CONTENT_LENGTH) && hp->content_length > p->body_cap) {
+        p->error = HttpParse::body_too_large;
+        return -1;
+    }
+    return 0;
+}
+
+int req_body(llhttp_t* hp, const char* at, size_t len) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    if (len > p->body_cap - p->body_len) {
+        p->error = HttpParse::body_too_large;
+        return -1;
+    }
+    memcpy(p->body + p->body_len, at, len);
+    p->body_len += len;
+    return 0;
+}
+
+int req_message_complete(llhttp_t* hp) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    p->done = true;
+    return HPE_PAUSED;  // one message at a time; the rest stays unconsumed
+}
+
+// --- response side ------------------------------------------------------------------------
+
+int resp_field_complete(llhttp_t* hp) {
+    ResponseParser* p = static_cast<ResponseParser*>(hp->data);
+    if (field_is(p->field, p->field_truncated, "content-type"))
+        p->current = start_value(&p->content_type);
+    else if (field_is(p->field, p->field_truncated, "retry-after"))
+        p->current = start_value(&p->retry_after);
+    else if (field_is(p->field, p->field_truncated, "retry-after-ms"))
+        p->current = start_value(&p->retry_after_ms);
+    else if (field_is(p->field, p->field_truncated, "date"))
+        p->current = start_value(&p->date);
+    else
+        p->current = nullptr;
+    return 0;
+}
+
+int resp_headers_complete(llhttp_t* hp) {
+    ResponseParser* p = static_cast<ResponseParser*>(hp->data);
+    p->status = hp->status_code;
+    p->keep_alive = llhttp_should_keep_alive(hp) != 0;
+    p->head_done = true;
+    if (p->sink) p->sink->on_response_head();
+    return p->head_request ? 1 : 0;
+}
+
+int resp_body(llhttp_t* hp, const char* at, size_t len) {
+    ResponseParser* p = static_cast<ResponseParser*>(hp->data);
+    if (p->sink) p->sink->on_response_body(at, len);
+    return 0;
+}
+
+int resp_message_complete(llhttp_t* hp) {
+    ResponseParser* p = static_cast<ResponseParser*>(hp->data);
+    p->keep_alive = llhttp_should_keep_alive(hp) != 0;
+    p->done = true;
+    return HPE_PAUSED;
+}
+
+// Counts head bytes until the headers are complete; true when over the cap.
+bool head_over_cap(size_t* head_bytes, bool head_done, size_t len) {
+    if (head_done) return false;
+    *head_bytes += len;
+    return *head_bytes > EW_CAP_HEAD_BYTES;
+}
+
+}  // namespace
+
+// ---- RequestParser -------------------------------------------------------------------------
+
+void RequestParser::init(char* body_storage, size_t body_limit) {
+    body = body_storage;
+    body_cap = body_limit;
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = req_message_begin;
+    settings.on_url = req_url;
+    settings.on_header_field = field_cb<RequestParser>;
+    settings.on_header_field_complete = req_field_complete;
+    settings.on_header_value = value_cb<RequestParser>;
+    settings.on_header_value_complete = value_complete_cb<RequestParser>;
+    settings.on_headers_complete = req_headers_complete;
+    settings.on_body = req_body;
+    settings.on_message_complete = req_message_complete;
+    llhttp_init(&parser, HTTP_REQUEST, &settings);
+    parser.data = this;
+    reset();
+}
+
+void RequestParser::reset() {
+    method[0] = '\0';
+    path[0] = '\0';
+    path_len = 0;
+    authorization = HeaderValue();
+    content_type = HeaderValue();
+    body_len = 0;
+    keep_alive = true;
+    done = false;
+    error = HttpParse::need_more;
+    error_reason = "";
+    head_bytes = 0;
+    in_body = false;
+    field[0] = '\0';
+    field_len = 0;
+    field_truncated = false;
+    current = nullptr;
+    if (llhttp_get_errno(&parser) == HPE_PAUSED) llhttp_resume(&parser);
+}
+
+HttpParse RequestParser::feed(const char* data, size_t len, size_t* used) {
+    *used = 0;
+    if (done) return HttpParse::complete;
+    // Bound the head: only bytes before the body count.
+    if (!in_body && head_bytes + len > EW_CAP_HEAD_BYTES) {
+        // Parse what fits; if the head is still open past the cap, refuse.
+        size_t fits = EW_CAP_HEAD_BYTES - head_bytes;
+        size_t used_part = 0;
+        HttpParse r = feed(data, fits, &used_part);
+        *used = used_part;
+        if (r != HttpParse::need_more || in_body) {
+            if (r == HttpParse::need_more && used_part < len) {
+                size_t more = 0;
+                r = feed(data + used_part, len - used_part, &more);
+                *used += more;
+            }
+            return r;
+        }
+        error = HttpParse::head_too_large;
+        return error;
+    }
+    llhttp_errno_t e = llhttp_execute(&parser, data, len);
+    if (!in_body) head_bytes += len;
+    if (e == HPE_OK) {
+        *used = len;
+        return HttpParse::need_more;
+    }
+    if (e == HPE_PAUSED && done) {
+        *used = static_cast<size_t>(llhttp_get_error_pos(&parser) - data);
+        return HttpParse::complete;
+    }
+    if (error == HttpParse::need_more) {
+        error = HttpParse::bad_request;
+        error_reason = llhttp_get_error_reason(&parser);
+    }
+    return error;
+}
+
+// ---- ResponseParser ------------------------------------------------------------------------
+
+void ResponseParser::init(ResponseSink* s) {
+    sink = s;
+    llhttp_settings_init(&settings);
+    settings.on_header_field = field_cb<ResponseParser>;
+    settings.on_header_field_complete = resp_field_complete;
+    settings.on_header_value = value_cb<ResponseParser>;
+    settings.on_header_value_complete = value_complete_cb<ResponseParser>;
+    settings.on_headers_complete = resp_headers_complete;
+    settings.on_body = resp_body;
+    settings.on_message_complete = resp_message_complete;
+    llhttp_init(&parser, HTTP_RESPONSE, &settings);
+    parser.data = this;
+    reset();
+}
+
+void ResponseParser::reset() {
+    llhttp_reset(&parser);
+    status = 0;
+    content_type = HeaderValue();
+    retry_after = HeaderValue();
+    retry_after_ms = HeaderValue();
+    date = HeaderValue();
+    keep_alive = false;
+    head_done = false;
+    done = false;
+    error_reason = "";
+    head_bytes = 0;
+    field[0] = '\0';
+    field_len = 0;
+    field_truncated = false;
+    current = nullptr;
+}
+
+HttpParse ResponseParser::feed(const char* data, size_t len, size_t* used) {
+    *used = 0;
+    if (done) return HttpParse::complete;
+    if (head_over_cap(&head_bytes, head_done, len) && !head_done) {
+        // The head may still end inside this chunk; let llhttp tell, then check.
+        llhttp_errno_t e0 = llhttp_execute(&parser, data, len);
+        if (!head_done) {
+            error_reason = "response head too large";
+            return HttpParse::head_too_large;
+        }
+        if (e0 == HPE_OK) {
+            *used = len;
+            return HttpParse::need_more;
+        }
+        if (e0 == HPE_PAUSED && done) {
+            *used = static_cast<size_t>(llhttp_get_error_pos(&parser) - data);
+            return HttpParse::complete;
+        }
+        error_reason = llhttp_get_error_reason(&parser);
+        return HttpParse::bad_request;
+    }
+    llhttp_errno_t e = llhttp_execute(&parser, data, len);
+    if (e == HPE_OK) {
+        *used = len;
+        return HttpParse::need_more;
+    }
+    if (e == HPE_PAUSED && done) {
+        *used = static_cast<size_t>(llhttp_get_error_pos(&parser) - data);
+        return HttpParse::complete;
+    }
+    error_reason = llhttp_get_error_reason(&parser);
+    if (error_reason == nullptr) error_reason = "malformed response";
+    return HttpParse::bad_request;
+}
+
+HttpParse ResponseParser::finish() {
+    if (done) return HttpParse::complete;
+    llhttp_errno_t e = llhttp_finish(&parser);
+    if (e == HPE_OK && done) return HttpParse::complete;
+    if (e == HPE_OK && head_done && !done) {
+        // llhttp_finish completes read-until-close bodies via on_message_complete.
+        return done ? HttpParse::complete : HttpParse::bad_request;
+    }
+    error_reason = head_done ? "connection closed in the middle of the body" : "connection closed before a response";
+    return HttpParse::bad_request;
+}
+
+bool header_equals(const HeaderValue& h, const char* s) {
+    return h.present && strcasecmp(h.text, s) == 0;
+}
+
+bool header_starts_with(const HeaderValue& h, const char* prefix) {
+    return h.present && strncasecmp(h.text, prefix, strlen(prefix)) == 0;
+}
+
+}  // namespace ew

@@ -1,0 +1,101 @@
+// llhttp wrappers for both directions. Each parser lives in a fixed struct, finds its
+// owner through parser.data, keeps only the header values edgeway acts on, and enforces
+// size limits (head bytes, body bytes) so a peer can never grow our memory.
+#pragma once
+#include <llhttp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/caps.h"
+
+namespace ew {
+
+enum class HttpParse : uint8_t {
+    need_more,      // all bytes consumed, message not complete
+    complete,       // one whole message parsed (bytes after it are left unconsumed)
+    bad_request,    // malformed: 400
+    head_too_large, // 431
+    body_too_large, // 413
+};
+
+// A short header value we keep.
+struct HeaderValue {
+    char text[160] = "";
+    uint16_t len = 0;
+    bool present = false;
+    bool truncated = false;
+};
+
+// The local side: requests from apps on the device.
+struct RequestParser {
+    llhttp_t parser;
+    llhttp_settings_t settings;
+    // Results
+    char method[16] = "";
+    char path[512] = "";
+    uint16_t path_len = 0;
+    HeaderValue authorization;
+    HeaderValue content_type;
+    char* body = nullptr;       // caller-owned storage
+    size_t body_cap = 0;        // limit (max_request_bytes)
+    size_t body_len = 0;
+    bool keep_alive = true;
+    bool done = false;
+    HttpParse error = HttpParse::need_more;
+    const char* error_reason = "";
+    // Internal
+    size_t head_bytes = 0;
+    bool in_body = false;
+    char field[32] = "";
+    uint8_t field_len = 0;
+    bool field_truncated = false;
+    HeaderValue* current = nullptr;
+
+    void init(char* body_storage, size_t body_limit);
+    void reset();  // next message on a keep-alive connection
+    // Feeds bytes. *used is how many were consumed (all of them unless complete/error).
+    HttpParse feed(const char* data, size_t len, size_t* used);
+};
+
+// The upstream side: responses from an OpenAI-compatible service.
+struct ResponseSink {
+    virtual void on_response_head() = 0;
+    virtual void on_response_body(const char* data, size_t len) = 0;
+
+protected:
+    ~ResponseSink() = default;
+};
+
+struct ResponseParser {
+    llhttp_t parser;
+    llhttp_settings_t settings;
+    ResponseSink* sink = nullptr;
+    uint16_t status = 0;
+    HeaderValue content_type;
+    HeaderValue retry_after;
+    HeaderValue retry_after_ms;
+    HeaderValue date;
+    bool keep_alive = false;
+    bool head_done = false;
+    bool done = false;
+    bool head_request = false;  // response to HEAD: no body
+    const char* error_reason = "";
+    size_t head_bytes = 0;
+    char field[32] = "";
+    uint8_t field_len = 0;
+    bool field_truncated = false;
+    HeaderValue* current = nullptr;
+
+    void init(ResponseSink* s);
+    void reset();
+    // bad_request here means a malformed response; head_too_large when the head is over
+    // EW_CAP_HEAD_BYTES.
+    HttpParse feed(const char* data, size_t len, size_t* used);
+    // The peer closed: completes a read-until-close body, else an error.
+    HttpParse finish();
+};
+
+bool header_equals(const HeaderValue& h, const char* s);
+bool header_starts_with(const HeaderValue& h, const char* prefix);
+
+}  // namespace ew

@@ -1,0 +1,83 @@
+#include "net/loop.h"
+
+namespace ew {
+
+bool Loop::add(Pollable* p) {
+    for (size_t i = 0; i < count_; i++)
+        if (items_[i] == p) return true;
+    if (count_ == EW_CAP_POLLABLES) return false;
+    items_[count_++] = p;
+    return true;
+}
+
+void Loop::remove(Pollable* p) {
+    for (size_t i = 0; i < count_; i++) {
+        if (items_[i] == p) {
+            items_[i] = items_[--count_];
+            items_[count_] = nullptr;
+            break;
+        }
+    }
+    // A removed item may still be in this iteration's dispatch list.
+    for (size_t i = 0; i < polled_n_; i++)
+        if (polled_[i] == p) polled_[i] = nullptr;
+    for (size_t i = 0; i < due_n_; i++)
+        if (due_[i] == p) due_[i] = nullptr;
+}
+
+int Loop::run_once(int max_wait_ms) {
+    uint64_t now = pal::now_ms();
+    int64_t wait = max_wait_ms;
+    size_t n = 0;
+    for (size_t i = 0; i < count_; i++) {
+        Pollable* p = items_[i];
+        uint64_t d = p->deadline_ms();
+        if (d != 0) {
+            int64_t left = d > now ? static_cast<int64_t>(d - now) : 0;
+            if (wait < 0 || left < wait) wait = left;
+        }
+        if (p->has_pending()) wait = 0;
+        pal::Socket s = p->poll_socket();
+        uint16_t ev = p->poll_events();
+        if (s != pal::kNoSocket && ev != 0) {
+            poll_[n] = pal::PollItem{s, ev, 0};
+            polled_[n] = p;
+            n++;
+        }
+    }
+    polled_n_ = n;
+
+    int ready = pal::poll(poll_, n, static_cast<int>(wait));
+    int dispatched = 0;
+    now = pal::now_ms();
+    if (ready > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (poll_[i].revents != 0 && polled_[i] != nullptr) {
+                polled_[i]->on_ready(poll_[i].revents, now);
+                dispatched++;
+            }
+        }
+    }
+    // Buffered plaintext and due deadlines. Snapshot first: handlers add and remove.
+    polled_n_ = 0;
+    due_n_ = 0;
+    for (size_t i = 0; i < count_; i++) due_[due_n_++] = items_[i];
+    for (size_t i = 0; i < due_n_; i++) {
+        Pollable* p = due_[i];
+        if (p == nullptr) continue;
+        if (p->has_pending()) {
+            p->on_ready(pal::kIn, now);
+            dispatched++;
+            continue;
+        }
+        uint64_t d = p->deadline_ms();
+        if (d != 0 && d <= now) {
+            p->on_deadline(now);
+            dispatched++;
+        }
+    }
+    due_n_ = 0;
+    return dispatched;
+}
+
+}  // namespace ew

@@ -1,0 +1,59 @@
+// One endpoint's periodic probe: a small state machine on the loop. Its timer fires at
+// the (jittered) interval, or down_interval while the endpoint is DOWN; the exchange runs
+// on an UpstreamConn of its own (a fresh connection: a probe checks connect and TLS too).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/health.h"
+#include "net/loop.h"
+#include "net/upstream.h"
+
+namespace ew {
+
+class Agent;
+
+class Probe final : public UpstreamUser, public Pollable {
+public:
+    void init(Agent* agent, uint8_t endpoint);
+    void schedule(uint64_t at_ms) { next_ms_ = at_ms; }
+    void start(uint64_t now_ms);
+    void stop();
+    bool running() const { return conn_ != nullptr; }
+    uint64_t runs() const { return runs_; }
+    const Outcome& last() const { return last_; }
+    const char* last_error() const { return last_error_; }
+
+    // UpstreamUser
+    void on_upstream_ready(UpstreamConn* c, uint64_t now_ms) override;
+    void on_upstream_head(UpstreamConn* c, uint64_t now_ms) override;
+    void on_upstream_body(UpstreamConn* c, const char* data, size_t len) override;
+    void on_upstream_done(UpstreamConn* c, uint64_t now_ms) override;
+    void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) override;
+
+    // Pollable: a timer only.
+    pal::Socket poll_socket() const override { return pal::kNoSocket; }
+    uint16_t poll_events() const override { return 0; }
+    uint64_t deadline_ms() const override { return conn_ ? 0 : next_ms_; }
+    void on_ready(uint16_t, uint64_t) override {}
+    void on_deadline(uint64_t now_ms) override { start(now_ms); }
+
+private:
+    void finish(ResultKind kind, uint16_t status, const char* error, uint64_t now_ms);
+    void schedule_next(uint64_t now_ms);
+
+    Agent* agent_ = nullptr;
+    uint8_t endpoint_ = 0;
+    UpstreamConn* conn_ = nullptr;
+    uint64_t next_ms_ = 0;
+    uint64_t started_ms_ = 0;
+    uint64_t runs_ = 0;
+    uint64_t body_bytes_ = 0;
+    char body_head_[16] = "";  // first bytes of the body: must look like JSON
+    size_t body_head_len_ = 0;
+    char request_body_[256] = "";
+    Outcome last_;
+    char last_error_[EW_CAP_ERROR_TEXT] = "";
+};
+
+}  // namespace ew

@@ -1,0 +1,456 @@
+// TLS client sessions over PAL sockets. See tls.h for the contract.
+// Every Mbed TLS version difference (2.28 vs 3.6) lives in this file.
+#include "net/tls.h"
+
+#include <string.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/version.h>
+#include <mbedtls/x509.h>
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+#include <psa/crypto.h>
+#endif
+
+#include "core/strbuf.h"
+
+namespace ew {
+namespace {
+
+// The values of MBEDTLS_ERR_NET_SEND_FAILED / RECV_FAILED (net_sockets.h is not used).
+constexpr int kBioSendFailed = -0x004E;
+constexpr int kBioRecvFailed = -0x004C;
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+int ssl_state(const mbedtls_ssl_context* ssl) { return ssl->MBEDTLS_PRIVATE(state); }
+#else
+int ssl_state(const mbedtls_ssl_context* ssl) { return ssl->state; }
+#endif
+
+bool handshake_over(mbedtls_ssl_context* ssl) {
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+    return mbedtls_ssl_is_handshake_over(ssl) != 0;
+#else
+    // 2.28: states after HANDSHAKE_OVER in the enum belong to the server side.
+    return ssl_state(ssl) == MBEDTLS_SSL_HANDSHAKE_OVER;
+#endif
+}
+
+// The TLS 1.3 client reports each NewSessionTicket through this code (3.6; 2.28 lacks it).
+bool is_ticket_signal(int ret) {
+#if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+    return ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET;
+#else
+    (void)ret;
+    return false;
+#endif
+}
+
+int entropy_source(void* /*ctx*/, unsigned char* out, size_t len) {
+    return pal::entropy(out, len) == 0 ? 0 : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
+}
+
+void append_mbedtls_error(StrBuf& sb, int ret) {
+#if defined(MBEDTLS_ERROR_C)
+    char text[96];
+    mbedtls_strerror(ret, text, sizeof(text));
+    sb.appendf("%s (-0x%04x)", text, static_cast<unsigned>(-ret));
+#else
+    sb.appendf("Mbed TLS error -0x%04x", static_cast<unsigned>(-ret));
+#endif
+}
+
+// "certificate: unknown CA (not trusted); host name mismatch (expected api.example.com)"
+void describe_cert_flags(StrBuf& sb, uint32_t flags, const char* host) {
+    struct Reason {
+        uint32_t bits;
+        const char* text;
+    };
+    static const Reason kReasons[] = {
+        {MBEDTLS_X509_BADCERT_NOT_TRUSTED, "unknown CA (not trusted)"},
+        {MBEDTLS_X509_BADCERT_CN_MISMATCH, nullptr},  // needs the host name
+        {MBEDTLS_X509_BADCERT_EXPIRED, "expired"},
+        {MBEDTLS_X509_BADCERT_FUTURE, "not yet valid"},
+        {MBEDTLS_X509_BADCERT_REVOKED, "revoked"},
+        {MBEDTLS_X509_BADCERT_MISSING, "missing (the server sent none)"},
+        {MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+             MBEDTLS_X509_BADCERT_NS_CERT_TYPE,
+         "not valid for a TLS server"},
+        {MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY,
+         "weak or unsupported signature or key"},
+    };
+    sb.append("certificate: ");
+    uint32_t rest = flags & ~static_cast<uint32_t>(MBEDTLS_X509_BADCERT_SKIP_VERIFY);
+    bool first = true;
+    for (const Reason& r : kReasons) {
+        if (!(rest & r.bits)) continue;
+        rest &= ~r.bits;
+        if (!first) sb.append("; ");
+        first = false;
+        if (r.text) {
+            sb.append(r.text);
+        } else {
+            sb.appendf("host name mismatch (expected %s)", host);
+        }
+    }
+    if (rest) sb.appendf("%srejected (flags 0x%x)", first ? "" : "; ", static_cast<unsigned>(rest));
+}
+
+}  // namespace
+
+const char* tls_status_name(TlsStatus s) {
+    switch (s) {
+        case TlsStatus::ok: return "ok";
+        case TlsStatus::want_read: return "want_read";
+        case TlsStatus::want_write: return "want_write";
+        case TlsStatus::closed: return "closed";
+        case TlsStatus::error: return "error";
+    }
+    return "?";
+}
+
+// ---- TlsClientConfig ------------------------------------------------------------------------
+
+TlsClientConfig::TlsClientConfig() {
+    mbedtls_ssl_config_init(&conf_);
+    mbedtls_x509_crt_init(&ca_);
+    mbedtls_ctr_drbg_init(&drbg_);
+    mbedtls_ssl_session_init(&saved_);
+    host_[0] = '\0';
+    error_[0] = '\0';
+}
+
+TlsClientConfig::~TlsClientConfig() {
+    mbedtls_ssl_session_free(&saved_);
+    mbedtls_ssl_config_free(&conf_);
+    mbedtls_x509_crt_free(&ca_);
+    mbedtls_ctr_drbg_free(&drbg_);
+}
+
+void TlsClientConfig::reset() {
+    mbedtls_ssl_session_free(&saved_);
+    mbedtls_ssl_config_free(&conf_);
+    mbedtls_x509_crt_free(&ca_);
+    mbedtls_ctr_drbg_free(&drbg_);
+    mbedtls_ssl_config_init(&conf_);
+    mbedtls_x509_crt_init(&ca_);
+    mbedtls_ctr_drbg_init(&drbg_);
+    mbedtls_ssl_session_init(&saved_);
+    ready_ = false;
+    verify_ = true;
+    has_saved_ = false;
+    ca_skipped_ = 0;
+    host_[0] = '\0';
+    error_[0] = '\0';
+}
+
+bool TlsClientConfig::setup(const char* host, bool verify, const char* ca_file, char* err, size_t err_cap) {
+    TlsClientOptions opts;
+    opts.ca_file = ca_file;
+    opts.verify = verify;
+    int ret = setup(opts);
+    copy_str(host_, sizeof(host_), host ? host : "");
+    if (err && err_cap) copy_str(err, err_cap, ret == 0 ? "" : error_);
+    return ret == 0;
+}
+
+int TlsClientConfig::setup(const TlsClientOptions& opts) {
+    reset();
+    StrBuf err(error_, sizeof(error_));
+    verify_ = opts.verify;
+    int ret = 0;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_PSA_CRYPTO_C)
+    // TLS 1.3 (on by default in 3.6) runs on PSA crypto; calling it again is harmless.
+    if (psa_crypto_init() != PSA_SUCCESS) {
+        err.append("TLS setup: PSA crypto initialisation failed");
+        return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+    }
+#endif
+    static const unsigned char kPersonal[] = "edgeway-tls-client";
+    ret = mbedtls_ctr_drbg_seed(&drbg_, entropy_source, nullptr, kPersonal, sizeof(kPersonal) - 1);
+    if (ret != 0) {
+        err.append("TLS setup: random generator: ");
+        append_mbedtls_error(err, ret);
+        return ret;
+    }
+    ret = mbedtls_ssl_config_defaults(&conf_, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                      MBEDTLS_SSL_PRESET_DEFAULT);
+    if (ret != 0) {
+        err.append("TLS setup: ");
+        append_mbedtls_error(err, ret);
+        return ret;
+    }
+    mbedtls_ssl_conf_rng(&conf_, mbedtls_ctr_drbg_random, &drbg_);
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+    mbedtls_ssl_conf_min_tls_version(&conf_, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+    mbedtls_ssl_conf_min_version(&conf_, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_CLI_C)
+    mbedtls_ssl_conf_session_tickets(&conf_, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+#endif
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3) && defined(MBEDTLS_SSL_SESSION_TICKETS) && \
+    defined(MBEDTLS_SSL_CLI_C) && MBEDTLS_VERSION_NUMBER >= 0x03060100
+    // From 3.6.1 a TLS 1.3 client drops NewSessionTicket messages unless asked to report
+    // them; they are this config's resumption tickets (taken in TlsSession::took_ticket).
+    mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(
+        &conf_, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+#endif
+
+    if (!verify_) {
+        mbedtls_ssl_conf_authmode(&conf_, MBEDTLS_SSL_VERIFY_NONE);
+        ready_ = true;
+        return 0;
+    }
+    mbedtls_ssl_conf_authmode(&conf_, MBEDTLS_SSL_VERIFY_REQUIRED);
+    const char* path = (opts.ca_file && opts.ca_file[0]) ? opts.ca_file : kSystemCaBundle;
+    if (opts.ca_pem) {
+        path = "(in memory)";
+        ret = mbedtls_x509_crt_parse(&ca_, reinterpret_cast<const unsigned char*>(opts.ca_pem),
+                                     strlen(opts.ca_pem) + 1);
+    } else {
+#if defined(MBEDTLS_FS_IO)
+        ret = mbedtls_x509_crt_parse_file(&ca_, path);
+#else
+        err.appendf("CA file %s: this Mbed TLS build cannot read files; give the CA as PEM", path);
+        return MBEDTLS_ERR_X509_FEATURE_UNAVAILABLE;
+#endif
+    }
+    if (ret < 0) {
+        err.appendf("CA file %s: ", path);
+        if (ret == MBEDTLS_ERR_PK_FILE_IO_ERROR) {
+            err.append("cannot read it");
+        } else {
+            err.append("no usable certificate: ");
+            append_mbedtls_error(err, ret);
+        }
+        mbedtls_x509_crt_free(&ca_);
+        mbedtls_x509_crt_init(&ca_);
+        return ret;
+    }
+    ca_skipped_ = ret;  // > 0: some entries did not parse, the others are in use
+    mbedtls_ssl_conf_ca_chain(&conf_, &ca_, nullptr);
+    ready_ = true;
+    return 0;
+}
+
+void TlsClientConfig::forget_session() {
+    mbedtls_ssl_session_free(&saved_);
+    mbedtls_ssl_session_init(&saved_);
+    has_saved_ = false;
+}
+
+void TlsClientConfig::save_session(const mbedtls_ssl_context* ssl) {
+    mbedtls_ssl_session fresh;
+    mbedtls_ssl_session_init(&fresh);
+    if (mbedtls_ssl_get_session(ssl, &fresh) != 0) {
+        mbedtls_ssl_session_free(&fresh);
+        return;
+    }
+    // A plain C struct: ownership of its heap parts (ticket, peer cert) moves with the bytes.
+    mbedtls_ssl_session_free(&saved_);
+    memcpy(&saved_, &fresh, sizeof(saved_));
+    has_saved_ = true;
+}
+
+// ---- TlsSession -----------------------------------------------------------------------------
+
+TlsSession::TlsSession() {
+    host_[0] = '\0';
+    error_[0] = '\0';
+}
+
+TlsSession::~TlsSession() { free(); }
+
+void TlsSession::free() {
+    if (active_) mbedtls_ssl_free(&ssl_);
+    active_ = false;
+    config_ = nullptr;
+    sock_ = pal::kNoSocket;
+}
+
+TlsStatus TlsSession::init(TlsClientConfig* config, pal::Socket sock, const char* host) {
+    free();
+    done_ = offered_ = saw_cert_ = resumed_ = cert_error_ = peer_eof_ = false;
+    verify_flags_ = 0;
+    last_error_ = sock_err_ = 0;
+    error_[0] = '\0';
+    config_ = config;
+    sock_ = sock;
+    if (!host && config) host = config->host();
+    copy_str(host_, sizeof(host_), host ? host : "");
+    StrBuf err(error_, sizeof(error_));
+    if (!config || !config->ready()) {
+        err.append("TLS setup: the endpoint's TLS configuration is not ready");
+        last_error_ = MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+        return TlsStatus::error;
+    }
+    mbedtls_ssl_init(&ssl_);
+    active_ = true;
+    int ret = mbedtls_ssl_setup(&ssl_, &config->conf_);
+    if (ret != 0) return fail(ret, "TLS setup");
+    // The host name is verified against the certificate and sent as SNI. An IP literal
+    // with verification off is not sent (SNI carries names only). See tls.h / the notes.
+    pal::Addr literal;
+    bool is_ip = pal::parse_addr(host_, 0, &literal) && strcmp(host_, "localhost") != 0;
+    if (host_[0] && (config->verify() || !is_ip)) {
+        ret = mbedtls_ssl_set_hostname(&ssl_, host_);
+        if (ret != 0) return fail(ret, "TLS setup");
+    }
+    if (config->has_saved_) {
+        offered_ = mbedtls_ssl_set_session(&ssl_, &config->saved_) == 0;
+    }
+    mbedtls_ssl_set_bio(&ssl_, this, bio_send, bio_recv, nullptr);
+    return TlsStatus::ok;
+}
+
+int TlsSession::bio_send(void* ctx, const unsigned char* buf, size_t len) {
+    auto* self = static_cast<TlsSession*>(ctx);
+    pal::IoResult r = pal::send(self->sock_, buf, len);
+    switch (r.status) {
+        case pal::Io::ok: return static_cast<int>(r.n);
+        case pal::Io::would_block: return MBEDTLS_ERR_SSL_WANT_WRITE;
+        case pal::Io::closed: self->peer_eof_ = true; return kBioSendFailed;
+        case pal::Io::error: break;
+    }
+    self->sock_err_ = r.err;
+    return kBioSendFailed;
+}
+
+int TlsSession::bio_recv(void* ctx, unsigned char* buf, size_t len) {
+    auto* self = static_cast<TlsSession*>(ctx);
+    pal::IoResult r = pal::recv(self->sock_, buf, len);
+    switch (r.status) {
+        case pal::Io::ok: return static_cast<int>(r.n);
+        case pal::Io::would_block: return MBEDTLS_ERR_SSL_WANT_READ;
+        case pal::Io::closed: self->peer_eof_ = true; return 0;
+        case pal::Io::error: break;
+    }
+    self->sock_err_ = r.err;
+    return kBioRecvFailed;
+}
+
+TlsStatus TlsSession::fail(int ret, const char* phase) {
+    last_error_ = ret;
+    StrBuf err(error_, sizeof(error_));
+    uint32_t flags = mbedtls_ssl_get_verify_result(&ssl_);
+    bool flags_known = flags != 0xFFFFFFFFu;
+    if (flags_known) verify_flags_ = flags;
+    uint32_t bad = flags & ~static_cast<uint32_t>(MBEDTLS_X509_BADCERT_SKIP_VERIFY);
+    if (!done_ && config_ && config_->verify() && flags_known && bad != 0) {
+        cert_error_ = true;
+        describe_cert_flags(err, flags, host_);
+    } else if (sock_err_ != 0) {
+        err.appendf("%s: connection error: %s", phase, pal::strerror(sock_err_));
+    } else if (peer_eof_ || ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+        err.appendf("%s: the server closed the connection", phase);
+    } else {
+        err.appendf("%s: ", phase);
+        append_mbedtls_error(err, ret);
+    }
+    return TlsStatus::error;
+}
+
+void TlsSession::took_ticket() {
+    if (config_) config_->save_session(&ssl_);
+}
+
+TlsStatus TlsSession::handshake() {
+    if (!active_) return TlsStatus::error;
+    if (last_error_ != 0) return TlsStatus::error;
+    if (done_) return TlsStatus::ok;
+    // One state per step, so the route is visible: a full handshake passes through the
+    // server Certificate state (TLS 1.2 and 1.3); an accepted session skips it.
+    while (!handshake_over(&ssl_)) {
+        if (ssl_state(&ssl_) == MBEDTLS_SSL_SERVER_CERTIFICATE) saw_cert_ = true;
+        int ret = mbedtls_ssl_handshake_step(&ssl_);
+        if (ret == 0) continue;
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ) return TlsStatus::want_read;
+        if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) return TlsStatus::want_write;
+        if (is_ticket_signal(ret)) {
+            took_ticket();
+            continue;
+        }
+        return fail(ret, "TLS handshake");
+    }
+    done_ = true;
+    resumed_ = offered_ && !saw_cert_;
+    verify_flags_ = mbedtls_ssl_get_verify_result(&ssl_);
+    // TLS 1.2: the session (id and/or ticket) is known now. TLS 1.3: tickets come after
+    // the handshake, inside read()/write(), and are saved there.
+    if (strcmp(mbedtls_ssl_get_version(&ssl_), "TLSv1.3") != 0) took_ticket();
+    return TlsStatus::ok;
+}
+
+TlsStatus TlsSession::read(void* buf, size_t cap, size_t* n) {
+    *n = 0;
+    TlsStatus hs = handshake();
+    if (hs != TlsStatus::ok) return hs;
+    if (cap == 0) return TlsStatus::ok;
+    for (;;) {
+        int ret = mbedtls_ssl_read(&ssl_, static_cast<unsigned char*>(buf), cap);
+        if (ret > 0) {
+            *n = static_cast<size_t>(ret);
+            return TlsStatus::ok;
+        }
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ) return TlsStatus::want_read;
+        if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) return TlsStatus::want_write;
+        if (is_ticket_signal(ret)) {
+            took_ticket();
+            continue;
+        }
+        if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+            StrBuf err(error_, sizeof(error_));
+            err.append(ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY
+                           ? "TLS: the server closed the connection"
+                           : "TLS: the server closed the connection without close_notify");
+            return TlsStatus::closed;
+        }
+        return fail(ret, "TLS read");
+    }
+}
+
+TlsStatus TlsSession::write(const void* buf, size_t len, size_t* n) {
+    *n = 0;
+    TlsStatus hs = handshake();
+    if (hs != TlsStatus::ok) return hs;
+    if (len == 0) return TlsStatus::ok;
+    for (;;) {
+        int ret = mbedtls_ssl_write(&ssl_, static_cast<const unsigned char*>(buf), len);
+        if (ret >= 0) {
+            *n = static_cast<size_t>(ret);
+            return TlsStatus::ok;
+        }
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ) return TlsStatus::want_read;
+        if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) return TlsStatus::want_write;
+        if (is_ticket_signal(ret)) {
+            took_ticket();
+            continue;
+        }
+        return fail(ret, "TLS write");
+    }
+}
+
+bool TlsSession::pending() const {
+    if (!active_) return false;
+    return mbedtls_ssl_get_bytes_avail(&ssl_) > 0 || mbedtls_ssl_check_pending(&ssl_) != 0;
+}
+
+TlsStatus TlsSession::close_notify() {
+    if (!active_ || !done_ || last_error_ != 0) return TlsStatus::error;
+    int ret = mbedtls_ssl_close_notify(&ssl_);
+    if (ret == 0) return TlsStatus::ok;
+    if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) return TlsStatus::want_write;
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ) return TlsStatus::want_read;
+    return TlsStatus::error;  // the connection is going away anyway; not recorded
+}
+
+const char* TlsSession::version() const {
+    return active_ && done_ ? mbedtls_ssl_get_version(&ssl_) : "";
+}
+
+const char* TlsSession::ciphersuite() const {
+    return active_ && done_ ? mbedtls_ssl_get_ciphersuite(&ssl_) : "";
+}
+
+}  // namespace ew

@@ -1,0 +1,299 @@
+'use strict';
+// An OpenAI-compatible fake upstream for the integration tests, HTTP or HTTPS, on
+// 127.0.0.1 and an ephemeral port, whose behaviour the test changes at run time.
+//
+//   const up = await startUpstream({ name: 'a', tls: { key, cert }, models: ['m1'] });
+//   up.url            'https://localhost:PORT/v1' with tls (the host name the test
+//                     certificates carry), 'http://127.0.0.1:PORT/v1' without
+//   up.port, up.name
+//   up.set({ mode, status, headers, delayMs, body, chunks, chunkDelayMs, match })
+//                     replaces the whole behaviour (unset fields take their defaults)
+//   up.requests       [{ method, path, headers, body (string), json (parsed or undefined), at }]
+//                     pushed once the request body is complete, before the mode acts
+//   up.connections    TCP connections accepted (TLS: handshakes completed)
+//   up.tcpConnections TCP connections accepted (also for TLS, before the handshake)
+//   up.resumedSessions TLS handshakes that resumed a session
+//   up.servernames    SNI names seen (TLS), one per handshake ('' when none was sent)
+//   up.clearRequests()
+//   up.waitForRequests(n, timeoutMs)   resolves when up.requests.length >= n
+//   await up.close()  stops listening and destroys every open socket; idempotent
+//
+// Routes: GET /v1/models, POST /v1/chat/completions (JSON, or SSE when "stream": true),
+// POST /v1/embeddings; anything else 404 with an OpenAI error body.
+//
+// Modes (apply to every request, or only to those whose path contains `match`;
+// the rest are answered as 'ok'):
+//   ok                 answer normally (after delayMs, default 0)
+//   slow               answer normally after delayMs (default 1000)
+//   status             answer `status` (default 500) with an OpenAI error body (or `body`)
+//                      and `headers`, e.g. { 'Retry-After': '2' } with 429
+//   hang               read the request, never answer
+//   reset              destroy the socket with a TCP RST when the request has arrived
+//   garbage            write non-HTTP bytes on the socket and end it
+//   stall_first_token  streaming chat: 200 + SSE headers, then nothing; other requests: ok
+//   drop_mid_stream    streaming chat: 2 chunks, then the socket is destroyed; other
+//                      requests: ok
+// `body` (string, or an object sent as JSON) replaces the body for ok/slow/status.
+const http = require('node:http');
+const https = require('node:https');
+const net = require('node:net');
+
+const MODES = new Set(['ok', 'slow', 'status', 'hang', 'reset', 'garbage', 'stall_first_token', 'drop_mid_stream']);
+
+function defaults() {
+  return { mode: 'ok', status: 500, headers: {}, delayMs: 0, body: undefined, chunks: 3, chunkDelayMs: 5, match: undefined };
+}
+
+function openaiError(message, type, code) {
+  return { error: { message, type, param: null, code: code === undefined ? null : code } };
+}
+
+function resetSocket(sock) {
+  if (!sock || sock.destroyed) return;
+  // A TLS socket's RST has to go on the TCP socket under it.
+  const tcp = sock._parent && typeof sock._parent.resetAndDestroy === 'function' ? sock._parent : sock;
+  try {
+    if (typeof tcp.resetAndDestroy === 'function') {
+      tcp.resetAndDestroy();
+      if (tcp !== sock) sock.destroy();
+      return;
+    }
+  } catch (_) { /* not a TCP handle: fall through */ }
+  sock.destroy();
+}
+
+// A port on 127.0.0.1 that nothing listens on (for "connection refused").
+function reservedClosedPort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function startUpstream(opts = {}) {
+  const name = opts.name || 'fake';
+  const models = opts.models || ['test-model'];
+  let behaviour = Object.assign(defaults(), opts.behaviour || {});
+  const sockets = new Set();
+  const timers = new Set();
+  const up = {
+    name,
+    models,
+    requests: [],
+    connections: 0,
+    tcpConnections: 0,
+    resumedSessions: 0,
+    servernames: [],
+    url: '',
+    port: 0,
+    tls: !!opts.tls,
+  };
+  let seq = 0;
+
+  function later(ms, fn) {
+    if (!ms) return fn();
+    const t = setTimeout(() => { timers.delete(t); fn(); }, ms);
+    timers.add(t);
+    return undefined;
+  }
+
+  function sendJson(res, status, obj, extraHeaders) {
+    const body = typeof obj === 'string' ? obj : JSON.stringify(obj);
+    res.writeHead(status, Object.assign({
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+      'x-fake-upstream': name,
+    }, extraHeaders || {}));
+    res.end(body);
+  }
+
+  function chatResponse(model, n) {
+    return {
+      id: `chatcmpl-fake-${name}-${n}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content: `Hello from ${name}` }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+    };
+  }
+
+  function chunk(model, n, delta, finish) {
+    return {
+      id: `chatcmpl-fake-${name}-${n}`,
+      object: 'chat.completion.chunk',
+      created: Math.floor(Date.now() / 1000),
+      model,
+      choices: [{ index: 0, delta, finish_reason: finish || null }],
+    };
+  }
+
+  function sseHead(res) {
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache',
+      'x-fake-upstream': name,
+    });
+    res.flushHeaders();
+  }
+
+  // Streams: role chunk, `count` content chunks, a finish chunk, [DONE].
+  // With dropAfter, destroys the socket after that many events.
+  function stream(res, model, n, b, dropAfter) {
+    sseHead(res);
+    const events = [chunk(model, n, { role: 'assistant', content: '' })];
+    for (let i = 0; i < b.chunks; i++) events.push(chunk(model, n, { content: `tok${i} ` }));
+    events.push(chunk(model, n, {}, 'stop'));
+    let i = 0;
+    const next = () => {
+      if (res.destroyed || res.socket == null || res.socket.destroyed) return;
+      if (dropAfter !== undefined && i >= dropAfter) {
+        res.socket.destroy();
+        return;
+      }
+      if (i < events.length) {
+        res.write(`data: ${JSON.stringify(events[i++])}\n\n`, () => later(b.chunkDelayMs, next));
+      } else {
+        res.end('data: [DONE]\n\n');
+      }
+    };
+    next();
+  }
+
+  function answerOk(req, res, json, b, mode) {
+    const n = ++seq;
+    const reqModel = json && typeof json.model === 'string' ? json.model : models[0];
+    const isStream = !!(json && json.stream === true);
+    const p = req.url.split('?')[0];
+    if (b.body !== undefined) return sendJson(res, 200, b.body, b.headers);
+    if (req.method === 'GET' && p === '/v1/models') {
+      return sendJson(res, 200, {
+        object: 'list',
+        data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: `fake-${name}` })),
+      }, b.headers);
+    }
+    if (req.method === 'POST' && p === '/v1/chat/completions') {
+      if (isStream) {
+        if (mode === 'stall_first_token') { sseHead(res); return undefined; }
+        if (mode === 'drop_mid_stream') return stream(res, reqModel, n, b, 2);
+        return stream(res, reqModel, n, b);
+      }
+      return sendJson(res, 200, chatResponse(reqModel, n), b.headers);
+    }
+    if (req.method === 'POST' && p === '/v1/embeddings') {
+      return sendJson(res, 200, {
+        object: 'list',
+        data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }],
+        model: reqModel,
+        usage: { prompt_tokens: 4, total_tokens: 4 },
+      }, b.headers);
+    }
+    return sendJson(res, 404, openaiError(`fake upstream ${name}: no route ${req.method} ${p}`, 'invalid_request_error', 'not_found'));
+  }
+
+  function handle(req, res) {
+    const parts = [];
+    req.on('data', (c) => parts.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(parts).toString('utf8');
+      let json;
+      try { json = body ? JSON.parse(body) : undefined; } catch (_) { json = undefined; }
+      up.requests.push({ method: req.method, path: req.url, headers: req.headers, body, json, at: Date.now() });
+      const b = behaviour;
+      let mode = b.mode;
+      if (b.match !== undefined && !req.url.includes(b.match)) mode = 'ok';
+      const isStream = !!(json && json.stream === true);
+      const delay = mode === 'slow' ? (b.delayMs || 1000) : (b.delayMs || 0);
+      switch (mode) {
+        case 'hang':
+          return; // the socket stays open until the client gives up or close()
+        case 'reset':
+          return later(delay, () => resetSocket(req.socket));
+        case 'garbage':
+          return later(delay, () => { if (!req.socket.destroyed) req.socket.end('HELLO garbage\r\n\r\n'); });
+        case 'status':
+          return later(delay, () => {
+            const st = b.status || 500;
+            const errBody = b.body !== undefined ? b.body
+              : openaiError(`fake upstream ${name}: status ${st}`, st === 429 ? 'rate_limit_error' : st >= 500 ? 'server_error' : 'invalid_request_error', String(st));
+            sendJson(res, st, errBody, b.headers);
+          });
+        case 'stall_first_token':
+        case 'drop_mid_stream':
+          if (!isStream) return later(delay, () => answerOk(req, res, json, b, 'ok'));
+          return later(delay, () => answerOk(req, res, json, b, mode));
+        default: // ok, slow
+          return later(delay, () => answerOk(req, res, json, b, mode));
+      }
+    });
+  }
+
+  let server;
+  if (opts.tls) {
+    server = https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handle);
+    server.on('connection', (sock) => { up.tcpConnections++; sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });
+    server.on('secureConnection', (sock) => {
+      up.connections++;
+      if (sock.isSessionReused()) up.resumedSessions++;
+      up.servernames.push(sock.servername || '');
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+    server.on('tlsClientError', () => { /* counted by the client side; nothing to do */ });
+  } else {
+    server = http.createServer(handle);
+    server.on('connection', (sock) => {
+      up.tcpConnections++;
+      up.connections++;
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+  }
+  server.on('clientError', (err, sock) => { if (!sock.destroyed) sock.destroy(); });
+  server.keepAliveTimeout = opts.keepAliveTimeoutMs || 5000;
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => { server.removeListener('error', reject); resolve(); });
+  });
+  up.port = server.address().port;
+  up.url = opts.tls ? `https://localhost:${up.port}/v1` : `http://127.0.0.1:${up.port}/v1`;
+
+  up.set = (b = {}) => {
+    const nb = Object.assign(defaults(), b);
+    if (!MODES.has(nb.mode)) throw new Error(`fake upstream: unknown mode ${nb.mode}`);
+    behaviour = nb;
+  };
+  up.set(behaviour);
+  up.behaviour = () => Object.assign({}, behaviour);
+  up.clearRequests = () => { up.requests.length = 0; };
+  up.waitForRequests = (n, timeoutMs = 15000) => new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const tick = () => {
+      if (up.requests.length >= n) return resolve(up.requests);
+      if (Date.now() > deadline) return reject(new Error(`fake upstream ${name}: ${up.requests.length} requests after ${timeoutMs} ms, wanted ${n}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+
+  let closing = null;
+  up.close = () => {
+    if (closing) return closing;
+    closing = new Promise((resolve) => {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    });
+    return closing;
+  };
+  return up;
+}
+
+module.exports = { startUpstream, reservedClosedPort, openaiError };
