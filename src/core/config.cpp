@@ -1,5 +1,6 @@
 // The INI reader (SPEC section 5): one pass over the text, line by line, into the fixed
-// tables of Config, then the checks that need the whole file. No allocation.
+// tables of Config, then the checks that need the whole file. No allocation; printf-style
+// formatting only where an error or warning is reported.
 //
 // Format: `[section]` headers, `key = value` lines, comments from ';' or '#' at the start
 // of a line or after a blank. Errors and warnings read "FILE:LINE: key: message".
@@ -134,7 +135,8 @@ bool endpoint_section(Ctx& c, Reader& r, Span name) {
     e.line = c.line;
     r.section = Section::endpoint;
     StrBuf label(r.label, sizeof r.label);
-    label.appendf("endpoint.%s", e.name);
+    label.append("endpoint.");
+    label.append(e.name);
     return true;
 }
 
@@ -325,7 +327,9 @@ bool finish(Ctx& c, Reader& r) {
         const EndpointConfig& e = cfg.endpoints[i];
         const uint32_t* seen = r.ep_seen[i];
         char prefix[48];
-        StrBuf(prefix, sizeof prefix).appendf("endpoint.%s", e.name);
+        StrBuf label(prefix, sizeof prefix);
+        label.append("endpoint.");
+        label.append(e.name);
         c.line = e.line;
         if (!seen[E_URL]) {
             set_key(c, prefix, "url");
@@ -351,7 +355,8 @@ bool finish(Ctx& c, Reader& r) {
         }
         c.line = r.agent_seen[A_BACKOFF];
         set_key(c, "agent", "retry_backoff_ms");
-        return fail(c, "must not exceed agent.retry_backoff_max_ms (%u)", static_cast<unsigned>(a.retry_backoff_max_ms));
+        return fail(c, "must not exceed agent.retry_backoff_max_ms (%u)",
+                    static_cast<unsigned>(a.retry_backoff_max_ms));
     }
     for (uint32_t i = 0; i < cfg.fallback_count; i++) {
         const FallbackRule& rule = cfg.fallback[i];

@@ -203,14 +203,17 @@ bool parse_bool(Ctx& c, Span v, bool* out) {
 }
 
 bool parse_enum(Ctx& c, Span v, const char* const* names, size_t count, uint8_t* out) {
-    char list[96];
-    StrBuf b(list, sizeof list);
     for (size_t i = 0; i < count; i++) {
         if (span_ieq(v, names[i])) {
             *out = static_cast<uint8_t>(i);
             return true;
         }
-        b.appendf("%s%s", i ? ", " : "", names[i]);
+    }
+    char list[96];
+    StrBuf b(list, sizeof list);
+    for (size_t i = 0; i < count; i++) {
+        if (i) b.append(", ");
+        b.append(names[i]);
     }
     return fail(c, "unknown value \"%s\" (allowed: %s)", show(v).s, list);
 }
@@ -294,7 +297,8 @@ bool parse_url(Ctx& c, Span v, EndpointConfig* e) {
         if (host.n == 0) return fail(c, "has no host");
         if (!is_hostname(host)) return fail(c, "not a valid host name: \"%s\"", show(host).s);
     }
-    if (host.n >= sizeof e->host) return fail(c, "host longer than %d characters", static_cast<int>(sizeof e->host) - 1);
+    if (host.n >= sizeof e->host)
+        return fail(c, "host longer than %d characters", static_cast<int>(sizeof e->host) - 1);
     if (has_port && !parse_port(c, port, &e->port)) return false;
     Span path = sub(v, slash, v.n);
     while (path.n && path.p[path.n - 1] == '/') path.n--;

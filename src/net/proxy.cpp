@@ -359,7 +359,10 @@ void ProxyExchange::on_sse_event(const SseEvent& ev, void* user) {
             return;
         }
         self->commit_offset_ = ev.end_offset;
-        self->first_event_ = ev;  // data points into the parser, valid until the next feed
+        // Stop here: the event's pointers stay valid until the next feed.
+        self->first_event_ = ev;
+        sse_stop(&self->sse_);
+        return;
     }
     OpenAIUsage u;
     if (!ev.is_done && openai_find_usage(ev.data, ev.data_len, &u)) self->add_usage(u);
@@ -392,7 +395,8 @@ void ProxyExchange::on_upstream_body(UpstreamConn* c, const char* data, size_t l
     if (commit_offset_ == kNoCommit) return;  // comments or partial event so far
     commit(200, "text/event-stream", now_ms);
     // The first event is written whole from the parser; the rest of this chunk raw.
-    char ev_buf[EW_CAP_SSE_EVENT + 64];
+    // Each data line gains a "data: " prefix: worst case one per byte.
+    static char ev_buf[EW_CAP_SSE_EVENT * 7 + EW_CAP_SSE_EVENT_NAME + 16];
     StrBuf out(ev_buf, sizeof ev_buf);
     if (first_event_.event_len) {
         out.append("event: ");
@@ -412,8 +416,17 @@ void ProxyExchange::on_upstream_body(UpstreamConn* c, const char* data, size_t l
         left -= line + 1;
     }
     out.append("\n");
+    if (out.overflow) {
+        // Cannot happen within caps (the buffer holds the largest event); never send half.
+        fail_committed("first event too large to relay", now_ms);
+        return;
+    }
     client_->write_chunk(out.data, out.len);
-    if (commit_offset_ < len) client_->write_chunk(data + commit_offset_, len - commit_offset_);
+    if (commit_offset_ < len) {
+        // The rest of the chunk goes out raw; the parser still sees it ([DONE], usage, errors).
+        sse_feed(&sse_, data + commit_offset_, len - commit_offset_, on_sse_event, this);
+        client_->write_chunk(data + commit_offset_, len - commit_offset_);
+    }
     client_->flush();
 }
 

@@ -36,6 +36,14 @@ bool handshake_over(mbedtls_ssl_context* ssl) {
 #endif
 }
 
+bool is_tls13(const mbedtls_ssl_context* ssl) {
+#if MBEDTLS_VERSION_NUMBER >= 0x03060000
+    return mbedtls_ssl_get_version_number(ssl) == MBEDTLS_SSL_VERSION_TLS1_3;
+#else
+    return strcmp(mbedtls_ssl_get_version(ssl), "TLSv1.3") == 0;
+#endif
+}
+
 // The TLS 1.3 client reports each NewSessionTicket through this code (3.6; 2.28 lacks it).
 bool is_ticket_signal(int ret) {
 #if defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
@@ -378,7 +386,7 @@ TlsStatus TlsSession::handshake() {
     verify_flags_ = mbedtls_ssl_get_verify_result(&ssl_);
     // TLS 1.2: the session (id and/or ticket) is known now. TLS 1.3: tickets come after
     // the handshake, inside read()/write(), and are saved there.
-    if (strcmp(mbedtls_ssl_get_version(&ssl_), "TLSv1.3") != 0) took_ticket();
+    if (!is_tls13(&ssl_)) took_ticket();
     return TlsStatus::ok;
 }
 

@@ -25,9 +25,10 @@ export CC=${CC:-clang-14}
 export CXX=${CXX:-clang++-14}
 
 echo "fuzz: building in $build with $CXX"
+mkdir -p "$build"
 cmake -S "$src" -B "$build" -DEW_FUZZ=ON -DEW_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" >"$build.configure.log" 2>&1 ||
-    { cat "$build.configure.log"; echo "fuzz: configure failed"; exit 1; }
+      -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" >"$build/configure.log" 2>&1 ||
+    { cat "$build/configure.log"; echo "fuzz: configure failed"; exit 1; }
 cmake --build "$build" --target fuzz -j "$jobs"
 
 targets=()

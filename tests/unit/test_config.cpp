@@ -48,6 +48,9 @@ struct Fakes {
         {"/keys/empty.key", {" \n\n", true, 0}},
         {"/keys/two-words.key", {"sk-SECRET one\n", true, 0}},
         {"/keys/locked.key", {"", true, EACCES}},
+        {"/keys/long.key", {std::string(EW_CAP_SECRET + 44, 'k') + "\n", true, 0}},
+        {"/keys/full.key", {std::string(EW_CAP_SECRET + 64, 'k'), true, 0}},  // fills the reader's buffer
+        {"/keys/huge.key", {std::string(4096, 'k'), true, 0}},
     };
 };
 
@@ -63,6 +66,7 @@ int fake_read_file(const char* path, char* buf, size_t cap, size_t* len, bool* p
     auto it = files.find(path);
     if (it == files.end()) return ENOENT;
     if (it->second.error) return it->second.error;
+    // The PAL refuses at cap - 1; this fake lets a file fill the buffer, to reach that guard too.
     if (it->second.content.size() > cap) return EFBIG;
     std::copy(it->second.content.begin(), it->second.content.end(), buf);
     *len = it->second.content.size();
@@ -364,7 +368,8 @@ TEST_CASE("config: whole-file cases", "[config]") {
         ew::ConfigSources src{fake_getenv, fake_read_file, &f};
         ew::ConfigDiag err;
         CHECK(ew::config_parse("x.ini", nullptr, 10, src, &cfg, &err, nullptr, nullptr) == ew::ConfigStatus::error);
-        CHECK(std::string(err.text) == "x.ini:0: endpoint: no [endpoint.NAME] section; at least one upstream is required");
+        CHECK(std::string(err.text) ==
+              "x.ini:0: endpoint: no [endpoint.NAME] section; at least one upstream is required");
     }
     SECTION("the length bounds the text: nothing after it is read") {
         std::string text = std::string(kMinimal) + "bogus line\n";

@@ -8,14 +8,23 @@
 //   up.port, up.name
 //   up.set({ mode, status, headers, delayMs, body, chunks, chunkDelayMs, match })
 //                     replaces the whole behaviour (unset fields take their defaults)
-//   up.requests       [{ method, path, headers, body (string), json (parsed or undefined), at }]
-//                     pushed once the request body is complete, before the mode acts
+//   up.requests       [{ method, path, headers, body (string), json (parsed or undefined), at,
+//                       model (json.model when a string), conn (serial number of the TCP
+//                       connection it came on, 1-based), socketClosed, closedAt }]
+//                     pushed once the request body is complete, before the mode acts;
+//                     socketClosed turns true (closedAt = Date.now()) when the connection
+//                     the request came on closes, whoever closed it
 //   up.connections    TCP connections accepted (TLS: handshakes completed)
 //   up.tcpConnections TCP connections accepted (also for TLS, before the handshake)
 //   up.resumedSessions TLS handshakes that resumed a session
-//   up.servernames    SNI names seen (TLS), one per handshake ('' when none was sent)
+//   up.handshakes     TLS: [{ servername, resumed, protocol }], one per completed handshake
+//   up.servernames    TLS: the SNI name of each full (not resumed) handshake, '' when none
+//                     was sent. A resumed handshake is left out: the server side does not
+//                     report the client's SNI then (OpenSSL gives '').
 //   up.clearRequests()
 //   up.waitForRequests(n, timeoutMs)   resolves when up.requests.length >= n
+//   up.waitForClose(request, timeoutMs) resolves when that request's connection has closed
+//   up.openSockets()  TCP connections open right now
 //   await up.close()  stops listening and destroys every open socket; idempotent
 //
 // Routes: GET /v1/models, POST /v1/chat/completions (JSON, or SSE when "stream": true),
@@ -88,11 +97,21 @@ async function startUpstream(opts = {}) {
     tcpConnections: 0,
     resumedSessions: 0,
     servernames: [],
+    handshakes: [],
     url: '',
     port: 0,
     tls: !!opts.tls,
   };
   let seq = 0;
+  // Serial numbers of accepted TCP connections (the TLS socket maps to its TCP one).
+  const serials = new WeakMap();
+  let connSeq = 0;
+  function connSerial(sock) {
+    if (!sock) return undefined;
+    if (serials.has(sock)) return serials.get(sock);
+    if (sock._parent && serials.has(sock._parent)) return serials.get(sock._parent);
+    return undefined;
+  }
 
   function later(ms, fn) {
     if (!ms) return fn();
@@ -202,7 +221,19 @@ async function startUpstream(opts = {}) {
       const body = Buffer.concat(parts).toString('utf8');
       let json;
       try { json = body ? JSON.parse(body) : undefined; } catch (_) { json = undefined; }
-      up.requests.push({ method: req.method, path: req.url, headers: req.headers, body, json, at: Date.now() });
+      const sock = req.socket;
+      const entry = {
+        method: req.method, path: req.url, headers: req.headers, body, json, at: Date.now(),
+        model: json && typeof json.model === 'string' ? json.model : undefined,
+        conn: connSerial(sock), socketClosed: !!(sock && sock.destroyed), closedAt: undefined,
+      };
+      if (sock && !entry.socketClosed) {
+        sock.setMaxListeners(0);  // keep-alive sockets carry one listener per request
+        sock.once('close', () => { entry.socketClosed = true; entry.closedAt = Date.now(); });
+      } else {
+        entry.closedAt = Date.now();
+      }
+      up.requests.push(entry);
       const b = behaviour;
       let mode = b.mode;
       if (b.match !== undefined && !req.url.includes(b.match)) mode = 'ok';
@@ -235,11 +266,19 @@ async function startUpstream(opts = {}) {
   let server;
   if (opts.tls) {
     server = https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handle);
-    server.on('connection', (sock) => { up.tcpConnections++; sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });
+    server.on('connection', (sock) => {
+      up.tcpConnections++;
+      serials.set(sock, ++connSeq);
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
     server.on('secureConnection', (sock) => {
       up.connections++;
-      if (sock.isSessionReused()) up.resumedSessions++;
-      up.servernames.push(sock.servername || '');
+      if (!serials.has(sock) && sock._parent && serials.has(sock._parent)) serials.set(sock, serials.get(sock._parent));
+      const resumed = sock.isSessionReused();
+      if (resumed) up.resumedSessions++;
+      else up.servernames.push(sock.servername || '');
+      up.handshakes.push({ servername: sock.servername || '', resumed, protocol: sock.getProtocol() });
       sockets.add(sock);
       sock.on('close', () => sockets.delete(sock));
     });
@@ -249,6 +288,7 @@ async function startUpstream(opts = {}) {
     server.on('connection', (sock) => {
       up.tcpConnections++;
       up.connections++;
+      serials.set(sock, ++connSeq);
       sockets.add(sock);
       sock.on('close', () => sockets.delete(sock));
     });
@@ -280,6 +320,21 @@ async function startUpstream(opts = {}) {
     };
     tick();
   });
+
+  up.waitForClose = (request, timeoutMs = 15000) => new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const tick = () => {
+      if (request.socketClosed) return resolve(request);
+      if (Date.now() > deadline) return reject(new Error(`fake upstream ${name}: the connection of ${request.method} ${request.path} still open after ${timeoutMs} ms`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+  up.openSockets = () => {
+    let n = 0;
+    for (const s of sockets) if (!s.destroyed && !(s._parent && sockets.has(s._parent))) n++;
+    return n;
+  };
 
   let closing = null;
   up.close = () => {
