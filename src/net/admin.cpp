@@ -95,7 +95,7 @@ void Agent::handle_request(ClientConn* c, uint64_t now_ms) {
 
 void Agent::route_admin(ClientConn* c, uint64_t now_ms) {
     const RequestParser& r = c->request();
-    bool get = strcmp(r.method, "GET") == 0 || strcmp(r.method, "HEAD") == 0;
+    bool get = strcmp(r.method, "GET") == 0;
     StrBuf out(g_render, sizeof g_render);
     MetricsView view{&cfg_, health_, &params_, &metrics_, now_ms, started_ms_};
     if (!get) {

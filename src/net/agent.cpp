@@ -51,8 +51,14 @@ void Agent::setup_endpoints() {
         rt.tls_error[0] = '\0';
         if (ec.scheme == Scheme::https) {
             TlsClientOptions o;
-            o.ca_file = ec.ca_file[0] ? ec.ca_file : nullptr;
             o.verify = ec.tls_verify;
+            if (ec.tls_verify) {
+                o.ca_chain = ca_cache_.get(ec.ca_file, rt.tls_error, sizeof rt.tls_error);
+                if (o.ca_chain == nullptr) {
+                    EW_LOG_ERROR("endpoint=%s %s", ec.name, rt.tls_error);
+                    continue;
+                }
+            }
             if (rt.tls.setup(o) == 0) {
                 rt.tls_ready = true;
             } else {
@@ -145,12 +151,15 @@ void Agent::accept_clients(uint64_t now_ms) {
         }
         if (slot == nullptr) {
             // Full table: answer 503 at once rather than let the client hang.
-            static const char kFull[] =
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-                "Connection: close\r\nContent-Length: 127\r\n\r\n"
-                "{\"error\":{\"message\":\"edgeway: too many client connections\",\"type\":\"server_error\","
-                "\"param\":null,\"code\":\"too_many_connections\"}}";
-            pal::send(s, kFull, sizeof kFull - 1);
+            static const char kBody[] =
+                "{\"error\":{\"message\":\"edgeway: too many client connections (max_clients)\","
+                "\"type\":\"server_error\",\"param\":null,\"code\":\"too_many_connections\"}}";
+            char reply[384];
+            StrBuf r(reply, sizeof reply);
+            r.appendf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                      "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                      sizeof kBody - 1, kBody);
+            pal::send(s, r.data, r.len);
             pal::close(s);
             metrics_.rejected_full++;
             EW_LOG_WARN("client rejected: connection table full (max_clients=%u)", max_clients_);

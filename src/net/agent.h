@@ -70,6 +70,7 @@ private:
     HealthParams params_;
     Health health_[EW_CAP_ENDPOINTS];
     Metrics metrics_;
+    TlsCaCache ca_cache_;
     EndpointRuntime runtime_[EW_CAP_ENDPOINTS];
     Probe probes_[EW_CAP_ENDPOINTS];
     UpstreamPool pool_;

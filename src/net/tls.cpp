@@ -211,6 +211,11 @@ int TlsClientConfig::setup(const TlsClientOptions& opts) {
         return 0;
     }
     mbedtls_ssl_conf_authmode(&conf_, MBEDTLS_SSL_VERIFY_REQUIRED);
+    if (opts.ca_chain) {
+        mbedtls_ssl_conf_ca_chain(&conf_, opts.ca_chain, nullptr);
+        ready_ = true;
+        return 0;
+    }
     const char* path = (opts.ca_file && opts.ca_file[0]) ? opts.ca_file : kSystemCaBundle;
     if (opts.ca_pem) {
         path = "(in memory)";
@@ -240,6 +245,46 @@ int TlsClientConfig::setup(const TlsClientOptions& opts) {
     mbedtls_ssl_conf_ca_chain(&conf_, &ca_, nullptr);
     ready_ = true;
     return 0;
+}
+
+TlsCaCache::~TlsCaCache() {
+    for (Entry& e : entries_)
+        if (e.used) mbedtls_x509_crt_free(&e.chain);
+}
+
+mbedtls_x509_crt* TlsCaCache::get(const char* path, char* err, size_t err_cap) {
+    StrBuf msg(err, err_cap);
+    if (path == nullptr || path[0] == '\0') path = kSystemCaBundle;
+    Entry* slot = nullptr;
+    for (Entry& e : entries_) {
+        if (e.used && strcmp(e.path, path) == 0) return &e.chain;
+        if (!e.used && slot == nullptr) slot = &e;
+    }
+    if (slot == nullptr) {
+        msg.appendf("CA file %s: too many distinct CA files (cap %d)", path, EW_CAP_ENDPOINTS + 1);
+        return nullptr;
+    }
+#if defined(MBEDTLS_FS_IO)
+    mbedtls_x509_crt_init(&slot->chain);
+    int ret = mbedtls_x509_crt_parse_file(&slot->chain, path);
+    if (ret < 0) {
+        msg.appendf("CA file %s: ", path);
+        if (ret == MBEDTLS_ERR_PK_FILE_IO_ERROR) {
+            msg.append("cannot read it");
+        } else {
+            msg.append("no usable certificate: ");
+            append_mbedtls_error(msg, ret);
+        }
+        mbedtls_x509_crt_free(&slot->chain);
+        return nullptr;
+    }
+    copy_str(slot->path, sizeof slot->path, path);
+    slot->used = true;
+    return &slot->chain;
+#else
+    msg.appendf("CA file %s: this Mbed TLS build cannot read files", path);
+    return nullptr;
+#endif
 }
 
 void TlsClientConfig::forget_session() {

@@ -36,12 +36,35 @@ enum class TlsStatus : uint8_t {
 const char* tls_status_name(TlsStatus s);
 
 struct TlsClientOptions {
+    mbedtls_x509_crt* ca_chain = nullptr;  // a parsed chain shared with other configs (TlsCaCache); wins
     const char* ca_file = nullptr;  // PEM bundle; nullptr or "" = kSystemCaBundle
     const char* ca_pem = nullptr;   // or PEM text in memory (NUL-terminated); wins over ca_file
     bool verify = true;             // false: no certificate or host name check (tls_verify = false)
 };
 
 constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
+// Parsed CA bundles, shared by every endpoint that names the same file. The system bundle
+// parses to about 465 KiB of heap: once per agent, not once per endpoint. Entries live as
+// long as the process (a reload may add some; sessions may still point at old ones).
+class TlsCaCache {
+public:
+    TlsCaCache() = default;
+    ~TlsCaCache();
+    TlsCaCache(const TlsCaCache&) = delete;
+    TlsCaCache& operator=(const TlsCaCache&) = delete;
+    // The chain for `path` ("" = the system bundle), parsed on first use; nullptr with a
+    // message in err on failure.
+    mbedtls_x509_crt* get(const char* path, char* err, size_t err_cap);
+
+private:
+    struct Entry {
+        char path[EW_CAP_PATH];
+        mbedtls_x509_crt chain;
+        bool used;
+    };
+    Entry entries_[EW_CAP_ENDPOINTS + 1] = {};
+};
 
 class TlsClientConfig {
 public:

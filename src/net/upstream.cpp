@@ -36,7 +36,7 @@ bool UpstreamConn::open(const EndpointConfig* ec, EndpointRuntime* rt, uint8_t e
         return false;
     }
     if (use_tls_ && !rt->tls.ready()) {
-        fail(ResultKind::tls, rt->tls.error_text(), now_ms);
+        fail(ResultKind::tls, rt->tls_error[0] ? rt->tls_error : rt->tls.error_text(), now_ms);
         return false;
     }
     int err = 0;

@@ -57,6 +57,9 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 X() { ip netns exec "$NS" "$@"; }
+# Background processes: `exec` so that $! is the process itself (timeout, then the program),
+# not a subshell running the function.
+XBG() { exec ip netns exec "$NS" "$@"; }
 
 # Waits up to $1 seconds for the command after it to succeed.
 wait_for() {
@@ -105,13 +108,13 @@ if X ip addr show | grep -q "inet $LWIP_ADDR/"; then fail "kernel has $LWIP_ADDR
 pass "namespace $NS: tap0 $KERNEL_ADDR/24 (mac $TAP_MAC); no kernel interface has $LWIP_ADDR"
 
 if command -v tcpdump >/dev/null; then
-    X timeout 60 tcpdump -i tap0 -n -U -w "$WORK/tap0.pcap" tcp >"$WORK/tcpdump.log" 2>&1 &
+    XBG timeout 60 tcpdump -i tap0 -n -U -w "$WORK/tap0.pcap" tcp >"$WORK/tcpdump.log" 2>&1 &
     PIDS+=($!)
     wait_for 5 grep -q "listening on" "$WORK/tcpdump.log" || say "tcpdump did not start; no capture"
 fi
 
 # ---- the fake upstream on the kernel side -------------------------------------------------
-X timeout 60 node "$SRC/tests/lwip/upstream.js" "$KERNEL_ADDR" "$UP_PORT" "$WORK/requests.log" \
+XBG timeout 60 node "$SRC/tests/lwip/upstream.js" "$KERNEL_ADDR" "$UP_PORT" "$WORK/requests.log" \
     >"$WORK/upstream.out" 2>&1 &
 PIDS+=($!)
 wait_for 10 grep -q "^listening" "$WORK/upstream.out" || fail "upstream did not start"
@@ -134,7 +137,7 @@ url = http://$KERNEL_ADDR:$UP_PORT/v1
 api_key_env = EW_LWIP_TEST_KEY
 models = test-model
 EOF
-X timeout 60 env PRECONFIGURED_TAPIF=tap0 EW_LWIP_ADDR=$LWIP_ADDR EW_LWIP_NETMASK=255.255.255.0 \
+XBG timeout 60 env PRECONFIGURED_TAPIF=tap0 EW_LWIP_ADDR=$LWIP_ADDR EW_LWIP_NETMASK=255.255.255.0 \
     EW_LWIP_GW=$KERNEL_ADDR EW_LWIP_TEST_KEY=sk-lwip-test "$BIN" -c "$WORK/edgeway.ini" \
     >"$WORK/edgeway.log" 2>&1 &
 EW_PID=$!

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Proxy benchmark (issue 3, point 13): in one run, against the same fast local upstream,
+#   direct        wrk -> nginx
+#   edgeway       wrk -> edgeway -> nginx   (two endpoints, primary and backup, probes every 1 s)
+#   HAProxy       wrk -> haproxy -> nginx   (two servers, `backup`, httpchk every 1 s)
+# measures: latency p50/p99 at one connection (and what the proxy adds to direct), requests
+# per second at 32 connections, the upstream connections each proxy opened meanwhile, RSS of
+# edgeway and HAProxy after the load; then, against a Node upstream that writes one SSE event
+# every 20 ms with its own timestamp inside, the delay each chunk takes direct, through
+# edgeway and through HAProxy. Prints the raw runs and a Markdown table (medians of ROUNDS
+# rounds; targets alternate within a round). Not a test: nothing in ctest runs it.
+#
+#   bench/proxy_bench.sh                         # about 4 minutes
+#   ROUNDS=1 LAT_SECS=3 RPS_SECS=3 SSE_STREAMS=4 bench/proxy_bench.sh   # quick look
+# Env: EDGEWAY, ROUNDS (3), LAT_SECS (10), RPS_SECS (10), CONNS (32), WRK_THREADS (2),
+#      HAPROXY_THREADS (1, like edgeway's one thread), SSE_STREAMS (20 per target, 50 events
+#      each), SSE_GAP_MS (20), KEEP=1 keeps the work dir.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ROUNDS=${ROUNDS:-3}
+LAT_SECS=${LAT_SECS:-10}
+RPS_SECS=${RPS_SECS:-10}
+CONNS=${CONNS:-32}
+WRK_THREADS=${WRK_THREADS:-2}
+HAPROXY_THREADS=${HAPROXY_THREADS:-1}
+SSE_STREAMS=${SSE_STREAMS:-20}
+export SSE_GAP_MS=${SSE_GAP_MS:-20} SSE_EVENTS=${SSE_EVENTS:-50}
+need nginx haproxy wrk node curl ss awk jq
+[[ -x "$EDGEWAY" ]] || die "$EDGEWAY not built (cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench --target edgeway)"
+
+make_work
+P1=$(free_port); P2=$(free_port); PS=$(free_port)   # nginx primary, backup, stub_status
+N1=$(free_port); N2=$(free_port)                    # Node SSE upstream primary, backup
+E=$(free_port); H=$(free_port)                      # edgeway, haproxy (nginx upstreams)
+E2=$(free_port); H2=$(free_port)                    # edgeway, haproxy (SSE upstreams)
+
+edgeway_ini() {  # FILE LISTEN PRIMARY_PORT BACKUP_PORT
+  cat >"$1" <<EOF
+[agent]
+listen = 127.0.0.1:$2
+log_level = info
+max_clients = 64
+
+[probe]
+kind = models
+interval_ms = 1000
+down_interval_ms = 1000
+timeout_ms = 2000
+fall = 3
+rise = 2
+
+[endpoint.primary]
+url = http://127.0.0.1:$3/v1
+api_key_env = BENCH_API_KEY
+models = bench-model
+priority = 10
+
+[endpoint.backup]
+url = http://127.0.0.1:$4/v1
+api_key_env = BENCH_API_KEY
+models = bench-model
+priority = 5
+EOF
+}
+
+haproxy_cfg() {  # FILE LISTEN PRIMARY_PORT BACKUP_PORT
+  cat >"$1" <<EOF
+global
+    nbthread $HAPROXY_THREADS
+    maxconn 4096
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+    timeout check 2s
+
+frontend api
+    bind 127.0.0.1:$2
+    default_backend upstreams
+
+backend upstreams
+    option httpchk GET /v1/models
+    http-check expect status 200
+    http-reuse always
+    default-server inter 1s fall 3 rise 2
+    server primary 127.0.0.1:$3 check
+    server backup 127.0.0.1:$4 check backup
+EOF
+}
+
+start_edgeway() {  # INI PORT -> EW_PID
+  "$EDGEWAY" --check-config "$1" || die "edgeway rejected $1"
+  "$EDGEWAY" -c "$1" 2>"$1.log" &
+  EW_PID=$!
+  PIDS=("$EW_PID" "${PIDS[@]}")
+  wait_port "$2"
+  for _ in $(seq 1 100); do
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/readyz")" == 200 ]] && return 0
+    sleep 0.1
+  done
+  die "edgeway on :$2 not ready"
+}
+
+start_haproxy() {  # CFG PORT -> HA_PID
+  haproxy -c -q -f "$1" || die "haproxy rejected $1"
+  haproxy -db -f "$1" >"$1.log" 2>&1 &
+  HA_PID=$!
+  PIDS=("$HA_PID" "${PIDS[@]}")
+  wait_port "$2"
+  sleep 1.5  # first health checks
+}
+
+check_answer() {  # NAME URL: one request must answer 200 with the upstream's JSON
+  local out
+  out=$(curl -s -D "$WORK/h.txt" -H 'Content-Type: application/json' -d "$REQ_JSON" "$2") || die "$1: curl failed"
+  grep -q '"chatcmpl-bench0001"' <<<"$out" || die "$1: unexpected answer: $out"
+  log "$1 answers 200 $(grep -i '^x-edgeway-endpoint' "$WORK/h.txt" | tr -d '\r' || true)"
+}
+
+nginx_accepts() { curl -s "http://127.0.0.1:$PS/" | awk 'NR == 3 {print $1}'; }
+
+run_wrk() {  # URL THREADS CONNS SECS -> RESULT line
+  local out
+  out=$(wrk -t"$2" -c"$3" -d"$4"s --timeout 5s -s "$BENCH_DIR/post.lua" "$1") || die "wrk failed: $out"
+  grep '^RESULT' <<<"$out" || die "no RESULT from wrk: $out"
+}
+
+field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<" $1"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+# ---- set up -------------------------------------------------------------------------------
+export BENCH_API_KEY=sk-bench-not-a-real-key
+nginx_conf "$WORK/nginx.conf" "$P1" "$P2" "$PS:status"
+start_nginx "$WORK/nginx.conf"
+NGINX_PID=${PIDS[-1]}
+wait_port "$P1"; wait_port "$P2"; wait_port "$PS"
+
+edgeway_ini "$WORK/edgeway.ini" "$E" "$P1" "$P2"
+haproxy_cfg "$WORK/haproxy.cfg" "$H" "$P1" "$P2"
+start_edgeway "$WORK/edgeway.ini" "$E"; EW_MAIN=$EW_PID
+start_haproxy "$WORK/haproxy.cfg" "$H"; HA_MAIN=$HA_PID
+
+declare -A URL=(
+  [direct]="http://127.0.0.1:$P1/v1/chat/completions"
+  [edgeway]="http://127.0.0.1:$E/v1/chat/completions"
+  [haproxy]="http://127.0.0.1:$H/v1/chat/completions"
+)
+TARGETS=(direct edgeway haproxy)
+for t in "${TARGETS[@]}"; do check_answer "$t" "${URL[$t]}"; done
+RSS_IDLE_EW=$(rss_kb "$EW_MAIN"); RSS_IDLE_HA=$(rss_tree_kb "$HA_MAIN")
+
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(machine_line)"
+echo "# $(source_line)"
+echo "# $(haproxy -v | head -1); $(nginx -v 2>&1); wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'); node $(node -v)"
+echo "# ROUNDS=$ROUNDS LAT_SECS=$LAT_SECS RPS_SECS=$RPS_SECS CONNS=$CONNS WRK_THREADS=$WRK_THREADS HAPROXY_THREADS=$HAPROXY_THREADS nginx workers=${NGINX_WORKERS:-1}"
+
+# ---- load: latency at 1 connection, throughput at CONNS ---------------------------------------
+declare -A V  # "target metric" -> values, one per round
+for ((r = 1; r <= ROUNDS; r++)); do
+  for t in "${TARGETS[@]}"; do
+    run_wrk "${URL[$t]}" "$WRK_THREADS" "$CONNS" 2 >/dev/null  # warm-up: pools, caches
+    lat=$(run_wrk "${URL[$t]}" 1 1 "$LAT_SECS")
+    echo "round $r $t c=1  $lat"
+    a0=$(nginx_accepts)
+    rps=$(run_wrk "${URL[$t]}" "$WRK_THREADS" "$CONNS" "$RPS_SECS")
+    a1=$(nginx_accepts)
+    echo "round $r $t c=$CONNS $rps"
+    V["$t p50"]+=" $(field "$lat" p50_us)"
+    V["$t p99"]+=" $(field "$lat" p99_us)"
+    V["$t mean"]+=" $(field "$lat" mean_us)"
+    V["$t rps"]+=" $(field "$rps" rps)"
+    V["$t rps_p99"]+=" $(field "$rps" p99_us)"
+    V["$t conns"]+=" $((a1 - a0 - 1))"  # minus the stub_status request itself
+    errs=$(( $(field "$lat" status_errors) + $(field "$rps" status_errors) + $(field "$rps" connect_errors) + $(field "$rps" read_errors) + $(field "$rps" timeouts) ))
+    V["$t errors"]+=" $errs"
+  done
+done
+RSS_EW=$(rss_kb "$EW_MAIN"); HWM_EW=$(hwm_kb "$EW_MAIN")
+RSS_HA=$(rss_tree_kb "$HA_MAIN"); HWM_HA=$(hwm_kb "$HA_MAIN")
+RSS_NGINX=$(rss_tree_kb "$NGINX_PID")
+echo "RSS after load: edgeway VmRSS $RSS_EW kB (VmHWM $HWM_EW, idle before load $RSS_IDLE_EW); haproxy VmRSS $RSS_HA kB (VmHWM $HWM_HA, idle $RSS_IDLE_HA); nginx $RSS_NGINX kB"
+echo "edgeway /status totals: $(curl -s "http://127.0.0.1:$E/status" | jq -c '.metrics // .totals // {}' 2>/dev/null)"
+
+# ---- SSE: per-chunk delay ---------------------------------------------------------------------
+node "$BENCH_DIR/sse_upstream.js" "$N1" "$N2" &
+PIDS=("$!" "${PIDS[@]}")
+wait_port "$N1"; wait_port "$N2"
+edgeway_ini "$WORK/edgeway-sse.ini" "$E2" "$N1" "$N2"
+haproxy_cfg "$WORK/haproxy-sse.cfg" "$H2" "$N1" "$N2"
+start_edgeway "$WORK/edgeway-sse.ini" "$E2"
+start_haproxy "$WORK/haproxy-sse.cfg" "$H2"
+node "$BENCH_DIR/sse_client.js" 2 "direct=http://127.0.0.1:$N1/v1/chat/completions" \
+  "edgeway=http://127.0.0.1:$E2/v1/chat/completions" "haproxy=http://127.0.0.1:$H2/v1/chat/completions" >/dev/null  # warm-up
+SSE=$(node "$BENCH_DIR/sse_client.js" "$SSE_STREAMS" "direct=http://127.0.0.1:$N1/v1/chat/completions" \
+  "edgeway=http://127.0.0.1:$E2/v1/chat/completions" "haproxy=http://127.0.0.1:$H2/v1/chat/completions") || die "sse client failed"
+echo "$SSE" | sed 's/^/sse /'
+sse() { jq -r "select(.name == \"$1\") | .$2" <<<"$SSE"; }
+
+# ---- table ------------------------------------------------------------------------------------
+m() { median ${V["$1 $2"]}; }
+f1() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
+f0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+sub_() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+
+D50=$(m direct p50); D99=$(m direct p99)
+E50=$(m edgeway p50); E99=$(m edgeway p99)
+H50=$(m haproxy p50); H99=$(m haproxy p99)
+EA50=$(sub_ "$E50" "$D50"); EA99=$(sub_ "$E99" "$D99")
+HA50=$(sub_ "$H50" "$D50"); HA99=$(sub_ "$H99" "$D99")
+DR=$(m direct rps); ER=$(m edgeway rps); HR=$(m haproxy rps)
+SD50=$(sse direct rest_us.p50); SE50=$(sse edgeway rest_us.p50); SH50=$(sse haproxy rest_us.p50)
+SD99=$(sse direct rest_us.p99); SE99=$(sse edgeway rest_us.p99); SH99=$(sse haproxy rest_us.p99)
+SDM=$(sse direct rest_us.mean); SEM=$(sse edgeway rest_us.mean); SHM=$(sse haproxy rest_us.mean)
+FD50=$(sse direct first_us.p50); FE50=$(sse edgeway first_us.p50); FH50=$(sse haproxy first_us.p50)
+
+cat <<EOF
+
+| medians of $ROUNDS rounds | direct (nginx) | edgeway | HAProxy | edgeway / HAProxy |
+|---|---:|---:|---:|---:|
+| latency p50, 1 connection (µs) | $(f0 "$D50") | $(f0 "$E50") | $(f0 "$H50") | $(ratio "$E50" "$H50") |
+| latency p99, 1 connection (µs) | $(f0 "$D99") | $(f0 "$E99") | $(f0 "$H99") | $(ratio "$E99" "$H99") |
+| **added latency p50** (µs) | – | **$EA50** | **$HA50** | $(ratio "$EA50" "$HA50") |
+| **added latency p99** (µs) | – | **$EA99** | **$HA99** | $(ratio "$EA99" "$HA99") |
+| **requests/s, $CONNS connections** | $(f0 "$DR") | **$(f0 "$ER")** | **$(f0 "$HR")** | $(ratio "$ER" "$HR") |
+| latency p99 at $CONNS connections (µs) | $(f0 "$(m direct rps_p99)") | $(f0 "$(m edgeway rps_p99)") | $(f0 "$(m haproxy rps_p99)") | $(ratio "$(m edgeway rps_p99)" "$(m haproxy rps_p99)") |
+| upstream connections opened per $RPS_SECS s run at $CONNS connections | $(m direct conns) (wrk's own) | $(m edgeway conns) | $(m haproxy conns) | |
+| errors (non-2xx, socket), all runs | $(m direct errors) | $(m edgeway errors) | $(m haproxy errors) | |
+| **RSS after the load** (VmRSS kB) | nginx $RSS_NGINX | **$RSS_EW** | **$RSS_HA** | $(ratio "$RSS_EW" "$RSS_HA") |
+| peak RSS (VmHWM kB) | | $HWM_EW | $HWM_HA | $(ratio "$HWM_EW" "$HWM_HA") |
+| SSE chunk delay p50, upstream write -> client (µs) | $(f1 "$SD50") | $(f1 "$SE50") | $(f1 "$SH50") | |
+| SSE chunk delay p99 (µs) | $(f1 "$SD99") | $(f1 "$SE99") | $(f1 "$SH99") | |
+| **SSE delay added per chunk, p50 / p99 / mean** (µs) | – | **$(sub_ "$SE50" "$SD50") / $(sub_ "$SE99" "$SD99") / $(sub_ "$SEM" "$SDM")** | $(sub_ "$SH50" "$SD50") / $(sub_ "$SH99" "$SD99") / $(sub_ "$SHM" "$SDM") | |
+| SSE first event of a stream, p50 (µs) | $(f1 "$FD50") | $(f1 "$FE50") | $(f1 "$FH50") | |
+
+Targets (issue 3): added p50 and p99 <= HAProxy's: $(awk -v a="$EA50" -v b="$HA50" -v c="$EA99" -v d="$HA99" 'BEGIN { print (a <= b && c <= d) ? "met" : "MISSED" }'); \
+requests/s >= HAProxy's: $(awk -v a="$ER" -v b="$HR" 'BEGIN { print (a >= b) ? "met" : "MISSED" }'); \
+RSS < 4096 kB: $( ((RSS_EW < 4096)) && echo met || echo MISSED ); \
+SSE added < 1 ms: $(awk -v a="$SE99" -v b="$SD99" 'BEGIN { print (a - b < 1000) ? "met (p99)" : "MISSED (p99)" }').
+SSE: $SSE_STREAMS streams x $SSE_EVENTS events per target, ${SSE_GAP_MS} ms apart; delays exclude each stream's first event (row above).
+EOF
