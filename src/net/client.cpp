@@ -127,6 +127,11 @@ void ClientConn::parse_buffered(uint64_t now_ms) {
         in_len_ -= used;
         switch (r) {
             case HttpParse::need_more:
+                if (req_.wants_continue) {
+                    req_.wants_continue = false;
+                    write_raw("HTTP/1.1 100 Continue\r\n\r\n", 25);
+                    flush();
+                }
                 return;
             case HttpParse::complete:
                 keep_alive_ = req_.keep_alive;

@@ -94,6 +94,8 @@ int req_field_complete(llhttp_t* hp) {
         p->current = start_value(&p->authorization);
     } else if (field_is(p->field, p->field_truncated, "content-type")) {
         p->current = start_value(&p->content_type);
+    } else if (field_is(p->field, p->field_truncated, "expect")) {
+        p->current = start_value(&p->expect);
     } else {
         p->current = nullptr;
     }
@@ -109,6 +111,8 @@ int req_headers_complete(llhttp_t* hp) {
         p->error = HttpParse::body_too_large;
         return -1;
     }
+    p->wants_continue = header_equals(p->expect, "100-continue") && hp->http_minor >= 1 &&
+                        ((hp->flags & F_CHUNKED) || ((hp->flags & F_CONTENT_LENGTH) && hp->content_length > 0));
     return 0;
 }
 
@@ -203,6 +207,8 @@ void RequestParser::reset() {
     path_len = 0;
     authorization = HeaderValue();
     content_type = HeaderValue();
+    expect = HeaderValue();
+    wants_continue = false;
     body_len = 0;
     keep_alive = true;
     done = false;

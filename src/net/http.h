@@ -36,6 +36,8 @@ struct RequestParser {
     uint16_t path_len = 0;
     HeaderValue authorization;
     HeaderValue content_type;
+    HeaderValue expect;
+    bool wants_continue = false;  // "Expect: 100-continue" with a body to come (curl sends it)
     char* body = nullptr;       // caller-owned storage
     size_t body_cap = 0;        // limit (max_request_bytes)
     size_t body_len = 0;

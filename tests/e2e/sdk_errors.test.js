@@ -152,6 +152,26 @@ describe(`openai ${sdkVersion} through edgeway: errors`, () => {
     assert.equal(ok.choices[0].message.content, 'Hello from primary');
   });
 
+  // A body far larger than the socket buffers can absorb: edgeway decides 413 from the
+  // Content-Length before the body has arrived, so the client is still sending when the
+  // answer is written. The SDK must still get the 413 (not a reset it would retry).
+  it('oversize request of 16 MB (more than the socket buffers hold): still APIError 413, not a connection error', async () => {
+    const { agent, primary, secondary } = await pair({ max_request_bytes: 2048 });
+    const counter = {};
+    const sdk = client(OpenAI, agent, { counter });
+    const huge = [{ role: 'user', content: 'x'.repeat(16 * 1024 * 1024) }];
+    const err = await failure(() => sdk.chat.completions.create({ model: 'test-model', messages: huge }));
+    const what = describeError(err) + (err && err.cause ? ` cause: ${err.cause.cause || err.cause}` : '');
+    assert.ok(!(err instanceof OpenAI.APIConnectionError),
+      `the SDK saw a broken connection instead of the 413 (edgeway closed with unread request bytes: a TCP RST), ` +
+      `and made ${counter.requests} requests: ${what}`);
+    assert.ok(err instanceof OpenAI.APIError, `not an APIError: ${what}`);
+    assert.equal(err.status, 413, what);
+    assert.equal(err.code, 'request_too_large', what);
+    assert.equal(counter.requests, 1, `the SDK does not retry a 413: ${what}`);
+    assert.equal(chatReqs(primary).length + chatReqs(secondary).length, 0);
+  });
+
   it('a stream broken after commit: the SDK\'s iterator throws upstream_stream_error, not a silent end', async () => {
     const { agent, primary, secondary } = await pair();
     primary.set({ mode: 'drop_mid_stream', chunks: 5 });

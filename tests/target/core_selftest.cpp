@@ -382,7 +382,9 @@ void test_router() {
     check_str(G, "same priority: lower latency first", route("gpt-4.1", 1000),
               "a:gpt-4.1 b:mini a:mini c:mini c:deep");
     health_record(&g_table[2], p, ok_outcome(1), 1000, true);
-    check_str(G, "priority still beats latency", route("mini", 1000), "b:mini a:mini c:mini c:deep");
+    // mini's chain is mini, gpt-4.1 (its rule), deep (gpt-4.1's rule); c is fastest but lowest
+    check_str(G, "priority beats latency; chain order beats both", route("mini", 1000),
+              "b:mini a:mini c:mini a:gpt-4.1 c:deep");
     for (int i = 0; i < 3; i++) health_record(&g_table[0], p, fail_outcome(), 2000 + i, true);
     check_str(G, "a DOWN endpoint is skipped", route("gpt-4.1", 3000), "b:mini c:mini c:deep");
     health_rate_limit(&g_table[2], 1, 60000, 3000);  // c's "mini" (its model slot 1)
