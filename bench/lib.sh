@@ -42,12 +42,16 @@ make_work() {
   trap 'exit 130' INT TERM
 }
 
-# A free TCP port on 127.0.0.1 (random in 20000..59999, not listening, not handed out before).
+# A free TCP port on 127.0.0.1: random below the kernel's ephemeral range (a proxy opening
+# thousands of upstream connections would otherwise take a port before its server binds it),
+# not in use, not handed out before.
 USED_PORTS=" "
 free_port() {
-  local p
+  local p lo hi
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  hi=$((lo - 1)); lo=$((hi > 20000 ? 15000 : 2000))
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((lo + RANDOM % (hi - lo)))
     [[ "$USED_PORTS" == *" $p "* ]] && continue
     if ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
       USED_PORTS+="$p "

@@ -198,7 +198,18 @@ void metrics_render_status(const MetricsView& v, StrBuf* out) {
             out->append_json_escaped(ec.models[s]);
             out->append("\"");
         }
-        out->append("]}");
+        // Per-model rate limits (a 429 on a request limits that endpoint+model only).
+        out->append("],\"rate_limited_models\":{");
+        bool first = true;
+        for (uint32_t s = 0; s < ec.model_count && s < EW_CAP_MODELS_PER_ENDPOINT; s++) {
+            uint64_t until = h.model_limited_until_ms[s];
+            if (until <= v.now_ms) continue;
+            out->append(first ? "\"" : ",\"");
+            first = false;
+            out->append_json_escaped(ec.models[s]);
+            out->appendf("\":%llu", static_cast<unsigned long long>(until - v.now_ms));
+        }
+        out->append("}}");
     }
     double avg = m.success ? static_cast<double>(m.latency_sum_ms) / static_cast<double>(m.success) : 0.0;
     double rate = m.total ? static_cast<double>(m.success) / static_cast<double>(m.total) : 0.0;

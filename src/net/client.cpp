@@ -34,6 +34,7 @@ const char* reason_phrase(uint16_t status) {
 
 constexpr uint32_t kIdleTimeoutMs = 60000;     // keep-alive connection with no request
 constexpr uint32_t kRequestReadTimeoutMs = 30000;  // a request must arrive whole by then
+constexpr uint32_t kLingerMs = 5000;  // after an error answer, unread input is drained this long
 
 }  // namespace
 
@@ -44,6 +45,7 @@ void ClientConn::open(Agent* agent, pal::Socket s, char* body_storage, size_t bo
     req_.init(body_storage, body_limit);
     keep_alive_ = true;
     close_after_ = false;
+    linger_ = false;
     peer_closed_ = false;
     in_len_ = 0;
     out_len_ = 0;
@@ -67,22 +69,27 @@ uint16_t ClientConn::poll_events() const {
     uint16_t ev = 0;
     if (out_len_ > out_off_) ev |= pal::kOut;
     // Read while waiting for a request, and while proxying (to notice a client that leaves).
-    if ((state_ == ClientState::reading || state_ == ClientState::proxying) && !peer_closed_ &&
-        in_len_ < sizeof in_)
+    if ((state_ == ClientState::reading || state_ == ClientState::proxying || state_ == ClientState::closing) &&
+        !peer_closed_ && in_len_ < sizeof in_)
         ev |= pal::kIn;
     return ev;
 }
 
 uint64_t ClientConn::deadline_ms() const {
-    if (state_ == ClientState::reading) return idle_deadline_;
+    if (state_ == ClientState::reading || state_ == ClientState::closing) return idle_deadline_;
     return 0;
 }
 
 void ClientConn::on_deadline(uint64_t) {
+    if (state_ == ClientState::closing) {
+        close_now();
+        return;
+    }
     if (state_ == ClientState::reading) {
         if (in_len_ > 0 || req_.head_bytes > 0) {
-            respond_error(408, "The request did not arrive in time.", "invalid_request_error", "request_timeout");
             close_after_ = true;
+            linger_ = true;
+            respond_error(408, "The request did not arrive in time.", "invalid_request_error", "request_timeout");
             finish_response();
             return;
         }
@@ -101,6 +108,14 @@ void ClientConn::on_ready(uint16_t revents, uint64_t now_ms) {
 }
 
 void ClientConn::read_some(uint64_t now_ms) {
+    if (state_ == ClientState::closing) {
+        // Lingering close: discard what the client still sends, so that closing does not
+        // reset the connection and destroy the error answer before the client reads it.
+        pal::IoResult r = pal::recv(sock_, in_, sizeof in_);
+        if (r.status == pal::Io::ok || r.status == pal::Io::would_block) return;
+        close_now();
+        return;
+    }
     if (in_len_ == sizeof in_) return;
     pal::IoResult r = pal::recv(sock_, in_ + in_len_, sizeof in_ - in_len_);
     if (r.status == pal::Io::would_block) return;
@@ -140,11 +155,13 @@ void ClientConn::parse_buffered(uint64_t now_ms) {
                 return;
             case HttpParse::head_too_large:
                 close_after_ = true;
+                linger_ = true;
                 respond_error(431, "Request head too large.", "invalid_request_error", "request_header_too_large");
                 finish_response();
                 return;
             case HttpParse::body_too_large: {
                 close_after_ = true;
+                linger_ = true;
                 char msg[128];
                 StrBuf m(msg, sizeof msg);
                 m.appendf("Request body is larger than max_request_bytes (%zu bytes).", req_.body_cap);
@@ -155,6 +172,7 @@ void ClientConn::parse_buffered(uint64_t now_ms) {
             case HttpParse::bad_request:
             default: {
                 close_after_ = true;
+                linger_ = true;
                 char msg[160];
                 StrBuf m(msg, sizeof msg);
                 m.appendf("Malformed HTTP request: %s", req_.error_reason ? req_.error_reason : "parse error");
@@ -261,6 +279,12 @@ void ClientConn::after_flush(uint64_t now_ms) {
         return;
     }
     if (state_ != ClientState::writing) return;
+    if (linger_) {
+        state_ = ClientState::closing;
+        idle_deadline_ = now_ms + kLingerMs;
+        in_len_ = 0;
+        return;
+    }
     if (close_after_ || !keep_alive_) {
         close_now();
         return;

@@ -70,6 +70,7 @@ private:
     RequestParser req_;
     bool keep_alive_ = true;
     bool close_after_ = false;
+    bool linger_ = false;  // drain unread input before closing (error answers mid-request)
     bool peer_closed_ = false;
     uint64_t started_ms_ = 0;
     uint64_t idle_deadline_ = 0;

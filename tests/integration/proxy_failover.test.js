@@ -71,11 +71,13 @@ function shownLimited(ep, model) {
 }
 
 describe('proxy failover', () => {
-  it('503 on the primary: answered by the secondary, headers name it, 2 attempts', async () => {
-    const { agent, primary, secondary } = await pair();
+  it('503 on the primary: answered by the secondary at once, headers name it, 2 attempts', async () => {
+    // A long back-off, which must not apply when moving on to another endpoint.
+    const { agent, primary, secondary } = await pair({ agentKeys: { retry_backoff_ms: 2000, retry_backoff_max_ms: 4000 } });
     primary.set({ mode: 'status', status: 503, match: CHAT });
     const r = await send(agent, chatBody());
     assertServedBy(r, 'secondary', { attempts: 2 });
+    assert.ok(r.ms < 1000, `failing over took ${r.ms} ms: a back-off was applied before another endpoint`);
     assert.equal(chatReqs(primary).length, 1, 'the primary was tried once');
     assert.equal(chatReqs(secondary).length, 1, 'the secondary answered once');
     for (const up of [primary, secondary]) {
@@ -306,5 +308,134 @@ describe('proxy failover', () => {
     assert.ok(chatReqs(eb).every((q) => q.model === 'model-b'), JSON.stringify(chatReqs(eb).map((q) => q.model)));
     const h = await agent.get('/healthz');
     assert.equal(h.status, 200);
+  });
+
+  for (const status of [408, 500, 502, 504]) {
+    it(`${status} on the primary is retried on the secondary`, async () => {
+      const { agent, primary, secondary } = await pair();
+      primary.set({ mode: 'status', status, match: CHAT });
+      const r = await send(agent, chatBody());
+      assertServedBy(r, 'secondary', { attempts: 2 });
+      assert.equal(chatReqs(primary).length, 1);
+      assert.equal(chatReqs(secondary).length, 1);
+    });
+  }
+
+  it('403 on the primary: key marked bad, the secondary answers', async () => {
+    const { agent, primary } = await pair();
+    primary.set({ mode: 'status', status: 403, match: CHAT });
+    const r = await send(agent, chatBody());
+    assertServedBy(r, 'secondary', { attempts: 2 });
+    const p = endpointOf(await agent.status(), 'primary');
+    assert.equal(p.key_bad, true, JSON.stringify(p));
+  });
+
+  it('back-off applies before re-trying the same endpoint', async () => {
+    const only = await upstream({ name: 'only' });
+    const agent = await agentWith({
+      agent: { retry_backoff_ms: 400, retry_backoff_max_ms: 400 },
+      endpoints: [{ name: 'only', url: only.url }],
+    });
+    only.set({ mode: 'status', status: 500, match: CHAT, times: 1 });
+    const r = await send(agent, chatBody());
+    assertServedBy(r, 'only', { attempts: 2 });
+    const [a, b] = chatReqs(only);
+    assert.ok(a && b, 'two attempts on the one endpoint');
+    // Jittered in [backoff/2, backoff].
+    assert.ok(b.at - a.at >= 190, `re-tried the same endpoint after ${b.at - a.at} ms, without back-off`);
+    assert.ok(b.at - a.at < 3000, `re-tried after ${b.at - a.at} ms`);
+  });
+
+  // Sends requests until the primary answers one; returns when, relative to t0.
+  async function primaryBackAfter(agent, t0, limitMs) {
+    for (let i = 0; i < 300 && Date.now() - t0 < limitMs; i++) {
+      const sentAt = Date.now();
+      const r = await send(agent, chatBody());
+      assert.equal(r.status, 200, r.body);
+      if (r.endpoint === 'primary') return sentAt - t0;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    return undefined;
+  }
+
+  it('429 with retry-after-ms: 1500 limits the primary for that long', async () => {
+    const { agent, primary } = await pair();
+    primary.set({ mode: 'status', status: 429, headers: { 'retry-after-ms': '1500' }, match: CHAT, times: 1 });
+    const t0 = Date.now();
+    const r = await send(agent, chatBody());
+    assertServedBy(r, 'secondary', { attempts: 2 });
+    const back = await primaryBackAfter(agent, t0, 10000);
+    assert.ok(back !== undefined, 'the primary did not serve again within 10 s');
+    assert.ok(back >= 1000, `the primary served again ${back} ms after a 429 with retry-after-ms: 1500`);
+  });
+
+  it('429 with Retry-After as an HTTP date is read against the response Date, not the local clock', async () => {
+    const { agent, primary } = await pair();
+    // A device clock (or server clock) years off: only the difference counts, 2 s.
+    primary.set({
+      mode: 'status', status: 429, match: CHAT, times: 1,
+      headers: { Date: 'Wed, 21 Oct 2015 07:28:00 GMT', 'Retry-After': 'Wed, 21 Oct 2015 07:28:02 GMT' },
+    });
+    const t0 = Date.now();
+    const r = await send(agent, chatBody());
+    assertServedBy(r, 'secondary', { attempts: 2 });
+    const back = await primaryBackAfter(agent, t0, 10000);
+    assert.ok(back !== undefined, 'the primary did not serve again within 10 s (date read against the local clock?)');
+    assert.ok(back >= 1500, `the primary served again ${back} ms after a 429 asking for 2 s`);
+  });
+
+  it('request_timeout_ms bounds the whole request when every endpoint hangs', async () => {
+    const { agent, primary, secondary } = await pair({
+      agentKeys: { request_timeout_ms: 800 },
+      primaryKeys: { timeout_ms: 5000 },
+      secondaryKeys: { timeout_ms: 5000 },
+    });
+    primary.set({ mode: 'hang', match: CHAT });
+    secondary.set({ mode: 'hang', match: CHAT });
+    const r = await send(agent, chatBody(), { timeoutMs: 10000 });
+    const what = `${r.status} ${JSON.stringify(r.headers)} ${r.body}`;
+    assert.ok(r.status === 504 || r.status === 503, what);
+    assertOpenAIError(assert, r);
+    assert.ok(r.ms >= 700 && r.ms < 3000, `answered after ${r.ms} ms with request_timeout_ms 800: ${what}`);
+  });
+
+  it('every endpoint DOWN before the request: 503 with Retry-After and no attempt made', async () => {
+    const p1 = await reservedClosedPort();
+    const p2 = await reservedClosedPort();
+    const agent = await startAgent({
+      ini: {
+        probe: { interval_ms: 100, down_interval_ms: 5000, timeout_ms: 500, fall: 1, rise: 2 },
+        endpoints: [
+          { name: 'gone1', url: `http://127.0.0.1:${p1}/v1`, priority: 10 },
+          { name: 'gone2', url: `http://127.0.0.1:${p2}/v1`, priority: 5 },
+        ],
+      },
+    });
+    cleanups.push(() => agent.stop());
+    await agent.waitStatus((st) => st.endpoints.every((e) => e.state === 'DOWN'), 'both endpoints DOWN');
+    const r = await send(agent, chatBody());
+    const what = `${r.status} ${JSON.stringify(r.headers)} ${r.body}`;
+    assert.equal(r.status, 503, what);
+    assertOpenAIError(assert, r);
+    assert.equal(r.attempts, 0, what);
+    assert.match(String(r.headers['retry-after']), /^\d+$/, what);
+    // The cooldown (down_interval_ms 5000) is what it waits for.
+    assert.ok(Number(r.headers['retry-after']) >= 1 && Number(r.headers['retry-after']) <= 6, what);
+  });
+
+  it('POST /v1/embeddings is forwarded by the same rules (503 -> the secondary)', async () => {
+    const { agent, primary, secondary } = await pair();
+    primary.set({ mode: 'status', status: 503, match: '/embeddings' });
+    const r = await send(agent, { model: 'test-model', input: 'hello' }, { path: '/v1/embeddings' });
+    const what = `${r.status} ${JSON.stringify(r.headers)} ${r.body}`;
+    assert.equal(r.status, 200, what);
+    assert.equal(r.endpoint, 'secondary', what);
+    assert.equal(r.attempts, 2, what);
+    assert.deepEqual(r.json.data[0].embedding, [0.1, 0.2, 0.3], what);
+    const seen = secondary.requests.filter((q) => q.method === 'POST');
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].path, '/v1/embeddings');
+    assert.equal(seen[0].json.input, 'hello');
+    assert.equal(primary.requests.filter((q) => q.method === 'POST' && q.path === '/v1/embeddings').length, 1);
   });
 });

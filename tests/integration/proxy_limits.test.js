@@ -41,6 +41,9 @@ async function single(agentKeys = {}) {
   return { agent, up };
 }
 
+// Runs fn (a request) and returns its result (helper for readability in sequences).
+async function chatReqsAfter(up, fn) { return fn(); }
+
 // Opens a TCP connection to the agent, writes `bytes` and then nothing more.
 function stalledClient(port, bytes) {
   return new Promise((resolve, reject) => {
@@ -113,6 +116,65 @@ describe('request validation', () => {
     // A "model" inside a nested object is not the request's model.
     const nested = await send(agent, '{"model":"test-model","messages":[],"metadata":{"model":"x"}}');
     assert.equal(nested.status, 200, nested.body);
+  });
+
+  it('a chunked request body is read whole and forwarded with its bytes unchanged; over the limit it is 413', async () => {
+    const { agent, up } = await single({ max_request_bytes: 4096 });
+    const chunkedPost = (parts) => new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1', port: agent.port, method: 'POST', path: '/v1/chat/completions', agent: false,
+        headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      });
+      req.setTimeout(10000, () => req.destroy(new Error('no answer in 10 s')));
+      req.on('error', reject);
+      for (const p of parts) req.write(p);
+      req.end();
+    });
+    const body = JSON.stringify(chatBody('test-model', { temperature: 0.5 }));
+    const r = await chatReqsAfter(up, () => chunkedPost([body.slice(0, 10), body.slice(10, 30), body.slice(30)]));
+    assert.equal(r.status, 200, r.body);
+    assert.equal(chatReqs(up).length, 1);
+    assert.equal(chatReqs(up)[0].body, body);
+    let big;
+    try {
+      big = await chatReqsAfter(up, () => chunkedPost(Array.from({ length: 10 }, () => 'x'.repeat(1000))));
+    } catch (e) {
+      assert.fail(`an oversize chunked body got no 413 but: ${e.message}`);
+    }
+    assert.equal(big.status, 413, big.body);
+    assert.equal(chatReqs(up).length, 1);
+  });
+
+  it('Expect: 100-continue gets a 100 Continue, then the answer', async () => {
+    const { agent, up } = await single();
+    const payload = JSON.stringify(chatBody());
+    const r = await new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1', port: agent.port, method: 'POST', path: '/v1/chat/completions', agent: false,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), Expect: '100-continue' },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode, body: text, continued }));
+      });
+      let continued = false;
+      // Without a 100 Continue the body is never sent; the timer fails the test instead.
+      const timer = setTimeout(() => req.destroy(new Error('no 100 Continue within 3 s')), 3000);
+      req.on('continue', () => { continued = true; clearTimeout(timer); req.end(payload); });
+      req.on('error', (e) => { clearTimeout(timer); reject(e); });
+      req.on('close', () => clearTimeout(timer));
+      req.flushHeaders();
+    });
+    assert.equal(r.continued, true);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(chatReqs(up).length, 1);
+    assert.equal(chatReqs(up)[0].body, payload);
   });
 
   it('local_token_file: a missing or wrong bearer gets 401; the right one passes and never reaches the upstream', async () => {

@@ -5,6 +5,7 @@
 // another endpoint's answer; a client that leaves cancels its upstream attempt.
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
+const http = require('node:http');
 const { startAgent, endpointOf } = require('./lib/agent');
 const { startUpstream } = require('./lib/fake_upstream');
 const { SLOW_PROBE, chatBody, send, streamChat, chatReqs, waitProbed } = require('./lib/proxy_client');
@@ -163,5 +164,64 @@ describe('proxy streaming', () => {
     assert.equal(s2.metrics.total, totalBefore + 1, JSON.stringify(s2.metrics));
     assert.equal(s2.metrics.success, successBefore + 1, JSON.stringify(s2.metrics));
     assert.equal(s2.metrics.success, 1, `only the second request succeeded: ${JSON.stringify(s2.metrics)}`);
+  });
+
+  it('an error event or an empty stream before the first token fails over (nothing was committed)', async () => {
+    for (const events of [
+      ['{"error":{"message":"overloaded","type":"server_error","param":null,"code":"overloaded"}}'],
+      ['[DONE]'],
+    ]) {
+      const { agent, primary, secondary } = await pair();
+      primary.set({ mode: 'ok', events });
+      const r = await streamChat(agent, streamBody(), { timeoutMs: 15000 });
+      assertWholeStream(r, 'secondary', 3);
+      assert.equal(r.attempts, 2);
+      assert.ok(!r.raw.includes('overloaded'), `the primary's error reached the client: ${r.raw}`);
+      assert.equal(chatReqs(primary).length, 1);
+      assert.equal(chatReqs(secondary).length, 1);
+      await agent.stop();
+    }
+  });
+
+  it('a client that disconnects while its attempt is waiting: the upstream attempt is cancelled', async () => {
+    const { agent, primary } = await pair();
+    primary.set({ mode: 'hang', match: '/chat/completions' });
+    const payload = JSON.stringify(chatBody());
+    const req = http.request({
+      host: '127.0.0.1', port: agent.port, method: 'POST', path: '/v1/chat/completions', agent: false,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) },
+    });
+    req.on('error', () => { /* we destroy it */ });
+    req.end(payload);
+    const seen = await agent.waitFor(async () => {
+      const [q] = chatReqs(primary);
+      return { ok: !!q, value: q, last: `${chatReqs(primary).length} chat requests on the primary` };
+    }, 'the request to reach the primary', 5000);
+    const leftAt = Date.now();
+    req.destroy();
+    await primary.waitForClose(seen, 5000);
+    assert.ok(seen.closedAt - leftAt < 5000);
+    await agent.waitStatus((st) => st.metrics.clients_active === 1, 'clients_active back to 1 (the /status request)', 10000);
+    primary.set({ mode: 'ok' });
+    const next = await send(agent, chatBody());
+    assert.equal(next.status, 200, next.body);
+  });
+
+  it('large answers pass whole: a 1 MB JSON body and a 2000-event stream', async () => {
+    const { agent, primary } = await pair();
+    const big = JSON.stringify({
+      id: 'chatcmpl-big', object: 'chat.completion', model: 'test-model',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'z'.repeat(1024 * 1024) }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+    });
+    primary.set({ mode: 'ok', body: big });
+    const r = await send(agent, chatBody(), { timeoutMs: 20000 });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.length, big.length, 'body length changed');
+    assert.ok(r.body === big, 'body changed on the way');
+
+    primary.set({ mode: 'ok', chunks: 2000, chunkDelayMs: 0 });
+    const st = await streamChat(agent, streamBody(), { timeoutMs: 30000 });
+    assertWholeStream(st, 'primary', 2000);
   });
 });

@@ -6,7 +6,7 @@
 //   up.url            'https://localhost:PORT/v1' with tls (the host name the test
 //                     certificates carry), 'http://127.0.0.1:PORT/v1' without
 //   up.port, up.name
-//   up.set({ mode, status, headers, delayMs, body, chunks, chunkDelayMs, match })
+//   up.set({ mode, status, headers, delayMs, body, chunks, chunkDelayMs, match, times, events })
 //                     replaces the whole behaviour (unset fields take their defaults)
 //   up.requests       [{ method, path, headers, body (string), json (parsed or undefined), at,
 //                       model (json.model when a string), conn (serial number of the TCP
@@ -31,7 +31,8 @@
 // POST /v1/embeddings; anything else 404 with an OpenAI error body.
 //
 // Modes (apply to every request, or only to those whose path contains `match`;
-// the rest are answered as 'ok'):
+// the rest are answered as 'ok'; with `times`, only to the next `times` such requests,
+// after which the behaviour goes back to 'ok' with the same delayMs):
 //   ok                 answer normally (after delayMs, default 0)
 //   slow               answer normally after delayMs (default 1000)
 //   status             answer `status` (default 500) with an OpenAI error body (or `body`)
@@ -43,6 +44,8 @@
 //   drop_mid_stream    streaming chat: 2 chunks, then the socket is destroyed; other
 //                      requests: ok
 // `body` (string, or an object sent as JSON) replaces the body for ok/slow/status.
+// `events` (array of strings) replaces a streamed answer's events: each is sent as
+// `data: STRING\n\n`, chunkDelayMs apart, then the response ends (include '[DONE]' for one).
 const http = require('node:http');
 const https = require('node:https');
 const net = require('node:net');
@@ -50,7 +53,7 @@ const net = require('node:net');
 const MODES = new Set(['ok', 'slow', 'status', 'hang', 'reset', 'garbage', 'stall_first_token', 'drop_mid_stream']);
 
 function defaults() {
-  return { mode: 'ok', status: 500, headers: {}, delayMs: 0, body: undefined, chunks: 3, chunkDelayMs: 5, match: undefined };
+  return { mode: 'ok', status: 500, headers: {}, delayMs: 0, body: undefined, chunks: 3, chunkDelayMs: 5, match: undefined, times: undefined, events: undefined };
 }
 
 function openaiError(message, type, code) {
@@ -164,6 +167,16 @@ async function startUpstream(opts = {}) {
   // With dropAfter, destroys the socket after that many events.
   function stream(res, model, n, b, dropAfter) {
     sseHead(res);
+    if (Array.isArray(b.events)) {
+      let k = 0;
+      const nextRaw = () => {
+        if (res.destroyed || res.socket == null || res.socket.destroyed) return;
+        if (k < b.events.length) res.write(`data: ${b.events[k++]}\n\n`, () => later(b.chunkDelayMs, nextRaw));
+        else res.end();
+      };
+      nextRaw();
+      return;
+    }
     const events = [chunk(model, n, { role: 'assistant', content: '' })];
     for (let i = 0; i < b.chunks; i++) events.push(chunk(model, n, { content: `tok${i} ` }));
     events.push(chunk(model, n, {}, 'stop'));
@@ -237,6 +250,10 @@ async function startUpstream(opts = {}) {
       const b = behaviour;
       let mode = b.mode;
       if (b.match !== undefined && !req.url.includes(b.match)) mode = 'ok';
+      else if (b.times !== undefined) {
+        if (b.times > 0) b.times--;
+        else mode = 'ok';
+      }
       const isStream = !!(json && json.stream === true);
       const delay = mode === 'slow' ? (b.delayMs || 1000) : (b.delayMs || 0);
       switch (mode) {
