@@ -4,6 +4,7 @@
 //                        PRECONFIGURED_TAPIF=<name> (read by tapif itself), and
 //                        EW_LWIP_ADDR / EW_LWIP_NETMASK / EW_LWIP_GW for lwIP's own address
 //                        (defaults 10.77.0.2 / 255.255.255.0 / 10.77.0.1).
+//   EW_LWIP_MTU          the netif's MTU, default 576 (see kSafeMtu).
 //   EW_LWIP_LOOPBACK=1   no device: a dummy netif whose own address (EW_LWIP_ADDR) and
 //                        127.0.0.0/8 loop back inside lwIP (LWIP_NETIF_LOOPBACK); all else
 //                        is unreachable.
@@ -25,6 +26,7 @@ extern "C" {
 #include <net/if.h>  // if_nametoindex: host-only check that the tap exists (see below)
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pal.h"
@@ -34,6 +36,15 @@ namespace {
 
 struct netif g_netif;
 bool g_started = false;
+
+// Debian's liblwip0 2.1.3 is built inconsistently: its pool pbufs are allocated with 592
+// bytes of payload (memp_PBUF_POOL = 616 bytes with the header), while pbuf_alloc fills
+// one with up to 1536. tapif receives every frame into such a pbuf, so a frame over ~590
+// bytes overruns the heap block (valgrind: invalid write in pbuf_take from the tapif
+// thread; glibc aborts "malloc(): unaligned fastbin chunk"). With the netif MTU at 576,
+// lwIP advertises (and uses) a TCP MSS of 536, so TCP peers send frames of at most 590
+// bytes. A build of lwIP from source with one lwipopts.h (any RTOS build) does not need it.
+constexpr unsigned kSafeMtu = 576;
 
 void on_tcpip_ready(void* arg) { sys_sem_signal(static_cast<sys_sem_t*>(arg)); }
 
@@ -92,6 +103,15 @@ int init() {
         !env_addr("EW_LWIP_GW", loopback ? "0.0.0.0" : "10.77.0.1", &gw))
         return -1;
 
+    unsigned mtu = kSafeMtu;
+    if (const char* v = getenv("EW_LWIP_MTU")) {
+        mtu = static_cast<unsigned>(strtoul(v, nullptr, 10));
+        if (mtu < 296 || mtu > 1500) {
+            say("lwip: EW_LWIP_MTU=%s is outside 296..1500", v);
+            return -1;
+        }
+    }
+
     sys_sem_t ready;
     if (sys_sem_new(&ready, 0) != ERR_OK) return -1;
     tcpip_init(on_tcpip_ready, &ready);
@@ -103,6 +123,7 @@ int init() {
     struct netif* n = loopback ? netif_add(&g_netif, &ip, &mask, &gw, nullptr, loop_netif_init, tcpip_input)
                                : netif_add(&g_netif, &ip, &mask, &gw, nullptr, tapif_init, tcpip_input);
     if (n != nullptr) {
+        n->mtu = static_cast<u16_t>(mtu);
         netif_set_default(n);
         netif_set_up(n);
         netif_set_link_up(n);
@@ -116,7 +137,7 @@ int init() {
     ip4addr_ntoa_r(&ip, a, sizeof a);
     ip4addr_ntoa_r(&mask, m, sizeof m);
     ip4addr_ntoa_r(&gw, g, sizeof g);
-    say("lwip: stack up on %s: addr %s netmask %s gw %s", loopback ? "loopback netif" : tap, a, m, g);
+    say("lwip: stack up on %s: addr %s netmask %s gw %s mtu %u", loopback ? "loopback netif" : tap, a, m, g, mtu);
     g_started = true;
     return 0;
 }

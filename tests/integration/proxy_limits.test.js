@@ -41,9 +41,6 @@ async function single(agentKeys = {}) {
   return { agent, up };
 }
 
-// Runs fn (a request) and returns its result (helper for readability in sequences).
-async function chatReqsAfter(up, fn) { return fn(); }
-
 // Opens a TCP connection to the agent, writes `bytes` and then nothing more.
 function stalledClient(port, bytes) {
   return new Promise((resolve, reject) => {
@@ -136,13 +133,13 @@ describe('request validation', () => {
       req.end();
     });
     const body = JSON.stringify(chatBody('test-model', { temperature: 0.5 }));
-    const r = await chatReqsAfter(up, () => chunkedPost([body.slice(0, 10), body.slice(10, 30), body.slice(30)]));
+    const r = await chunkedPost([body.slice(0, 10), body.slice(10, 30), body.slice(30)]);
     assert.equal(r.status, 200, r.body);
     assert.equal(chatReqs(up).length, 1);
     assert.equal(chatReqs(up)[0].body, body);
     let big;
     try {
-      big = await chatReqsAfter(up, () => chunkedPost(Array.from({ length: 10 }, () => 'x'.repeat(1000))));
+      big = await chunkedPost(Array.from({ length: 10 }, () => 'x'.repeat(1000)));
     } catch (e) {
       assert.fail(`an oversize chunked body got no 413 but: ${e.message}`);
     }

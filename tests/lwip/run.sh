@@ -6,7 +6,8 @@
 # fake OpenAI-compatible upstream on 10.77.0.1 inside it, and runs the lwIP edgeway on that
 # tap (PRECONFIGURED_TAPIF=tap0) with lwIP's address 10.77.0.2, listening on
 # 10.77.0.2:8088. From the kernel side it then checks /status (endpoint HEALTHY, probes_ok
-# >= 1) and a chat completion through edgeway (200 from the upstream).
+# >= 1), a chat completion through edgeway (200 from the upstream), and a large one (a
+# 128 KiB request body arrives intact upstream, a 256 KiB answer comes back).
 #
 # How it knows the traffic went through lwIP's stack and not the kernel's:
 #   - 10.77.0.2 is on no kernel interface in the namespace (asserted with `ip addr`), and
@@ -135,7 +136,7 @@ rise = 1
 [endpoint.up]
 url = http://$KERNEL_ADDR:$UP_PORT/v1
 api_key_env = EW_LWIP_TEST_KEY
-models = test-model
+models = test-model, test-model-big
 EOF
 XBG timeout 60 env PRECONFIGURED_TAPIF=tap0 EW_LWIP_ADDR=$LWIP_ADDR EW_LWIP_NETMASK=255.255.255.0 \
     EW_LWIP_GW=$KERNEL_ADDR EW_LWIP_TEST_KEY=sk-lwip-test "$BIN" -c "$WORK/edgeway.ini" \
@@ -174,6 +175,22 @@ grep -q "Hello over lwIP from $LWIP_ADDR" "$WORK/chat.json" || { cat "$WORK/chat
 pass "POST /v1/chat/completions: 200, $(node -e '
     console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).choices[0].message.content)' "$WORK/chat.json")"
 
+# ---- a large exchange: many segments each way, partial writes, the MTU cap -------------------
+node -e 'process.stdout.write(JSON.stringify({ model: "test-model-big",
+    messages: [{ role: "user", content: "z".repeat(131072) }] }))' >"$WORK/big.json"
+BIG_SHA="$(sha256sum "$WORK/big.json" | cut -d" " -f1)"
+CODE=$(X curl -sS --max-time 20 -o "$WORK/big-reply.json" -w '%{http_code}' \
+    -H 'Content-Type: application/json' --data-binary @"$WORK/big.json" \
+    "http://$LWIP_ADDR:$AGENT_PORT/v1/chat/completions") || fail "large chat request failed"
+[ "$CODE" = 200 ] || { head -c 400 "$WORK/big-reply.json"; echo; fail "large chat: HTTP $CODE"; }
+node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const n = r.choices[0].message.content.length;
+    console.log(`[lwip-test] large chat: upstream got ${r.received_bytes} bytes, answered ${n} characters`);
+    process.exit(r.received_sha256 === process.argv[2] && n === 262144 ? 0 : 1);' \
+    "$WORK/big-reply.json" "$BIG_SHA" || fail "large chat: body changed on the way"
+pass "large chat: $(stat -c %s "$WORK/big.json")-byte request arrived intact (sha256), 256 KiB answer relayed"
+
 # ---- what the upstream saw ------------------------------------------------------------------
 node -e '
     const lines = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
@@ -181,7 +198,7 @@ node -e '
     const chats = lines.filter((r) => r.method === "POST" && r.path === "/v1/chat/completions").length;
     const peers = [...new Set(lines.map((r) => r.remote))];
     console.log(`[lwip-test] upstream saw ${lines.length} requests (${probes} probes, ${chats} chat) from ${peers.join(", ")}`);
-    process.exit(probes >= 1 && chats === 1 && peers.length === 1 && peers[0] === process.argv[2] ? 0 : 1);' \
+    process.exit(probes >= 1 && chats === 2 && peers.length === 1 && peers[0] === process.argv[2] ? 0 : 1);' \
     "$WORK/requests.log" "$LWIP_ADDR" || fail "upstream requests did not all come from $LWIP_ADDR"
 pass "every upstream request came from $LWIP_ADDR"
 

@@ -1,0 +1,34 @@
+# Shared by scripts/cortex-m-size.sh and scripts/cortex-m-test.sh (sourced, not run).
+# The core for a bare-metal Cortex-M4: toolchains/cortex-m4.cmake, newlib-nano, MinSizeRel.
+
+# Two builds: the core with its default caps (the ones the Linux agent uses), and with
+# smaller caps, the way a microcontroller port would build it (core/caps.h: "A port shrinks
+# them by defining the macro"). Struct layouts follow the caps, so each is its own build.
+EW_CM4_BUILD=${EW_CM4_BUILD:-build-cm4}
+EW_CM4_SMALL_BUILD=${EW_CM4_SMALL_BUILD:-build-cm4-small}
+EW_CM4_SMALL_CAPS="EW_CAP_ENDPOINTS=4;EW_CAP_MODELS_PER_ENDPOINT=4;EW_CAP_FALLBACK_RULES=4;EW_CAP_FALLBACK_CHAIN=2"
+EW_CM4_SMALL_CAPS+=";EW_CAP_MODEL_NAME=48;EW_CAP_URL=128;EW_CAP_HOST=64;EW_CAP_PATH=64;EW_CAP_SECRET=128"
+EW_CM4_SMALL_CAPS+=";EW_CAP_HISTORY=32;EW_CAP_ERROR_TEXT=64;EW_CAP_SSE_EVENT=4096;EW_CAP_REQUEST_SERIES=16"
+
+# Installs the Debian packages named as arguments that are missing (root, Debian 12).
+cm4_install() {
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# cm4_build DIR CAPS TARGET...: configures (once) and builds the targets.
+cm4_build() {
+  local dir=$1 caps=$2
+  shift 2
+  mkdir -p "$dir"
+  cmake -S . -B "$dir" -DCMAKE_TOOLCHAIN_FILE=toolchains/cortex-m4.cmake -DCMAKE_BUILD_TYPE=MinSizeRel \
+        -DEW_CORE_ONLY=ON -DEW_TARGET_SELFTEST=ON "-DEW_CAPS=$caps" >"$dir/configure.log" 2>&1 \
+    || { cat "$dir/configure.log"; return 1; }
+  cmake --build "$dir" -j"$(nproc)" --target "$@"
+}
