@@ -164,12 +164,13 @@ int main(int argc, char** argv) {
         fprintf(stderr, "edgeway: no configuration file given\n%s", kUsage);
         return kExitUsage;
     }
+    if (!load_config(opt.config, &g_config)) return kExitUsage;
+    if (opt.check) return kExitOk;
+    // The network stack starts only when it is needed (on lwIP this brings up the netif).
     if (pal::init() != 0) {
         fprintf(stderr, "edgeway: platform start-up failed\n");
         return kExitRuntime;
     }
-    if (!load_config(opt.config, &g_config)) return kExitUsage;
-    if (opt.check) return kExitOk;
     log_set_level(g_config.agent.log_level);
     if (opt.probe_once) return probe_once();
     return run(opt.config);

@@ -287,6 +287,47 @@ describe('client connections', () => {
   });
 });
 
+describe('upstream connections', () => {
+  it('idle upstream connections are bounded: after 8 concurrent requests at most 4 stay parked', async () => {
+    const { agent, up } = await single();
+    up.set({ mode: 'ok', delayMs: 150 });
+    const rs = await Promise.all(Array.from({ length: 8 }, () => send(agent, chatBody())));
+    assert.deepEqual(rs.map((r) => r.status), Array(8).fill(200));
+    assert.ok(new Set(chatReqs(up).map((q) => q.conn)).size >= 2, 'the 8 requests were not concurrent upstream');
+    // EW_CAP_IDLE_PER_ENDPOINT (4) parked connections per endpoint.
+    await agent.waitFor(async () => ({ ok: up.openSockets() <= 4, last: `${up.openSockets()} open upstream connections` }),
+      'at most 4 parked upstream connections', 5000);
+    // And they are used: 4 more requests open no new connection.
+    const before = up.tcpConnections;
+    for (let i = 0; i < 4; i++) assert.equal((await send(agent, chatBody())).status, 200);
+    assert.equal(up.tcpConnections - before, 0, 'parked connections were not reused');
+  });
+
+  it('HTTPS upstream: keep-alive, and a new connection resumes the TLS session', async () => {
+    const { certs } = require('./lib/certs');
+    const c = certs();
+    const up = await upstream({ name: 'tlsup', tls: { key: c.read(c.server.key), cert: c.read(c.server.cert) } });
+    const agent = await agentWith({ endpoints: [{ name: 'tlsup', url: up.url, ca_file: c.ca.cert }] });
+    const handshakes0 = up.connections;
+    for (let i = 0; i < 20; i++) {
+      const r = await send(agent, chatBody());
+      assert.equal(r.status, 200, r.body);
+    }
+    assert.ok(up.connections - handshakes0 <= 2, `20 sequential HTTPS requests made ${up.connections - handshakes0} TLS handshakes`);
+    // The server drops its connections: the next request needs a new one, which should
+    // resume the session rather than pay a full handshake.
+    const resumed0 = up.resumedSessions;
+    const conns0 = up.connections;
+    up.dropConnections();
+    await agent.waitFor(async () => ({ ok: up.openSockets() === 0, last: up.openSockets() }), 'the upstream connections gone', 5000);
+    const r = await send(agent, chatBody());
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.attempts, 1, 'a dropped parked connection cost an attempt');
+    assert.ok(up.connections > conns0, 'no new TLS connection after the drop');
+    assert.ok(up.resumedSessions > resumed0, `the new TLS connection did not resume the session (resumed ${up.resumedSessions}, handshakes ${up.connections})`);
+  });
+});
+
 // Removes and runs the cleanups registered by stalledClient (sockets only), keeping the
 // agent and upstreams for the rest of the test.
 async function closeStalledClients() {

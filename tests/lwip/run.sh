@@ -16,7 +16,8 @@
 #   - the kernel learnt 10.77.0.2 by ARP on tap0, with a MAC that is not tap0's own (lwIP's);
 #   - the upstream logs the TCP peer of every request: all are 10.77.0.2;
 #   - once edgeway stops, 10.77.0.2:8088 no longer answers;
-#   - with tcpdump installed, a capture on tap0 shows both TCP conversations.
+#   - with tcpdump installed (and EW_LWIP_CAPTURE not 0), a capture on tap0 shows both TCP
+#     conversations, lwIP's SYNs with MSS 536.
 # Everything stays in the namespace this script makes (ew-lwip-<pid>), deleted on exit.
 #
 # Exit: 0 pass, 1 fail, 77 skipped (not root, or no ip/node/curl/tun).
@@ -108,7 +109,7 @@ X ip -4 addr show | grep -q "inet $KERNEL_ADDR/" || fail "kernel side lacks $KER
 if X ip addr show | grep -q "inet $LWIP_ADDR/"; then fail "kernel has $LWIP_ADDR"; fi
 pass "namespace $NS: tap0 $KERNEL_ADDR/24 (mac $TAP_MAC); no kernel interface has $LWIP_ADDR"
 
-if command -v tcpdump >/dev/null; then
+if [ "${EW_LWIP_CAPTURE:-1}" = 1 ] && command -v tcpdump >/dev/null; then
     XBG timeout 60 tcpdump -i tap0 -n -U -w "$WORK/tap0.pcap" tcp >"$WORK/tcpdump.log" 2>&1 &
     PIDS+=($!)
     wait_for 5 grep -q "listening on" "$WORK/tcpdump.log" || say "tcpdump did not start; no capture"
@@ -229,7 +230,9 @@ if [ -s "$WORK/tap0.pcap" ]; then
     OUT=$(grep -c "$LWIP_ADDR\.[0-9]* > $KERNEL_ADDR\.$UP_PORT:" "$WORK/tap0.txt")
     [ "$IN" -gt 0 ] && [ "$OUT" -gt 0 ] || { head -n 20 "$WORK/tap0.txt"; fail "capture on tap0 lacks the conversations"; }
     pass "capture on tap0: $IN packets client->$LWIP_ADDR:$AGENT_PORT, $OUT packets $LWIP_ADDR->upstream:$UP_PORT"
-    grep -m2 "$LWIP_ADDR\.[0-9]* > $KERNEL_ADDR\.$UP_PORT: Flags \[S\]" "$WORK/tap0.txt" | sed 's/^/[lwip-test]   /'
+    SYN="$(grep -m1 "$LWIP_ADDR\.[0-9]* > $KERNEL_ADDR\.$UP_PORT: Flags \[S\]" "$WORK/tap0.txt")"
+    say "  $SYN"
+    grep -q "mss 536" <<<"$SYN" || fail "lwIP's SYN does not carry MSS 536 (the port's MTU cap)"
 fi
 
 say "PASS"

@@ -25,6 +25,7 @@
 //   up.waitForRequests(n, timeoutMs)   resolves when up.requests.length >= n
 //   up.waitForClose(request, timeoutMs) resolves when that request's connection has closed
 //   up.openSockets()  TCP connections open right now
+//   up.dropConnections()  destroys every open connection, keeps listening
 //   await up.close()  stops listening and destroys every open socket; idempotent
 //
 // Routes: GET /v1/models, POST /v1/chat/completions (JSON, or SSE when "stream": true),
@@ -351,6 +352,10 @@ async function startUpstream(opts = {}) {
     let n = 0;
     for (const s of sockets) if (!s.destroyed && !(s._parent && sockets.has(s._parent))) n++;
     return n;
+  };
+
+  up.dropConnections = () => {
+    for (const s of sockets) s.destroy();
   };
 
   let closing = null;
