@@ -55,7 +55,7 @@ void ProxyExchange::start(Agent* agent, ClientConn* client, uint64_t now_ms) {
     attempts_ = retries_same_ = 0;
     conn_ = nullptr;
     cur_ = Candidate{255, 255, nullptr};
-    stream_ = committed_ = saw_done_ = fallback_used_ = stale_retry_ = false;
+    stream_ = committed_ = saw_done_ = fallback_used_ = stale_retry_ = failover_pending_ = false;
     started_ms_ = now_ms;
     backoff_until_ms_ = 0;
     head_ms_ = 0;
@@ -168,6 +168,10 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
         if (!health_can_serve(health[c.endpoint], c.model_slot, now_ms)) continue;
         cur_ = c;
         break;
+    }
+    if (failover_pending_) {
+        agent_->metrics().failovers[static_cast<size_t>(failover_reason_)]++;
+        failover_pending_ = false;
     }
     attempts_++;
     state_ = ExchangeState::attempting;
@@ -286,10 +290,7 @@ void ProxyExchange::on_upstream_error(UpstreamConn* c, ResultKind kind, const ch
     }
     record_outcome(kind, 0, now_ms);
     note_failure(kind, 0, message);
-    if (first_token) {
-        agent_->metrics().failovers[static_cast<size_t>(FailoverReason::first_token)]++;
-        failover_counted_ = true;
-    }
+    if (first_token) failover_reason_ = FailoverReason::first_token;
     state_ = ExchangeState::attempting;
     next_attempt(now_ms);
 }
@@ -303,10 +304,10 @@ void ProxyExchange::note_failure(ResultKind kind, uint16_t status, const char* m
         e.appendf("%s: HTTP %u", name, status);
     else
         e.appendf("%s: %s", name, message && message[0] ? message : to_string(kind));
-    if (!failover_counted_) agent_->metrics().failovers[static_cast<size_t>(reason_of(kind, status))]++;
-    failover_counted_ = false;
-    EW_LOG_INFO("failover from endpoint=%s model=%s reason=\"%s\" attempt=%u", name, cur_.model, last_error_,
-                attempts_);
+    // Counted as a failover only if another attempt follows (next_attempt).
+    failover_pending_ = true;
+    failover_reason_ = reason_of(kind, status);
+    EW_LOG_INFO("attempt %u failed endpoint=%s model=%s error=\"%s\"", attempts_, name, cur_.model, last_error_);
 }
 
 void ProxyExchange::record_outcome(ResultKind kind, uint16_t status, uint64_t now_ms) {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/json_scan.h"
+#include "core/metrics.h"
 #include "core/openai.h"
 #include "core/router.h"
 #include "core/sse.h"
@@ -82,7 +83,8 @@ private:
     bool fallback_used_ = false;
     bool stale_retry_ = false;
     bool early_end_ = false;
-    bool failover_counted_ = false;
+    bool failover_pending_ = false;  // the last attempt failed; counted if another follows
+    FailoverReason failover_reason_ = FailoverReason::connect;
     uint16_t commit_status_ = 0;
     JsonSpan model_span_ = {};
     char requested_model_[EW_CAP_MODEL_NAME] = "";
