@@ -125,13 +125,39 @@ check_answer() {  # NAME URL: one request must answer 200 with the upstream's JS
 
 nginx_accepts() { curl -s "http://127.0.0.1:$PS/" | awk 'NR == 3 {print $1}'; }
 
-run_wrk() {  # URL THREADS CONNS SECS -> RESULT line
-  local out
-  out=$(wrk -t"$2" -c"$3" -d"$4"s --timeout 5s -s "$BENCH_DIR/post.lua" "$1") || die "wrk failed: $out"
-  grep '^RESULT' <<<"$out" || die "no RESULT from wrk: $out"
+# The machine may be shared (compilers, tests): wait until it is idle before each measured run,
+# and report how much CPU something other than this benchmark used during the run.
+cpu_busy_total() { awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8; print b, b + $5 + $6}' /proc/stat; }
+bench_jiffies() {
+  local s=0 p
+  for p in $(bench_pids); do
+    [[ -r /proc/$p/stat ]] && s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$s"
+}
+bench_pids() { local p; for p in "${PIDS[@]}"; do echo "$p"; pgrep -P "$p" 2>/dev/null || true; done; }
+wait_quiet() {  # until the CPUs are >= 90% idle over one second, at most QUIET_WAIT seconds
+  local b0 t0 b1 t1 waited=0
+  while :; do
+    read -r b0 t0 < <(cpu_busy_total); sleep 1; read -r b1 t1 < <(cpu_busy_total)
+    (((b1 - b0) * 10 <= (t1 - t0))) && return 0
+    ((waited++ >= ${QUIET_WAIT:-90})) && { log "machine still busy after ${QUIET_WAIT:-90}s; measuring anyway"; return 0; }
+  done
+}
+run_wrk() {  # URL THREADS CONNS SECS -> RESULT line + foreign_cpu_pct=N (another process's CPU use, % of one CPU)
+  local out b0 t0 b1 t1 o0 o1 w hz
+  hz=$(getconf CLK_TCK)
+  read -r b0 t0 < <(cpu_busy_total); o0=$(bench_jiffies)
+  out=$(bash -c 'wrk "$@"; rc=$?; read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ cu cs _ </proc/$$/stat; echo "WRKCPU $((cu + cs))"; exit $rc' \
+    _ -t"$2" -c"$3" -d"$4"s --timeout 5s -s "$BENCH_DIR/post.lua" "$1") || die "wrk failed: $out"
+  read -r b1 t1 < <(cpu_busy_total); o1=$(bench_jiffies)
+  w=$(awk '/^WRKCPU/ {print $2}' <<<"$out")
+  grep '^RESULT' <<<"$out" | tr -d '\n' || die "no RESULT from wrk: $out"
+  awk -v f="$((b1 - b0 - (o1 - o0) - w))" -v s="$4" -v hz="$hz" 'BEGIN { x = f * 100 / (s * hz); printf " foreign_cpu_pct=%d\n", (x < 0) ? 0 : x }'
 }
 
 field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<" $1"; }
+maxv() { printf '%s\n' "$@" | sort -g | tail -1; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 # ---- set up -------------------------------------------------------------------------------
@@ -165,11 +191,13 @@ declare -A V  # "target metric" -> values, one per round
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${TARGETS[@]}"; do
     run_wrk "${URL[$t]}" "$WRK_THREADS" "$CONNS" 2 >/dev/null  # warm-up: pools, caches
+    wait_quiet
     a0=$(nginx_accepts)
     lat=$(run_wrk "${URL[$t]}" 1 1 "$LAT_SECS")
     a1=$(nginx_accepts)
     V["$t conns1"]+=" $((a1 - a0 - 1))"
     echo "round $r $t c=1  $lat"
+    wait_quiet
     a0=$(nginx_accepts)
     rps=$(run_wrk "${URL[$t]}" "$WRK_THREADS" "$CONNS" "$RPS_SECS")
     a1=$(nginx_accepts)
@@ -182,6 +210,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     V["$t conns"]+=" $((a1 - a0 - 1))"  # minus the stub_status request itself
     errs=$(( $(field "$lat" status_errors) + $(field "$rps" status_errors) + $(field "$rps" connect_errors) + $(field "$rps" read_errors) + $(field "$rps" timeouts) ))
     V["$t errors"]+=" $errs"
+    V["$t foreign"]+=" $(field "$lat" foreign_cpu_pct) $(field "$rps" foreign_cpu_pct)"
   done
 done
 RSS_EW=$(rss_kb "$EW_MAIN"); HWM_EW=$(hwm_kb "$EW_MAIN")
@@ -206,6 +235,7 @@ start_haproxy "$WORK/haproxy-sse-nodelay.cfg" "$H3"
 SSE_TARGETS=("direct=http://127.0.0.1:$N1/v1/chat/completions" "edgeway=http://127.0.0.1:$E2/v1/chat/completions"
   "haproxy=http://127.0.0.1:$H3/v1/chat/completions" "haproxy_default=http://127.0.0.1:$H2/v1/chat/completions")
 node "$BENCH_DIR/sse_client.js" 2 "${SSE_TARGETS[@]}" >/dev/null || die "sse warm-up failed"
+wait_quiet
 SSE=$(node "$BENCH_DIR/sse_client.js" "$SSE_STREAMS" "${SSE_TARGETS[@]}") || die "sse client failed"
 echo "$SSE" | sed 's/^/sse /'
 sse() { jq -r "select(.name == \"$1\") | .$2" <<<"$SSE"; }
@@ -240,6 +270,7 @@ cat <<EOF
 | latency p99 at $CONNS connections (µs) | $(f0 "$(m direct rps_p99)") | $(f0 "$(m edgeway rps_p99)") | $(f0 "$(m haproxy rps_p99)") | $(ratio "$(m edgeway rps_p99)" "$(m haproxy rps_p99)") |
 | upstream connections opened during the 1-connection run (incl. both proxies' health checks, about 4 per second) | $(m direct conns1) (wrk's own) | $(m edgeway conns1) | $(m haproxy conns1) | |
 | upstream connections opened during the $CONNS-connection run (incl. both proxies' health checks, about 4 per second) | $(m direct conns) (wrk's own) | $(m edgeway conns) | $(m haproxy conns) | |
+| CPU used by other processes during the runs, max (% of one CPU) | $(maxv ${V["direct foreign"]}) | $(maxv ${V["edgeway foreign"]}) | $(maxv ${V["haproxy foreign"]}) | |
 | errors (non-2xx, socket), all runs | $(m direct errors) | $(m edgeway errors) | $(m haproxy errors) | |
 | **RSS after the load** (VmRSS kB) | nginx $RSS_NGINX | **$RSS_EW** | **$RSS_HA** | $(ratio "$RSS_EW" "$RSS_HA") |
 | peak RSS (VmHWM kB) | | $HWM_EW | $HWM_HA | $(ratio "$HWM_EW" "$HWM_HA") |

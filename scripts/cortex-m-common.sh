@@ -17,7 +17,7 @@ cm4_install() {
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
+    apt-get update -qq || echo "warning: apt-get update reported errors; installing anyway"
     apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }

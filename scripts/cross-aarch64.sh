@@ -24,7 +24,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
-  apt-get update -qq
+  apt-get update -qq || echo "warning: apt-get update reported errors; installing anyway"
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 

@@ -10,6 +10,13 @@ set(CMAKE_C_COMPILER ${EW_TRIPLE}-gcc)
 set(CMAKE_CXX_COMPILER ${EW_TRIPLE}-g++)
 set(CMAKE_LIBRARY_ARCHITECTURE ${EW_TRIPLE})
 
+# 64-bit off_t/ino_t on this 32-bit target: without it readdir() fails with EOVERFLOW on
+# file systems with 64-bit directory cookies (ext4 under qemu-user, NFS), and stat() on
+# large files. Not _TIME_BITS=64: Debian 12's armhf Mbed TLS is built with a 32-bit time_t
+# (it appears in its structs), so mixing the two would break their layout.
+set(CMAKE_C_FLAGS_INIT "-D_FILE_OFFSET_BITS=64")
+set(CMAKE_CXX_FLAGS_INIT "-D_FILE_OFFSET_BITS=64")
+
 # Multiarch packages install headers to /usr/include and libraries to /usr/lib/<triple>,
 # so the find root holds "/" as well as the toolchain's sysroot.
 set(CMAKE_FIND_ROOT_PATH /usr/${EW_TRIPLE} /)

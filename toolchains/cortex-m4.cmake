@@ -1,8 +1,8 @@
 # Bare-metal Cortex-M4 (Thumb-2, soft float ABI) with arm-none-eabi-gcc and newlib-nano.
-# Builds only what needs no OS: configure with -DEW_CORE_ONLY=ON (ew_core) or build the
-# on-target self-test in tests/target.
+# Builds only what needs no OS: -DEW_CORE_ONLY=ON builds the core (ew_core); add
+# -DEW_TARGET_SELFTEST=ON for tests/target (the self-test for qemu mps2-an386).
 #   cmake -S . -B build-cm4 -DCMAKE_TOOLCHAIN_FILE=toolchains/cortex-m4.cmake \
-#         -DEW_CORE_ONLY=ON -DCMAKE_BUILD_TYPE=MinSizeRel
+#         -DEW_CORE_ONLY=ON -DEW_TARGET_SELFTEST=ON -DCMAKE_BUILD_TYPE=MinSizeRel
 set(CMAKE_SYSTEM_NAME Generic)
 set(CMAKE_SYSTEM_PROCESSOR arm)
 set(EW_TRIPLE arm-none-eabi)
@@ -10,10 +10,6 @@ set(EW_TRIPLE arm-none-eabi)
 set(CMAKE_C_COMPILER ${EW_TRIPLE}-gcc)
 set(CMAKE_CXX_COMPILER ${EW_TRIPLE}-g++)
 set(CMAKE_ASM_COMPILER ${EW_TRIPLE}-gcc)
-set(CMAKE_AR ${EW_TRIPLE}-ar CACHE FILEPATH "")
-set(CMAKE_RANLIB ${EW_TRIPLE}-ranlib CACHE FILEPATH "")
-set(CMAKE_SIZE ${EW_TRIPLE}-size CACHE FILEPATH "")
-set(CMAKE_OBJCOPY ${EW_TRIPLE}-objcopy CACHE FILEPATH "")
 
 # No OS to run a test program during configuration: try_compile builds a static library.
 set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY)

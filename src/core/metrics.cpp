@@ -178,7 +178,7 @@ void metrics_render_status(const MetricsView& v, StrBuf* out) {
         out->appendf("\",\"state\":\"%s\",\"status\":\"%s\",\"score\":%.1f,\"latency_ewma_ms\":%.1f,"
                      "\"consecutive_failures\":%u,\"consecutive_successes\":%u",
                      to_string(h.state), health_status_class(h, *v.params), h.score, h.latency_ewma_ms,
-                     h.consecutive_failures, h.consecutive_successes);
+                     static_cast<unsigned>(h.consecutive_failures), static_cast<unsigned>(h.consecutive_successes));
         json_opt_age(out, "last_success_ms_ago", h.last_success_ms, v.now_ms);
         json_opt_age(out, "last_failure_ms_ago", h.last_failure_ms, v.now_ms);
         if (h.last_success_ms == 0 && h.last_failure_ms == 0)
@@ -191,7 +191,7 @@ void metrics_render_status(const MetricsView& v, StrBuf* out) {
         out->appendf("\",\"probes_ok\":%llu,\"probes_failed\":%llu,\"requests\":%llu,\"ejections\":%u,"
                      "\"key_bad\":%s,\"rate_limited_for_ms\":%llu,\"models\":[",
                      static_cast<unsigned long long>(h.probes_ok), static_cast<unsigned long long>(h.probes_failed),
-                     static_cast<unsigned long long>(h.requests), h.ejections, h.key_bad ? "true" : "false",
+                     static_cast<unsigned long long>(h.requests), static_cast<unsigned>(h.ejections), h.key_bad ? "true" : "false",
                      static_cast<unsigned long long>(limited));
         for (uint32_t s = 0; s < ec.model_count; s++) {
             out->append(s ? ",\"" : "\"");
