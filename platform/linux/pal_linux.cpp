@@ -1,12 +1,11 @@
-// The Linux port of the PAL: POSIX sockets (non-blocking, close-on-exec), poll(2),
-// CLOCK_MONOTONIC, getrandom(2) with /dev/urandom as fallback, stderr as log sink.
+// The Linux port of the PAL, network half: POSIX sockets (non-blocking, close-on-exec),
+// poll(2), name resolution. The host half is platform/posix/pal_host.cpp.
 // Errors are errno values; pal::resolve may also return a negative getaddrinfo code
 // (EAI_*), which pal::strerror understands too.
 #include "pal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,11 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 // Largest number of sockets one pal::poll call may carry (a static pollfd table).
@@ -29,11 +24,6 @@
 namespace pal {
 namespace {
 
-uint64_t clock_ms(clockid_t id) {
-    struct timespec ts;
-    if (clock_gettime(id, &ts) != 0) return 0;
-    return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
-}
 
 // Fills a sockaddr from an Addr; returns its length, 0 for a bad family.
 socklen_t to_sockaddr(const Addr& a, struct sockaddr_storage* ss) {
@@ -83,59 +73,12 @@ void set_nodelay(int fd) {
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-int read_urandom(void* buf, size_t len) {
-    int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return errno;
-    auto* p = static_cast<unsigned char*>(buf);
-    int rc = 0;
-    while (len > 0) {
-        ssize_t n = ::read(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = n < 0 ? errno : EIO;
-            break;
-        }
-        p += n;
-        len -= static_cast<size_t>(n);
-    }
-    ::close(fd);
-    return rc;
-}
 
 struct pollfd g_pollfds[EW_PAL_MAX_POLL];
 
 }  // namespace
 
 int init() { return 0; }
-
-uint64_t now_ms() { return clock_ms(CLOCK_MONOTONIC); }
-uint64_t wall_ms() { return clock_ms(CLOCK_REALTIME); }
-
-int entropy(void* buf, size_t len) {
-    auto* p = static_cast<unsigned char*>(buf);
-    while (len > 0) {
-        // GRND_NONBLOCK: never wait for the pool at early boot; /dev/urandom then.
-        ssize_t n = getrandom(p, len, GRND_NONBLOCK);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return read_urandom(p, len);  // ENOSYS (old kernel), EAGAIN (pool not ready)
-        }
-        p += n;
-        len -= static_cast<size_t>(n);
-    }
-    return 0;
-}
-
-void log_line(const char* line, size_t len) {
-    // One writev(2) call: the line and its newline reach stderr together.
-    struct iovec iov[2];
-    iov[0].iov_base = const_cast<char*>(line);
-    iov[0].iov_len = len;
-    iov[1].iov_base = const_cast<char*>("\n");
-    iov[1].iov_len = 1;
-    while (writev(STDERR_FILENO, iov, 2) < 0 && errno == EINTR) {
-    }
-}
 
 bool parse_addr(const char* host, uint16_t port, Addr* out) {
     if (!host || !out) return false;
@@ -350,62 +293,7 @@ int poll(PollItem* items, size_t count, int timeout_ms) {
     return rc;
 }
 
-int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* private_ok) {
-    if (len) *len = 0;
-    if (private_ok) *private_ok = false;
-    if (!path || !buf || cap == 0) return EINVAL;
-    buf[0] = '\0';
-    int fd;
-    do {
-        fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) return errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        ::close(fd);
-        return e;
-    }
-    if (private_ok) *private_ok = (st.st_mode & 077) == 0;
-    if (S_ISDIR(st.st_mode)) {
-        ::close(fd);
-        return EISDIR;
-    }
-    // The content must leave room for the terminating NUL.
-    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > cap - 1) {
-        ::close(fd);
-        return EFBIG;
-    }
-    size_t used = 0;
-    int rc = 0;
-    for (;;) {
-        if (used == cap - 1) {
-            char probe;  // a file that grew, or a non-regular file: is there more?
-            ssize_t n = ::read(fd, &probe, 1);
-            if (n < 0 && errno == EINTR) continue;
-            if (n != 0) rc = n < 0 ? errno : EFBIG;
-            break;
-        }
-        ssize_t n = ::read(fd, buf + used, cap - 1 - used);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            rc = errno;
-            break;
-        }
-        if (n == 0) break;
-        used += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    if (rc != 0) {
-        buf[0] = '\0';
-        return rc;
-    }
-    buf[used] = '\0';
-    if (len) *len = used;
-    return 0;
-}
 
-const char* getenv(const char* name) { return name ? ::getenv(name) : nullptr; }
 
 const char* strerror(int err) {
     if (err < 0) return gai_strerror(err);  // negative: a resolver (EAI_*) code

@@ -1,6 +1,6 @@
-// The non-network half of the lwIP port: clock, entropy, log, files, environment, signals.
-// lwIP has none of these, so on this Linux host they are POSIX calls. On an RTOS each one
-// is the vendor's instead, as noted per function; the socket half (pal_lwip.cpp) stays.
+// The host half of a PAL port on a POSIX system: clock, entropy, log sink, files,
+// environment, signals. Both the Linux port and the lwIP port (on a Linux host) use it.
+// On an RTOS each function is the vendor's instead, as noted; the socket half stays.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +21,25 @@ uint64_t clock_ms(clockid_t id) {
     struct timespec ts;
     if (clock_gettime(id, &ts) != 0) return 0;
     return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
+}
+
+int read_urandom(void* buf, size_t len) {
+    int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    auto* p = static_cast<unsigned char*>(buf);
+    int rc = 0;
+    while (len > 0) {
+        ssize_t n = ::read(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            rc = n < 0 ? errno : EIO;
+            break;
+        }
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+    ::close(fd);
+    return rc;
 }
 
 volatile sig_atomic_t g_terminate = 0;
@@ -47,10 +67,11 @@ uint64_t wall_ms() { return clock_ms(CLOCK_REALTIME); }
 int entropy(void* buf, size_t len) {
     auto* p = static_cast<unsigned char*>(buf);
     while (len > 0) {
-        ssize_t n = getrandom(p, len, 0);
+        // GRND_NONBLOCK: never wait for the pool at early boot; /dev/urandom then.
+        ssize_t n = getrandom(p, len, GRND_NONBLOCK);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return errno;
+            return read_urandom(p, len);  // ENOSYS (old kernel), EAGAIN (pool not ready)
         }
         p += n;
         len -= static_cast<size_t>(n);
@@ -58,41 +79,48 @@ int entropy(void* buf, size_t len) {
     return 0;
 }
 
-// RTOS: the console UART or the vendor's log (ESP_LOGx).
+// RTOS: the UART or the vendor's log (ESP_LOGx), one line per call.
 void log_line(const char* line, size_t len) {
-    char buf[1024];
-    if (len > sizeof buf - 1) len = sizeof buf - 1;
-    memcpy(buf, line, len);
-    buf[len] = '\n';
-    size_t off = 0;
-    while (off < len + 1) {
-        ssize_t n = ::write(STDERR_FILENO, buf + off, len + 1 - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        off += static_cast<size_t>(n);
+    // One writev(2) call: the line and its newline reach stderr together.
+    struct iovec iov[2];
+    iov[0].iov_base = const_cast<char*>(line);
+    iov[0].iov_len = len;
+    iov[1].iov_base = const_cast<char*>("\n");
+    iov[1].iov_len = 1;
+    while (writev(STDERR_FILENO, iov, 2) < 0 && errno == EINTR) {
     }
 }
 
-// RTOS: the vendor's file system (SPIFFS/LittleFS/FatFS), or a config blob in flash.
+// RTOS: a file system (SPIFFS, LittleFS, FatFS) or a configuration partition.
 int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* private_ok) {
     if (len) *len = 0;
     if (private_ok) *private_ok = false;
     if (!path || !buf || cap == 0) return EINVAL;
     buf[0] = '\0';
-    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    int fd;
+    do {
+        fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
     if (fd < 0) return errno;
     struct stat st;
-    int rc = 0;
     if (fstat(fd, &st) != 0) {
-        rc = errno;
-    } else if (S_ISDIR(st.st_mode)) {
-        rc = EISDIR;
-    } else if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > cap - 1) {
-        rc = EFBIG;  // the content must leave room for the terminating NUL
+        int e = errno;
+        ::close(fd);
+        return e;
     }
-    if (private_ok && rc == 0) *private_ok = (st.st_mode & 077) == 0;
+    if (private_ok) *private_ok = (st.st_mode & 077) == 0;
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return EISDIR;
+    }
+    // The content must leave room for the terminating NUL.
+    if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > cap - 1) {
+        ::close(fd);
+        return EFBIG;
+    }
     size_t used = 0;
-    while (rc == 0) {
+    int rc = 0;
+    for (;;) {
         if (used == cap - 1) {
             char probe;  // a file that grew, or a non-regular file: is there more?
             ssize_t n = ::read(fd, &probe, 1);
@@ -102,14 +130,16 @@ int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* privat
         }
         ssize_t n = ::read(fd, buf + used, cap - 1 - used);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) rc = errno;
-        if (n <= 0) break;
+        if (n < 0) {
+            rc = errno;
+            break;
+        }
+        if (n == 0) break;
         used += static_cast<size_t>(n);
     }
-    ::close(fd);  // a kernel fd: the kernel's close, never lwip_close
+    ::close(fd);
     if (rc != 0) {
         buf[0] = '\0';
-        if (private_ok) *private_ok = false;
         return rc;
     }
     buf[used] = '\0';
@@ -117,15 +147,15 @@ int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* privat
     return 0;
 }
 
-// RTOS: settings in NVS or compiled in (this port also reads EW_LWIP_* from here).
+// RTOS: NVS or the build's own settings.
 const char* getenv(const char* name) { return name ? ::getenv(name) : nullptr; }
 
-// RTOS: no signals; a task or a button would set these bits.
+// RTOS: no signals; a task notification or a console command stands in for them.
 void signals_install() {
     set_handler(SIGTERM, on_terminate);
     set_handler(SIGINT, on_terminate);
     set_handler(SIGHUP, on_reload);
-    set_handler(SIGPIPE, SIG_IGN);  // lwIP raises none; kept for parity with the Linux port
+    set_handler(SIGPIPE, SIG_IGN);
 }
 
 uint32_t signals_take() {
