@@ -3,18 +3,21 @@
 #   direct        wrk -> nginx
 #   edgeway       wrk -> edgeway -> nginx   (two endpoints, primary and backup, probes every 1 s)
 #   HAProxy       wrk -> haproxy -> nginx   (two servers, `backup`, httpchk every 1 s)
-# measures: latency p50/p99 at one connection (and what the proxy adds to direct), requests
+# measures: latency p50/p99 at one connection (and what the proxy adds to direct; once more
+# with every process on CPU 0, which takes cross-CPU wake-ups out of the figure), requests
 # per second at 32 connections, the upstream connections each proxy opened meanwhile, RSS of
 # edgeway and HAProxy after the load; then, against a Node upstream that writes one SSE event
 # every 20 ms with its own timestamp inside, the delay each chunk takes direct, through
 # edgeway and through HAProxy. Prints the raw runs and a Markdown table (medians of ROUNDS
-# rounds; targets alternate within a round). Not a test: nothing in ctest runs it.
+# rounds; targets alternate within a round). Each measured run starts when the machine is
+# idle (QUIET_WAIT, default 90 s at most) and reports the CPU other processes used during it.
+# Not a test: nothing in ctest runs it.
 #
-#   bench/proxy_bench.sh                         # about 4 minutes
+#   bench/proxy_bench.sh                         # about 7 minutes on an idle machine
 #   ROUNDS=1 LAT_SECS=3 RPS_SECS=3 SSE_STREAMS=4 bench/proxy_bench.sh   # quick look
 # Env: EDGEWAY, ROUNDS (3), LAT_SECS (10), RPS_SECS (10), CONNS (32), WRK_THREADS (2),
 #      HAPROXY_THREADS (1, like edgeway's one thread), SSE_STREAMS (20 per target, 50 events
-#      each), SSE_GAP_MS (20), KEEP=1 keeps the work dir.
+#      each), SSE_GAP_MS (20), QUIET_WAIT (90), KEEP=1 keeps the work dir.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -127,13 +130,18 @@ nginx_accepts() { curl -s "http://127.0.0.1:$PS/" | awk 'NR == 3 {print $1}'; }
 
 # The machine may be shared (compilers, tests): wait until it is idle before each measured run,
 # and report how much CPU something other than this benchmark used during the run.
-cpu_busy_total() { awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8; print b, b + $5 + $6}' /proc/stat; }
+cpu_busy_total() { awk '/^cpu / {b = $2 + $3 + $4; print b, b + $5 + $6 + $7 + $8}' /proc/stat; }  # user+nice+system (irq/softirq time: not charged to any process)
 bench_jiffies() {
   local s=0 p
   for p in $(bench_pids); do
     [[ -r /proc/$p/stat ]] && s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
   echo "$s"
+}
+ALL_CPUS="0-$(($(nproc) - 1))"
+pin_all() {  # CPUS: move every process (and thread) of the benchmark to these CPUs
+  local p
+  for p in $(bench_pids); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done
 }
 bench_pids() { local p; for p in "${PIDS[@]}"; do echo "$p"; pgrep -P "$p" 2>/dev/null || true; done; }
 wait_quiet() {  # until the CPUs are >= 90% idle over one second, at most QUIET_WAIT seconds
@@ -148,7 +156,7 @@ run_wrk() {  # URL THREADS CONNS SECS -> RESULT line + foreign_cpu_pct=N (anothe
   local out b0 t0 b1 t1 o0 o1 w hz
   hz=$(getconf CLK_TCK)
   read -r b0 t0 < <(cpu_busy_total); o0=$(bench_jiffies)
-  out=$(bash -c 'wrk "$@"; rc=$?; read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ cu cs _ </proc/$$/stat; echo "WRKCPU $((cu + cs))"; exit $rc' \
+  out=$(${WRK_PREFIX:-} bash -c 'wrk "$@"; rc=$?; read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ cu cs _ </proc/$$/stat; echo "WRKCPU $((cu + cs))"; exit $rc' \
     _ -t"$2" -c"$3" -d"$4"s --timeout 5s -s "$BENCH_DIR/post.lua" "$1") || die "wrk failed: $out"
   read -r b1 t1 < <(cpu_busy_total); o1=$(bench_jiffies)
   w=$(awk '/^WRKCPU/ {print $2}' <<<"$out")
@@ -197,6 +205,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
     a1=$(nginx_accepts)
     V["$t conns1"]+=" $((a1 - a0 - 1))"
     echo "round $r $t c=1  $lat"
+    # The same, with wrk, the proxy and nginx all on CPU 0: no cross-CPU wake-ups (costly in a
+    # VM whose idle CPUs halt), so this isolates the work each hop does per request.
+    pin_all 0
+    wait_quiet
+    pin=$(WRK_PREFIX="taskset -c 0" run_wrk "${URL[$t]}" 1 1 "$LAT_SECS")
+    pin_all "$ALL_CPUS"
+    echo "round $r $t c=1 pinned to CPU 0  $pin"
+    V["$t pin50"]+=" $(field "$pin" p50_us)"
+    V["$t pin99"]+=" $(field "$pin" p99_us)"
     wait_quiet
     a0=$(nginx_accepts)
     rps=$(run_wrk "${URL[$t]}" "$WRK_THREADS" "$CONNS" "$RPS_SECS")
@@ -208,7 +225,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     V["$t rps"]+=" $(field "$rps" rps)"
     V["$t rps_p99"]+=" $(field "$rps" p99_us)"
     V["$t conns"]+=" $((a1 - a0 - 1))"  # minus the stub_status request itself
-    errs=$(( $(field "$lat" status_errors) + $(field "$rps" status_errors) + $(field "$rps" connect_errors) + $(field "$rps" read_errors) + $(field "$rps" timeouts) ))
+    errs=$(( $(field "$lat" status_errors) + $(field "$pin" status_errors) + $(field "$rps" status_errors) + $(field "$rps" connect_errors) + $(field "$rps" read_errors) + $(field "$rps" timeouts) ))
     V["$t errors"]+=" $errs"
     V["$t foreign"]+=" $(field "$lat" foreign_cpu_pct) $(field "$rps" foreign_cpu_pct)"
   done
@@ -266,6 +283,8 @@ cat <<EOF
 | latency p99, 1 connection (µs) | $(f0 "$D99") | $(f0 "$E99") | $(f0 "$H99") | $(ratio "$E99" "$H99") |
 | **added latency p50** (µs) | – | **$EA50** | **$HA50** | $(ratio "$EA50" "$HA50") |
 | **added latency p99** (µs) | – | **$EA99** | **$HA99** | $(ratio "$EA99" "$HA99") |
+| latency p50 / p99, 1 connection, all on CPU 0 (µs) | $(f0 "$(m direct pin50)") / $(f0 "$(m direct pin99)") | $(f0 "$(m edgeway pin50)") / $(f0 "$(m edgeway pin99)") | $(f0 "$(m haproxy pin50)") / $(f0 "$(m haproxy pin99)") | $(ratio "$(m edgeway pin50)" "$(m haproxy pin50)") / $(ratio "$(m edgeway pin99)" "$(m haproxy pin99)") |
+| added latency p50 / p99, all on CPU 0 (µs) | – | $(sub_ "$(m edgeway pin50)" "$(m direct pin50)") / $(sub_ "$(m edgeway pin99)" "$(m direct pin99)") | $(sub_ "$(m haproxy pin50)" "$(m direct pin50)") / $(sub_ "$(m haproxy pin99)" "$(m direct pin99)") | $(ratio "$(sub_ "$(m edgeway pin50)" "$(m direct pin50)")" "$(sub_ "$(m haproxy pin50)" "$(m direct pin50)")") / $(ratio "$(sub_ "$(m edgeway pin99)" "$(m direct pin99)")" "$(sub_ "$(m haproxy pin99)" "$(m direct pin99)")") |
 | **requests/s, $CONNS connections** | $(f0 "$DR") | **$(f0 "$ER")** | **$(f0 "$HR")** | $(ratio "$ER" "$HR") |
 | latency p99 at $CONNS connections (µs) | $(f0 "$(m direct rps_p99)") | $(f0 "$(m edgeway rps_p99)") | $(f0 "$(m haproxy rps_p99)") | $(ratio "$(m edgeway rps_p99)" "$(m haproxy rps_p99)") |
 | upstream connections opened during the 1-connection run (incl. both proxies' health checks, about 4 per second) | $(m direct conns1) (wrk's own) | $(m edgeway conns1) | $(m haproxy conns1) | |

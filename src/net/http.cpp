@@ -135,8 +135,57 @@ int req_message_complete(llhttp_t* hp) {
 
 // --- response side ------------------------------------------------------------------------
 
+bool relayed_header(const char* field, bool truncated) {
+    if (truncated) return false;
+    return strcasecmp(field, "x-request-id") == 0 || strncasecmp(field, "openai-", 7) == 0 ||
+           strncasecmp(field, "x-ratelimit-", 12) == 0;
+}
+
+void pass_append(ResponseParser* p, const char* s, size_t n) {
+    if (p->pass_overflow) return;
+    if (p->passthrough_len + n >= sizeof p->passthrough) {
+        p->pass_overflow = true;
+        return;
+    }
+    memcpy(p->passthrough + p->passthrough_len, s, n);
+    p->passthrough_len = static_cast<uint16_t>(p->passthrough_len + n);
+    p->passthrough[p->passthrough_len] = '\0';
+}
+
+int resp_value(llhttp_t* hp, const char* at, size_t len) {
+    ResponseParser* p = static_cast<ResponseParser*>(hp->data);
+    if (p->passing) {
+        // A value must not smuggle a line break into our head (llhttp rejects them; be sure).
+        for (size_t i = 0; i < len; i++)
+            if (at[i] == '\r' || at[i] == '\n') p->pass_overflow = true;
+        pass_append(p, at, len);
+    }
+    return value_cb<ResponseParser>(hp, at, len);
+}
+
+int resp_value_complete(llhttp_t* hp) {
+    ResponseParser* p = static_cast<ResponseParser*>(hp->data);
+    if (p->passing) {
+        pass_append(p, "\r\n", 2);
+        if (p->pass_overflow) {  // drop this header whole, keep the earlier ones
+            p->passthrough_len = p->pass_start;
+            p->passthrough[p->passthrough_len] = '\0';
+            p->pass_overflow = false;
+        }
+        p->passing = false;
+    }
+    return value_complete_cb<ResponseParser>(hp);
+}
+
 int resp_field_complete(llhttp_t* hp) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
+    if (!p->head_done && relayed_header(p->field, p->field_truncated)) {
+        p->pass_start = p->passthrough_len;
+        p->pass_overflow = false;
+        p->passing = true;
+        pass_append(p, p->field, p->field_len);
+        pass_append(p, ": ", 2);
+    }
     if (field_is(p->field, p->field_truncated, "content-type"))
         p->current = start_value(&p->content_type);
     else if (field_is(p->field, p->field_truncated, "retry-after"))
@@ -268,8 +317,8 @@ void ResponseParser::init(ResponseSink* s) {
     llhttp_settings_init(&settings);
     settings.on_header_field = field_cb<ResponseParser>;
     settings.on_header_field_complete = resp_field_complete;
-    settings.on_header_value = value_cb<ResponseParser>;
-    settings.on_header_value_complete = value_complete_cb<ResponseParser>;
+    settings.on_header_value = resp_value;
+    settings.on_header_value_complete = resp_value_complete;
     settings.on_headers_complete = resp_headers_complete;
     settings.on_body = resp_body;
     settings.on_message_complete = resp_message_complete;
@@ -285,6 +334,11 @@ void ResponseParser::reset() {
     retry_after = HeaderValue();
     retry_after_ms = HeaderValue();
     date = HeaderValue();
+    passthrough[0] = '\0';
+    passthrough_len = 0;
+    pass_start = 0;
+    passing = false;
+    pass_overflow = false;
     keep_alive = false;
     head_done = false;
     done = false;

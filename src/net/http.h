@@ -77,6 +77,13 @@ struct ResponseParser {
     HeaderValue retry_after;
     HeaderValue retry_after_ms;
     HeaderValue date;
+    // Upstream headers relayed to the client as they are: request ids and rate-limit state
+    // (x-request-id, openai-*, x-ratelimit-*), "Name: value\r\n" each, bounded.
+    char passthrough[768] = "";
+    uint16_t passthrough_len = 0;
+    uint16_t pass_start = 0;
+    bool passing = false;
+    bool pass_overflow = false;
     bool keep_alive = false;
     bool head_done = false;
     bool done = false;

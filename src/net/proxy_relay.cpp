@@ -15,8 +15,11 @@ namespace ew {
 
 void ProxyExchange::commit(uint16_t status, const char* content_type, uint64_t now_ms) {
     committed_ = true;
-    char hdr[256];
+    char hdr[256 + sizeof(conn_->response().passthrough)];
+    StrBuf h(hdr, sizeof hdr);
     extra_headers(hdr, sizeof hdr, true);
+    h.len = strlen(hdr);
+    if (conn_) h.append(conn_->response().passthrough, conn_->response().passthrough_len);
     client_->begin_chunked(status, content_type, hdr);
     client_->flush();
     commit_status_ = status;

@@ -147,6 +147,20 @@ describe('request validation', () => {
     assert.equal(chatReqs(up).length, 1);
   });
 
+  it('upstream request ids and rate-limit headers reach the client; other upstream headers do not', async () => {
+    const { agent, up } = await single();
+    up.set({ mode: 'ok', headers: { 'x-request-id': 'req_abc123', 'x-ratelimit-remaining-requests': '41',
+      'openai-processing-ms': '7', 'x-upstream-secret': 'internal', 'set-cookie': 'a=b' } });
+    const r = await send(agent, chatBody());
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.headers['x-request-id'], 'req_abc123');
+    assert.equal(r.headers['x-ratelimit-remaining-requests'], '41');
+    assert.equal(r.headers['openai-processing-ms'], '7');
+    assert.equal(r.headers['x-upstream-secret'], undefined);
+    assert.equal(r.headers['set-cookie'], undefined);
+    assert.equal(r.headers['x-edgeway-endpoint'], 'only');
+  });
+
   it('Expect: 100-continue gets a 100 Continue, then the answer', async () => {
     const { agent, up } = await single();
     const payload = JSON.stringify(chatBody());
