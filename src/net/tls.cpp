@@ -68,6 +68,32 @@ void append_mbedtls_error(StrBuf& sb, int ret) {
 #endif
 }
 
+void report_ca_error(StrBuf& err, const char* path, int ret) {
+    err.appendf("CA file %s: ", path);
+    if (ret == MBEDTLS_ERR_PK_FILE_IO_ERROR) {
+        err.append("cannot read it");
+    } else {
+        err.append("no usable certificate: ");
+        append_mbedtls_error(err, ret);
+    }
+}
+
+// Parses a PEM bundle (nullptr or "" = the system bundle) into chain. Returns what
+// mbedtls_x509_crt_parse_file returns: < 0 on failure (err says why), else the number of
+// entries skipped as unparsable.
+int parse_ca_file(mbedtls_x509_crt* chain, const char* path, StrBuf& err) {
+    if (path == nullptr || path[0] == '\0') path = kSystemCaBundle;
+#if defined(MBEDTLS_FS_IO)
+    int ret = mbedtls_x509_crt_parse_file(chain, path);
+    if (ret < 0) report_ca_error(err, path, ret);
+    return ret;
+#else
+    (void)chain;
+    err.appendf("CA file %s: this Mbed TLS build cannot read files; give the CA as PEM", path);
+    return MBEDTLS_ERR_X509_FEATURE_UNAVAILABLE;
+#endif
+}
+
 // "certificate: unknown CA (not trusted); host name mismatch (expected api.example.com)"
 void describe_cert_flags(StrBuf& sb, uint32_t flags, const char* host) {
     struct Reason {
@@ -216,27 +242,14 @@ int TlsClientConfig::setup(const TlsClientOptions& opts) {
         ready_ = true;
         return 0;
     }
-    const char* path = (opts.ca_file && opts.ca_file[0]) ? opts.ca_file : kSystemCaBundle;
     if (opts.ca_pem) {
-        path = "(in memory)";
         ret = mbedtls_x509_crt_parse(&ca_, reinterpret_cast<const unsigned char*>(opts.ca_pem),
                                      strlen(opts.ca_pem) + 1);
+        if (ret < 0) report_ca_error(err, "(in memory)", ret);
     } else {
-#if defined(MBEDTLS_FS_IO)
-        ret = mbedtls_x509_crt_parse_file(&ca_, path);
-#else
-        err.appendf("CA file %s: this Mbed TLS build cannot read files; give the CA as PEM", path);
-        return MBEDTLS_ERR_X509_FEATURE_UNAVAILABLE;
-#endif
+        ret = parse_ca_file(&ca_, opts.ca_file, err);
     }
     if (ret < 0) {
-        err.appendf("CA file %s: ", path);
-        if (ret == MBEDTLS_ERR_PK_FILE_IO_ERROR) {
-            err.append("cannot read it");
-        } else {
-            err.append("no usable certificate: ");
-            append_mbedtls_error(err, ret);
-        }
         mbedtls_x509_crt_free(&ca_);
         mbedtls_x509_crt_init(&ca_);
         return ret;
@@ -264,27 +277,14 @@ mbedtls_x509_crt* TlsCaCache::get(const char* path, char* err, size_t err_cap) {
         msg.appendf("CA file %s: too many distinct CA files (cap %d)", path, EW_CAP_ENDPOINTS + 1);
         return nullptr;
     }
-#if defined(MBEDTLS_FS_IO)
     mbedtls_x509_crt_init(&slot->chain);
-    int ret = mbedtls_x509_crt_parse_file(&slot->chain, path);
-    if (ret < 0) {
-        msg.appendf("CA file %s: ", path);
-        if (ret == MBEDTLS_ERR_PK_FILE_IO_ERROR) {
-            msg.append("cannot read it");
-        } else {
-            msg.append("no usable certificate: ");
-            append_mbedtls_error(msg, ret);
-        }
+    if (parse_ca_file(&slot->chain, path, msg) < 0) {
         mbedtls_x509_crt_free(&slot->chain);
         return nullptr;
     }
     copy_str(slot->path, sizeof slot->path, path);
     slot->used = true;
     return &slot->chain;
-#else
-    msg.appendf("CA file %s: this Mbed TLS build cannot read files", path);
-    return nullptr;
-#endif
 }
 
 void TlsClientConfig::forget_session() {
