@@ -143,6 +143,13 @@ pin_all() {  # CPUS: move every process (and thread) of the benchmark to these C
   local p
   for p in $(bench_pids); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done
 }
+tree_jiffies() {  # PID: CPU time (jiffies) of a process and its children
+  local s=0 p
+  for p in $1 $(pgrep -P "$1" 2>/dev/null); do
+    [[ -r /proc/$p/stat ]] && s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$s"
+}
 bench_pids() { local p; for p in "${PIDS[@]}"; do echo "$p"; pgrep -P "$p" 2>/dev/null || true; done; }
 wait_quiet() {  # until the CPUs are >= 90% idle over one second, at most QUIET_WAIT seconds
   local b0 t0 b1 t1 waited=0
@@ -155,13 +162,17 @@ wait_quiet() {  # until the CPUs are >= 90% idle over one second, at most QUIET_
 run_wrk() {  # URL THREADS CONNS SECS -> RESULT line + foreign_cpu_pct=N (another process's CPU use, % of one CPU)
   local out b0 t0 b1 t1 o0 o1 w hz
   hz=$(getconf CLK_TCK)
+  local p0=0 p1=0
+  [[ -n "${TPID:-}" ]] && p0=$(tree_jiffies "$TPID")
   read -r b0 t0 < <(cpu_busy_total); o0=$(bench_jiffies)
   out=$(${WRK_PREFIX:-} bash -c 'wrk "$@"; rc=$?; read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ cu cs _ </proc/$$/stat; echo "WRKCPU $((cu + cs))"; exit $rc' \
     _ -t"$2" -c"$3" -d"$4"s --timeout 5s -s "$BENCH_DIR/post.lua" "$1") || die "wrk failed: $out"
   read -r b1 t1 < <(cpu_busy_total); o1=$(bench_jiffies)
+  [[ -n "${TPID:-}" ]] && p1=$(tree_jiffies "$TPID")
   w=$(awk '/^WRKCPU/ {print $2}' <<<"$out")
   grep '^RESULT' <<<"$out" | tr -d '\n' || die "no RESULT from wrk: $out"
-  awk -v f="$((b1 - b0 - (o1 - o0) - w))" -v s="$4" -v hz="$hz" 'BEGIN { x = f * 100 / (s * hz); printf " foreign_cpu_pct=%d\n", (x < 0) ? 0 : x }'
+  awk -v f="$((b1 - b0 - (o1 - o0) - w))" -v s="$4" -v hz="$hz" -v pj="$((p1 - p0))" -v n="$(field "$out" requests)" \
+    'BEGIN { x = f * 100 / (s * hz); printf " foreign_cpu_pct=%d server_cpu_pct=%d server_cpu_us_per_req=%.1f\n", (x < 0) ? 0 : x, pj * 100 / (s * hz), (n > 0) ? pj * 1e6 / hz / n : 0 }'
 }
 
 field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<" $1"; }
@@ -186,6 +197,7 @@ declare -A URL=(
   [haproxy]="http://127.0.0.1:$H/v1/chat/completions"
 )
 TARGETS=(direct edgeway haproxy)
+declare -A SERVER_PID=([direct]=$NGINX_PID [edgeway]=$EW_MAIN [haproxy]=$HA_MAIN)  # whose CPU time is reported
 for t in "${TARGETS[@]}"; do check_answer "$t" "${URL[$t]}"; done
 RSS_IDLE_EW=$(rss_kb "$EW_MAIN"); RSS_IDLE_HA=$(rss_tree_kb "$HA_MAIN")
 
@@ -198,6 +210,7 @@ echo "# ROUNDS=$ROUNDS LAT_SECS=$LAT_SECS RPS_SECS=$RPS_SECS CONNS=$CONNS WRK_TH
 declare -A V  # "target metric" -> values, one per round
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${TARGETS[@]}"; do
+    TPID=${SERVER_PID[$t]}
     run_wrk "${URL[$t]}" "$WRK_THREADS" "$CONNS" 2 >/dev/null  # warm-up: pools, caches
     wait_quiet
     a0=$(nginx_accepts)
@@ -224,6 +237,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     V["$t mean"]+=" $(field "$lat" mean_us)"
     V["$t rps"]+=" $(field "$rps" rps)"
     V["$t rps_p99"]+=" $(field "$rps" p99_us)"
+    V["$t cpu"]+=" $(field "$rps" server_cpu_pct)"
+    V["$t cpureq"]+=" $(field "$rps" server_cpu_us_per_req)"
     V["$t conns"]+=" $((a1 - a0 - 1))"  # minus the stub_status request itself
     errs=$(( $(field "$lat" status_errors) + $(field "$pin" status_errors) + $(field "$rps" status_errors) + $(field "$rps" connect_errors) + $(field "$rps" read_errors) + $(field "$rps" timeouts) ))
     V["$t errors"]+=" $errs"
@@ -286,6 +301,8 @@ cat <<EOF
 | latency p50 / p99, 1 connection, all on CPU 0 (µs) | $(f0 "$(m direct pin50)") / $(f0 "$(m direct pin99)") | $(f0 "$(m edgeway pin50)") / $(f0 "$(m edgeway pin99)") | $(f0 "$(m haproxy pin50)") / $(f0 "$(m haproxy pin99)") | $(ratio "$(m edgeway pin50)" "$(m haproxy pin50)") / $(ratio "$(m edgeway pin99)" "$(m haproxy pin99)") |
 | added latency p50 / p99, all on CPU 0 (µs) | – | $(sub_ "$(m edgeway pin50)" "$(m direct pin50)") / $(sub_ "$(m edgeway pin99)" "$(m direct pin99)") | $(sub_ "$(m haproxy pin50)" "$(m direct pin50)") / $(sub_ "$(m haproxy pin99)" "$(m direct pin99)") | $(ratio "$(sub_ "$(m edgeway pin50)" "$(m direct pin50)")" "$(sub_ "$(m haproxy pin50)" "$(m direct pin50)")") / $(ratio "$(sub_ "$(m edgeway pin99)" "$(m direct pin99)")" "$(sub_ "$(m haproxy pin99)" "$(m direct pin99)")") |
 | **requests/s, $CONNS connections** | $(f0 "$DR") | **$(f0 "$ER")** | **$(f0 "$HR")** | $(ratio "$ER" "$HR") |
+| CPU of the server process at $CONNS connections (% of one CPU; direct: nginx) | $(m direct cpu) | $(m edgeway cpu) | $(m haproxy cpu) | |
+| CPU time per request at $CONNS connections (µs) | $(m direct cpureq) | $(m edgeway cpureq) | $(m haproxy cpureq) | $(ratio "$(m edgeway cpureq)" "$(m haproxy cpureq)") |
 | latency p99 at $CONNS connections (µs) | $(f0 "$(m direct rps_p99)") | $(f0 "$(m edgeway rps_p99)") | $(f0 "$(m haproxy rps_p99)") | $(ratio "$(m edgeway rps_p99)" "$(m haproxy rps_p99)") |
 | upstream connections opened during the 1-connection run (incl. both proxies' health checks, about 4 per second) | $(m direct conns1) (wrk's own) | $(m edgeway conns1) | $(m haproxy conns1) | |
 | upstream connections opened during the $CONNS-connection run (incl. both proxies' health checks, about 4 per second) | $(m direct conns) (wrk's own) | $(m edgeway conns) | $(m haproxy conns) | |

@@ -121,6 +121,7 @@ if command -v jq >/dev/null && [[ -n "$status" ]]; then
 else
   echo "#   $status"
 fi
+echo "# $(awk '/^(Rss|Pss|Pss_Anon|Pss_File|Private_Dirty):/ {printf "%s %s kB  ", $1, $2}' "/proc/$EW/smaps_rollup" 2>/dev/null)"
 echo "# where the RSS is at the end (kB, from /proc/PID/smaps, by mapping):"
 smaps_by_mapping "$EW" | sed 's/^/#   /'
 growth=$(awk -v a="$ref" -v b="$last" 'BEGIN { printf "%.2f", (b - a) * 100 / a }')

@@ -66,10 +66,12 @@ struct SseParser {
     bool retry_bad = false;
     bool retry_any = false;
     uint32_t retry_acc = 0;
-    char event[EW_CAP_SSE_EVENT_NAME + 1] = {};
-    char id[EW_CAP_SSE_EVENT_NAME + 1] = {};
-    char id_pending[EW_CAP_SSE_EVENT_NAME + 1] = {};
-    char data[EW_CAP_SSE_EVENT + 1] = {};
+    // Buffers: no initialisers on purpose (sse_init() sets what is read), so that a table
+    // of parsers costs no memory until a stream uses one.
+    char event[EW_CAP_SSE_EVENT_NAME + 1];
+    char id[EW_CAP_SSE_EVENT_NAME + 1];
+    char id_pending[EW_CAP_SSE_EVENT_NAME + 1];
+    char data[EW_CAP_SSE_EVENT + 1];
 };
 
 void sse_init(SseParser* p);

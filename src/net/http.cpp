@@ -254,9 +254,9 @@ void RequestParser::reset() {
     method[0] = '\0';
     path[0] = '\0';
     path_len = 0;
-    authorization = HeaderValue();
-    content_type = HeaderValue();
-    expect = HeaderValue();
+    authorization.clear();
+    content_type.clear();
+    expect.clear();
     wants_continue = false;
     body_len = 0;
     keep_alive = true;
@@ -330,10 +330,10 @@ void ResponseParser::init(ResponseSink* s) {
 void ResponseParser::reset() {
     llhttp_reset(&parser);
     status = 0;
-    content_type = HeaderValue();
-    retry_after = HeaderValue();
-    retry_after_ms = HeaderValue();
-    date = HeaderValue();
+    content_type.clear();
+    retry_after.clear();
+    retry_after_ms.clear();
+    date.clear();
     passthrough[0] = '\0';
     passthrough_len = 0;
     pass_start = 0;

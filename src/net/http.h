@@ -20,10 +20,16 @@ enum class HttpParse : uint8_t {
 
 // A short header value we keep.
 struct HeaderValue {
-    char text[160] = "";
+    char text[160];  // valid when present (no initialiser: parsers live in large tables)
     uint16_t len = 0;
     bool present = false;
     bool truncated = false;
+    void clear() {
+        text[0] = '\0';
+        len = 0;
+        present = false;
+        truncated = false;
+    }
 };
 
 // The local side: requests from apps on the device.
@@ -31,8 +37,8 @@ struct RequestParser {
     llhttp_t parser;
     llhttp_settings_t settings;
     // Results
-    char method[16] = "";
-    char path[512] = "";
+    char method[16];  // set by init()/reset(), like every buffer here
+    char path[512];
     uint16_t path_len = 0;
     HeaderValue authorization;
     HeaderValue content_type;
@@ -48,7 +54,7 @@ struct RequestParser {
     // Internal
     size_t head_bytes = 0;
     bool in_body = false;
-    char field[32] = "";
+    char field[32];
     uint8_t field_len = 0;
     bool field_truncated = false;
     HeaderValue* current = nullptr;
@@ -79,7 +85,7 @@ struct ResponseParser {
     HeaderValue date;
     // Upstream headers relayed to the client as they are: request ids and rate-limit state
     // (x-request-id, openai-*, x-ratelimit-*), "Name: value\r\n" each, bounded.
-    char passthrough[768] = "";
+    char passthrough[768];
     uint16_t passthrough_len = 0;
     uint16_t pass_start = 0;
     bool passing = false;
@@ -90,7 +96,7 @@ struct ResponseParser {
     bool head_request = false;  // response to HEAD: no body
     const char* error_reason = "";
     size_t head_bytes = 0;
-    char field[32] = "";
+    char field[32];
     uint8_t field_len = 0;
     bool field_truncated = false;
     HeaderValue* current = nullptr;
