@@ -44,17 +44,18 @@ make_work() {
 
 # A free TCP port on 127.0.0.1: random below the kernel's ephemeral range (a proxy opening
 # thousands of upstream connections would otherwise take a port before its server binds it),
-# not in use, not handed out before.
-USED_PORTS=" "
+# not in use, not handed out before (remembered in $WORK/ports: callers use $(free_port),
+# a subshell, so a shell variable would not survive).
 free_port() {
   local p lo hi
   read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
   hi=$((lo - 1)); lo=$((hi > 20000 ? 15000 : 2000))
+  touch "$WORK/ports"
   for _ in $(seq 1 200); do
     p=$((lo + RANDOM % (hi - lo)))
-    [[ "$USED_PORTS" == *" $p "* ]] && continue
+    grep -qx "$p" "$WORK/ports" && continue
     if ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
-      USED_PORTS+="$p "
+      echo "$p" >>"$WORK/ports"
       echo "$p"
       return 0
     fi
@@ -179,7 +180,7 @@ source_line() {
   local rev dirty=""
   rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
   [[ -n "$(git -C "$ROOT" status --porcelain -- src platform 2>/dev/null)" ]] && dirty="+uncommitted src changes"
-  echo "source $rev$dirty, binary $EDGEWAY built $(date -u -r "$EDGEWAY" +%Y-%m-%dT%H:%MZ 2>/dev/null)"
+  echo "git HEAD at run time $rev$dirty; binary $EDGEWAY built $(date -u -r "$EDGEWAY" +%Y-%m-%dT%H:%MZ 2>/dev/null)"
 }
 
 machine_line() {

@@ -248,6 +248,8 @@ done
 RSS_EW=$(rss_kb "$EW_MAIN"); HWM_EW=$(hwm_kb "$EW_MAIN")
 RSS_HA=$(rss_tree_kb "$HA_MAIN"); HWM_HA=$(hwm_kb "$HA_MAIN")
 RSS_NGINX=$(rss_tree_kb "$NGINX_PID")
+ANON_EW=$(status_kb "$EW_MAIN" RssAnon); FILE_EW=$(status_kb "$EW_MAIN" RssFile)
+ANON_HA=$(status_kb "$HA_MAIN" RssAnon); FILE_HA=$(status_kb "$HA_MAIN" RssFile)
 echo "RSS after load: edgeway VmRSS $RSS_EW kB (VmHWM $HWM_EW, idle before load $RSS_IDLE_EW); haproxy VmRSS $RSS_HA kB (VmHWM $HWM_HA, idle $RSS_IDLE_HA); nginx $RSS_NGINX kB"
 echo "edgeway /status totals: $(curl -s "http://127.0.0.1:$E/status" | jq -c '.metrics // .totals // {}' 2>/dev/null)"
 
@@ -309,6 +311,7 @@ cat <<EOF
 | CPU used by other processes during the runs, max (% of one CPU) | $(maxv ${V["direct foreign"]}) | $(maxv ${V["edgeway foreign"]}) | $(maxv ${V["haproxy foreign"]}) | |
 | errors (non-2xx, socket), all runs | $(m direct errors) | $(m edgeway errors) | $(m haproxy errors) | |
 | **RSS after the load** (VmRSS kB) | nginx $RSS_NGINX | **$RSS_EW** | **$RSS_HA** | $(ratio "$RSS_EW" "$RSS_HA") |
+| of which anonymous / file-backed (kB) | | $ANON_EW / $FILE_EW | $ANON_HA / $FILE_HA | |
 | peak RSS (VmHWM kB) | | $HWM_EW | $HWM_HA | $(ratio "$HWM_EW" "$HWM_HA") |
 | SSE chunk delay p50, upstream write -> client (µs); HAProxy with http-no-delay | $(f1 "$SD50") | $(f1 "$SE50") | $(f1 "$SH50") | |
 | SSE chunk delay p99 (µs) | $(f1 "$SD99") | $(f1 "$SE99") | $(f1 "$SH99") | |

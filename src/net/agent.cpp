@@ -142,8 +142,8 @@ void Agent::accept_clients(uint64_t now_ms) {
         uint32_t index = 0;
         if (!draining_) {
             for (uint32_t i = 0; i < max_clients_; i++) {
-                if (clients_[i].state() == ClientState::unused) {
-                    slot = &clients_[i];
+                if (!clients_.made(i) || clients_.make(i).state() == ClientState::unused) {
+                    slot = &clients_.make(i);
                     index = i;
                     break;
                 }
@@ -231,7 +231,8 @@ bool Agent::drain() {
         for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].stop();
     }
     for (uint32_t i = 0; i < max_clients_; i++) {
-        ClientConn& c = clients_[i];
+        if (!clients_.made(i)) continue;
+        ClientConn& c = clients_.make(i);
         if (c.state() == ClientState::unused) continue;
         if (c.state() == ClientState::reading && !c.busy()) {
             c.close_now();  // idle keep-alive connection
@@ -243,13 +244,13 @@ bool Agent::drain() {
 }
 
 bool Agent::idle() const {
-    for (uint32_t i = 0; i < max_clients_; i++)
-        if (clients_[i].state() == ClientState::proxying) return false;
+    for (const ClientConn& c : clients_)
+        if (c.state() == ClientState::proxying) return false;
     return true;
 }
 
 void Agent::shutdown() {
-    for (uint32_t i = 0; i < max_clients_; i++) clients_[i].close_now();
+    for (ClientConn& c : clients_) c.close_now();
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].stop();
     pool_.close_all();
     if (listener_.sock != pal::kNoSocket) {

@@ -10,6 +10,7 @@
 #include "net/client.h"
 #include "net/loop.h"
 #include "net/probe.h"
+#include "net/slots.h"
 #include "net/upstream.h"
 
 namespace ew {
@@ -76,7 +77,7 @@ private:
     UpstreamPool pool_;
     Loop loop_;
     Listener listener_;
-    ClientConn clients_[EW_CAP_CLIENTS];
+    Slots<ClientConn, EW_CAP_CLIENTS> clients_;  // constructed on first use
     char* body_storage_ = nullptr;  // max_clients * max_request_bytes, allocated once
     uint32_t max_clients_ = 0;
     uint32_t body_limit_ = 0;

@@ -354,6 +354,8 @@ UpstreamConn* UpstreamPool::take_idle(uint8_t endpoint, UpstreamUser* user, uint
 UpstreamConn* UpstreamPool::take_free() {
     for (UpstreamConn& c : conns_)
         if (c.state() == ConnState::unused) return &c;
+    for (size_t i = 0; i < conns_.capacity(); i++)
+        if (!conns_.made(i)) return &conns_.make(i);
     // Full: the oldest parked connection makes room.
     for (UpstreamConn& c : conns_) {
         if (c.state() == ConnState::idle && c.parked()) {

@@ -10,6 +10,7 @@
 #include "core/health.h"
 #include "net/http.h"
 #include "net/loop.h"
+#include "net/slots.h"
 #include "net/tls.h"
 #include "pal.h"
 
@@ -150,7 +151,7 @@ public:
     void close_all();
 
 private:
-    UpstreamConn conns_[EW_CAP_UPSTREAM_CONNS];
+    Slots<UpstreamConn, EW_CAP_UPSTREAM_CONNS> conns_;
     Loop* loop_ = nullptr;
 };
 
