@@ -37,10 +37,13 @@
 #define EW_CAP_CLIENTS 64             // local client connections (max_clients <= this)
 #endif
 #ifndef EW_CAP_UPSTREAM_CONNS
-#define EW_CAP_UPSTREAM_CONNS 48      // upstream connections, probes included
+#define EW_CAP_UPSTREAM_CONNS 80      // upstream connections, probes included (slots made on use)
 #endif
 #ifndef EW_CAP_IDLE_PER_ENDPOINT
-#define EW_CAP_IDLE_PER_ENDPOINT 4    // keep-alive connections parked per endpoint
+#define EW_CAP_IDLE_PER_ENDPOINT 64   // plain-http keep-alive connections parked per endpoint
+#endif
+#ifndef EW_CAP_IDLE_TLS_PER_ENDPOINT
+#define EW_CAP_IDLE_TLS_PER_ENDPOINT 8  // TLS ones: each holds ~37 KiB of Mbed TLS buffers
 #endif
 #ifndef EW_CAP_REQUEST_BYTES
 #define EW_CAP_REQUEST_BYTES 1048576  // max_request_bytes <= this

@@ -29,14 +29,22 @@ int Loop::run_once(int max_wait_ms) {
     uint64_t now = pal::now_ms();
     int64_t wait = max_wait_ms;
     size_t n = 0;
+    // One pass asks every owner what it waits for; the answers are kept for the second pass.
+    due_n_ = 0;
     for (size_t i = 0; i < count_; i++) {
         Pollable* p = items_[i];
         uint64_t d = p->deadline_ms();
+        bool pending = p->has_pending();
         if (d != 0) {
             int64_t left = d > now ? static_cast<int64_t>(d - now) : 0;
             if (wait < 0 || left < wait) wait = left;
         }
-        if (p->has_pending()) wait = 0;
+        if (pending) wait = 0;
+        if (pending || d != 0) {
+            due_[due_n_] = p;
+            due_at_[due_n_] = pending ? 0 : d;
+            due_n_++;
+        }
         pal::Socket s = p->poll_socket();
         uint16_t ev = p->poll_events();
         if (s != pal::kNoSocket && ev != 0) {
@@ -58,13 +66,13 @@ int Loop::run_once(int max_wait_ms) {
             }
         }
     }
-    // Buffered plaintext and due deadlines. Snapshot first: handlers add and remove.
     polled_n_ = 0;
-    due_n_ = 0;
-    for (size_t i = 0; i < count_; i++) due_[due_n_++] = items_[i];
+    // Buffered plaintext and due deadlines, among the owners that had either before the
+    // wait; each is asked again, since readiness handlers change state. A deadline set
+    // during this iteration is seen by the next one (its poll timeout is then 0).
     for (size_t i = 0; i < due_n_; i++) {
         Pollable* p = due_[i];
-        if (p == nullptr) continue;
+        if (p == nullptr || due_at_[i] > now) continue;
         if (p->has_pending()) {
             p->on_ready(pal::kIn, now);
             dispatched++;

@@ -46,6 +46,7 @@ private:
     Pollable* polled_[EW_CAP_POLLABLES] = {};
     size_t polled_n_ = 0;
     Pollable* due_[EW_CAP_POLLABLES] = {};
+    uint64_t due_at_[EW_CAP_POLLABLES] = {};  // 0: buffered input pending
     size_t due_n_ = 0;
 };
 

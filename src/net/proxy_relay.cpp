@@ -20,8 +20,9 @@ void ProxyExchange::commit(uint16_t status, const char* content_type, uint64_t n
     extra_headers(hdr, sizeof hdr, true);
     h.len = strlen(hdr);
     if (conn_) h.append(conn_->response().passthrough, conn_->response().passthrough_len);
+    // Not flushed here: a JSON answer goes out with its body in as few writes as possible
+    // (the loop flushes on writability); a stream flushes each event as it relays it.
     client_->begin_chunked(status, content_type, hdr);
-    client_->flush();
     commit_status_ = status;
     if (stream_) agent_->metrics().first_token.observe_ms(now_ms - started_ms_);
     const EndpointConfig& ec = agent_->config().endpoints[cur_.endpoint];
@@ -59,7 +60,7 @@ void ProxyExchange::on_upstream_body(UpstreamConn* c, const char* data, size_t l
         if (stream_) sse_feed(&sse_, data, len, on_sse_event, this);
         else keep_tail(data, len);
         client_->write_chunk(data, len);
-        client_->flush();
+        if (stream_) client_->flush();  // tokens go out as they come
         if (committed_ && conn_) c->set_deadline(now_ms + agent_->config().endpoints[cur_.endpoint].timeout_ms);
         return;
     }

@@ -194,11 +194,46 @@ pal::IoResult UpstreamConn::io_recv(char* p, size_t n) {
     return pal::IoResult{pal::Io::error, 0, tls_.socket_error()};
 }
 
+// The request goes out as one write per step: head and body pieces gathered into one
+// staging buffer, so the upstream gets one segment for a small request (not four) and TLS
+// one record. One thread, so one buffer serves every connection. After a TLS WANT_*, the
+// next step gathers the very same bytes again (same offsets), as Mbed TLS requires.
+namespace {
+char g_stage[kTlsWriteChunk];
+}
+
+size_t UpstreamConn::gather(char* out, size_t cap) const {
+    size_t n = 0;
+    size_t idx = seg_index_;
+    size_t off = seg_off_;
+    while (idx < seg_count_ && n < cap) {
+        size_t take = seg_len_[idx] - off;
+        if (take > cap - n) take = cap - n;
+        memcpy(out + n, seg_[idx] + off, take);
+        n += take;
+        idx++;
+        off = 0;
+    }
+    return n;
+}
+
+void UpstreamConn::advance(size_t sent) {
+    while (sent > 0 && seg_index_ < seg_count_) {
+        size_t left = seg_len_[seg_index_] - seg_off_;
+        if (sent < left) {
+            seg_off_ += sent;
+            return;
+        }
+        sent -= left;
+        seg_index_++;
+        seg_off_ = 0;
+    }
+}
+
 void UpstreamConn::step_send(uint64_t now_ms) {
     while (seg_index_ < seg_count_) {
-        const char* p = seg_[seg_index_] + seg_off_;
-        size_t left = seg_len_[seg_index_] - seg_off_;
-        pal::IoResult r = io_send(p, left);
+        size_t n = gather(g_stage, sizeof g_stage);
+        pal::IoResult r = io_send(g_stage, n);
         if (r.status == pal::Io::would_block) return;
         if (r.status != pal::Io::ok) {
             char msg[EW_CAP_ERROR_TEXT];
@@ -207,11 +242,7 @@ void UpstreamConn::step_send(uint64_t now_ms) {
             fail(bytes_in_ == 0 ? ResultKind::connect : ResultKind::bad_response, msg, now_ms);
             return;
         }
-        seg_off_ += r.n;
-        if (seg_off_ == seg_len_[seg_index_]) {
-            seg_index_++;
-            seg_off_ = 0;
-        }
+        advance(r.n);
     }
     state_ = ConnState::receiving;
 }
@@ -386,11 +417,13 @@ void UpstreamPool::close_idle(uint8_t endpoint) {
 }
 
 void UpstreamPool::park_limit(uint8_t endpoint) {
-    // Keep at most EW_CAP_IDLE_PER_ENDPOINT parked connections per endpoint.
+    // Parked plain connections cost a socket (their slot exists anyway); TLS ones also hold
+    // Mbed TLS's record buffers, so fewer of those are kept.
     size_t n = 0;
     for (UpstreamConn& c : conns_) {
-        if (c.state() == ConnState::idle && c.endpoint() == endpoint && c.parked()) {
-            if (++n > EW_CAP_IDLE_PER_ENDPOINT) c.close_now();
+        if (c.parked() && c.endpoint() == endpoint) {
+            size_t cap = c.uses_tls() ? EW_CAP_IDLE_TLS_PER_ENDPOINT : EW_CAP_IDLE_PER_ENDPOINT;
+            if (++n > cap) c.close_now();
         }
     }
 }

@@ -76,6 +76,7 @@ public:
     ConnState state() const { return state_; }
     uint8_t endpoint() const { return endpoint_; }
     bool reused() const { return reused_; }
+    bool uses_tls() const { return use_tls_; }
     bool tls_resumed() const { return tls_resumed_; }
     uint64_t opened_ms() const { return opened_ms_; }
     const ResponseParser& response() const { return resp_; }
@@ -97,6 +98,8 @@ private:
     void step_connect(uint64_t now_ms);
     void step_handshake(uint64_t now_ms);
     void step_send(uint64_t now_ms);
+    size_t gather(char* out, size_t cap) const;  // pending request bytes, from the current offset
+    void advance(size_t sent);
     void step_receive(uint64_t now_ms);
     void step_idle();
     void complete(uint64_t now_ms);

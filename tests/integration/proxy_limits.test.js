@@ -302,19 +302,33 @@ describe('client connections', () => {
 });
 
 describe('upstream connections', () => {
-  it('idle upstream connections are bounded: after 8 concurrent requests at most 4 stay parked', async () => {
+  it('plain-http connections of a burst stay parked and serve the next burst without new connections', async () => {
     const { agent, up } = await single();
     up.set({ mode: 'ok', delayMs: 150 });
-    const rs = await Promise.all(Array.from({ length: 8 }, () => send(agent, chatBody())));
+    const burst = () => Promise.all(Array.from({ length: 8 }, () => send(agent, chatBody())));
+    const rs = await burst();
     assert.deepEqual(rs.map((r) => r.status), Array(8).fill(200));
     assert.ok(new Set(chatReqs(up).map((q) => q.conn)).size >= 2, 'the 8 requests were not concurrent upstream');
-    // EW_CAP_IDLE_PER_ENDPOINT (4) parked connections per endpoint.
-    await agent.waitFor(async () => ({ ok: up.openSockets() <= 4, last: `${up.openSockets()} open upstream connections` }),
-      'at most 4 parked upstream connections', 5000);
-    // And they are used: 4 more requests open no new connection.
+    const before = up.tcpConnections;
+    const rs2 = await burst();
+    assert.deepEqual(rs2.map((r) => r.status), Array(8).fill(200));
+    assert.equal(up.tcpConnections - before, 0, 'a second burst of 8 opened new upstream connections');
+  });
+
+  it('parked TLS connections are bounded (EW_CAP_IDLE_TLS_PER_ENDPOINT = 8) and reused', async () => {
+    const { certs } = require('./lib/certs');
+    const c = certs();
+    const up = await upstream({ name: 'tlsidle', tls: { key: c.read(c.server.key), cert: c.read(c.server.cert) } });
+    const agent = await agentWith({ endpoints: [{ name: 'tlsidle', url: up.url, ca_file: c.ca.cert }] });
+    up.set({ mode: 'ok', delayMs: 150 });
+    const rs = await Promise.all(Array.from({ length: 12 }, () => send(agent, chatBody())));
+    assert.deepEqual(rs.map((r) => r.status), Array(12).fill(200));
+    assert.ok(new Set(chatReqs(up).map((q) => q.conn)).size > 8, 'the 12 requests were not concurrent upstream');
+    await agent.waitFor(async () => ({ ok: up.openSockets() <= 8, last: `${up.openSockets()} open upstream connections` }),
+      'at most 8 parked TLS connections', 5000);
     const before = up.tcpConnections;
     for (let i = 0; i < 4; i++) assert.equal((await send(agent, chatBody())).status, 200);
-    assert.equal(up.tcpConnections - before, 0, 'parked connections were not reused');
+    assert.equal(up.tcpConnections - before, 0, 'parked TLS connections were not reused');
   });
 
   it('HTTPS upstream: keep-alive, and a new connection resumes the TLS session', async () => {
