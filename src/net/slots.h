@@ -19,7 +19,7 @@ public:
     // The slot, constructed now if it never was.
     T& make(size_t i) {
         if (!made_[i]) {
-            new (&store_[i]) T();
+            new (&store_[i]) T;  // default-init: buffers stay untouched until used
             made_[i] = true;
         }
         return *at(i);
