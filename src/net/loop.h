@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/caps.h"
 #include "pal.h"
 
 namespace ew {
@@ -26,8 +27,10 @@ protected:
     ~Pollable() = default;
 };
 
+// Every owner that can be registered at once: each client and its proxy exchange, each
+// upstream connection, each probe, the listener. add() can then never run out.
 #ifndef EW_CAP_POLLABLES
-#define EW_CAP_POLLABLES 160
+#define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1)
 #endif
 
 class Loop {

@@ -89,7 +89,9 @@ uint16_t UpstreamConn::poll_events() const {
     switch (state_) {
         case ConnState::connecting: return pal::kOut;
         case ConnState::tls_handshake: return tls_want_write_ ? pal::kOut : pal::kIn;
-        case ConnState::idle: return user_ ? 0 : pal::kIn;  // parked: notice the peer closing
+        // Parked TLS connections are watched (a close_notify must be read); parked plain ones
+        // are not, so that many of them cost nothing per wake-up: take_idle() checks them.
+        case ConnState::idle: return (user_ == nullptr && use_tls_) ? pal::kIn : 0;
         case ConnState::sending: return static_cast<uint16_t>(pal::kOut | pal::kIn);
         case ConnState::receiving: {
             if (tls_want_write_) return pal::kOut;
@@ -247,6 +249,14 @@ void UpstreamConn::step_send(uint64_t now_ms) {
     state_ = ConnState::receiving;
 }
 
+bool UpstreamConn::still_open() {
+    if (use_tls_) return true;  // watched by poll while parked
+    // A parked connection must have nothing to read: data or EOF means the server is done.
+    char probe;
+    pal::IoResult r = pal::recv(sock_, &probe, 1);
+    return r.status == pal::Io::would_block;
+}
+
 void UpstreamConn::step_idle() {
     // A parked connection that becomes readable was closed by the server (or misbehaves).
     close_now();
@@ -375,6 +385,10 @@ void UpstreamPool::init(Loop* loop) { loop_ = loop; }
 UpstreamConn* UpstreamPool::take_idle(uint8_t endpoint, UpstreamUser* user, uint64_t deadline_ms) {
     for (UpstreamConn& c : conns_) {
         if (c.state() == ConnState::idle && c.endpoint() == endpoint && c.parked()) {
+            if (!c.still_open()) {
+                c.close_now();  // the server closed it while parked
+                continue;
+            }
             c.adopt(user, deadline_ms);
             return &c;
         }

@@ -71,6 +71,8 @@ public:
     void close_now();
     // Parked in the pool: idle, with no user.
     bool parked() const { return state_ == ConnState::idle && user_ == nullptr; }
+    // A parked connection the server has not closed (plain: checked now; TLS: watched).
+    bool still_open();
     uint64_t bytes_in() const { return bytes_in_; }
 
     ConnState state() const { return state_; }
