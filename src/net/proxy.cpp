@@ -70,21 +70,21 @@ void ProxyExchange::start(Agent* agent, ClientConn* client, uint64_t now_ms) {
     const RequestParser& r = client_->request();
     const char* body = r.body;
     size_t n = r.body_len;
-    JsonError jerr;
     if (n == 0) {
         reject(400, "The request body is empty; send a JSON object.", "invalid_request_error", nullptr, now_ms);
         return;
     }
-    if (json_validate(body, n, &jerr) != JsonStatus::ok) {
-        char msg[160];
-        StrBuf m(msg, sizeof msg);
-        m.appendf("The request body is not valid JSON: %s at byte %zu.", jerr.message, jerr.offset);
-        reject(400, msg, "invalid_request_error", nullptr, now_ms);
-        return;
-    }
+    // One pass validates the document and finds "model"; the error text needs a second.
     int count = json_find_key(body, n, "model", &model_span_);
     if (count < 0) {
-        reject(400, "The request body must be a JSON object.", "invalid_request_error", nullptr, now_ms);
+        JsonError jerr;
+        char msg[160];
+        StrBuf m(msg, sizeof msg);
+        if (json_validate(body, n, &jerr) != JsonStatus::ok)
+            m.appendf("The request body is not valid JSON: %s at byte %zu.", jerr.message, jerr.offset);
+        else
+            m.append("The request body must be a JSON object.");
+        reject(400, msg, "invalid_request_error", nullptr, now_ms);
         return;
     }
     if (count == 0) {
