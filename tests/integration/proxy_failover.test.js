@@ -7,29 +7,11 @@ const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const { startAgent, endpointOf, TEST_KEY } = require('./lib/agent');
 const { startUpstream, reservedClosedPort } = require('./lib/fake_upstream');
-const { SLOW_PROBE, chatBody, send, chatReqs, waitProbed, assertOpenAIError } = require('./lib/proxy_client');
+const { testScope, SLOW_PROBE, chatBody, send, chatReqs, waitProbed, assertOpenAIError } = require('./lib/proxy_client');
 
 const CHAT = '/chat/completions';
-const cleanups = [];
-afterEach(async () => {
-  while (cleanups.length) {
-    const fn = cleanups.pop();
-    try { await fn(); } catch (_) { /* best effort */ }
-  }
-});
-
-async function upstream(opts) {
-  const up = await startUpstream(opts);
-  cleanups.push(() => up.close());
-  return up;
-}
-
-async function agentWith(ini) {
-  const agent = await startAgent({ ini: Object.assign({ probe: SLOW_PROBE }, ini) });
-  cleanups.push(() => agent.stop());
-  await waitProbed(agent);
-  return agent;
-}
+const { cleanups, run: runCleanups, upstream, agentWith } = testScope();
+afterEach(runCleanups);
 
 // primary (priority 10) and secondary (priority 5), both serving test-model.
 async function pair({ primaryKeys = {}, secondaryKeys = {}, agentKeys = {} } = {}) {

@@ -10,30 +10,11 @@ const path = require('node:path');
 const http = require('node:http');
 const { startAgent, endpointOf, parseMetrics, metricSamples, metricValue, tmpDir, TEST_KEY } = require('./lib/agent');
 const { startUpstream } = require('./lib/fake_upstream');
-const { SLOW_PROBE, chatBody, send, streamChat, chatReqs, waitProbed, assertOpenAIError } = require('./lib/proxy_client');
+const { testScope, SLOW_PROBE, chatBody, send, streamChat, chatReqs, waitProbed, assertOpenAIError } = require('./lib/proxy_client');
 
 const CHAT = '/chat/completions';
-const cleanups = [];
-async function runCleanups() {
-  while (cleanups.length) {
-    const fn = cleanups.pop();
-    try { await fn(); } catch (_) { /* best effort */ }
-  }
-}
+const { cleanups, run: runCleanups, upstream, agentWith } = testScope();
 afterEach(runCleanups);
-
-async function upstream(opts) {
-  const up = await startUpstream(opts);
-  cleanups.push(() => up.close());
-  return up;
-}
-
-async function agentWith(ini) {
-  const agent = await startAgent({ ini: Object.assign({ probe: SLOW_PROBE }, ini) });
-  cleanups.push(() => agent.stop());
-  await waitProbed(agent);
-  return agent;
-}
 
 async function single(agentKeys = {}) {
   const up = await upstream({ name: 'only' });

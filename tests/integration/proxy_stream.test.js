@@ -8,21 +8,10 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const { startAgent, endpointOf } = require('./lib/agent');
 const { startUpstream } = require('./lib/fake_upstream');
-const { SLOW_PROBE, chatBody, send, streamChat, chatReqs, waitProbed } = require('./lib/proxy_client');
+const { testScope, SLOW_PROBE, chatBody, send, streamChat, chatReqs, waitProbed } = require('./lib/proxy_client');
 
-const cleanups = [];
-afterEach(async () => {
-  while (cleanups.length) {
-    const fn = cleanups.pop();
-    try { await fn(); } catch (_) { /* best effort */ }
-  }
-});
-
-async function upstream(opts) {
-  const up = await startUpstream(opts);
-  cleanups.push(() => up.close());
-  return up;
-}
+const { cleanups, run: runCleanups, upstream } = testScope();
+afterEach(runCleanups);
 
 async function pair({ agentKeys = {}, primaryKeys = {} } = {}) {
   const primary = await upstream({ name: 'primary' });

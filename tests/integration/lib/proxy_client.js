@@ -168,4 +168,30 @@ function assertOpenAIError(assert, r, { type, code, param } = {}) {
   assert.match(String(r.headers['content-type'] || ''), /^application\/json/, `content-type: ${what}`);
 }
 
-module.exports = { SLOW_PROBE, chatBody, send, streamChat, splitEvents, chatReqs, waitProbed, assertOpenAIError, edgewayHeaders };
+// Per-test resources: fake upstreams and agents made through the scope are closed after
+// each test (register the returned `run` with node:test's afterEach).
+function testScope() {
+  const { startUpstream } = require('./fake_upstream');
+  const { startAgent } = require('./agent');
+  const cleanups = [];
+  async function run() {
+    while (cleanups.length) {
+      const fn = cleanups.pop();
+      try { await fn(); } catch (_) { /* best effort */ }
+    }
+  }
+  async function upstream(opts) {
+    const up = await startUpstream(opts);
+    cleanups.push(() => up.close());
+    return up;
+  }
+  async function agentWith(ini) {
+    const agent = await startAgent({ ini: Object.assign({ probe: SLOW_PROBE }, ini) });
+    cleanups.push(() => agent.stop());
+    await waitProbed(agent);
+    return agent;
+  }
+  return { cleanups, run, upstream, agentWith };
+}
+
+module.exports = { testScope, SLOW_PROBE, chatBody, send, streamChat, splitEvents, chatReqs, waitProbed, assertOpenAIError, edgewayHeaders };
