@@ -46,7 +46,14 @@ int file_source(const char* path, char* buf, size_t cap, size_t* len, bool* priv
     return pal::read_file(path, buf, cap, len, private_ok);
 }
 
-void print_warning(const char* line, void*) { EW_LOG_WARN("%s", line); }
+// --check-config prints bare FILE:LINE: key: message lines; a running agent logs them.
+bool g_plain_warnings = false;
+void print_warning(const char* line, void*) {
+    if (g_plain_warnings)
+        fprintf(stderr, "%s\n", line);
+    else
+        EW_LOG_WARN("%s", line);
+}
 
 // Reads and validates the file into *out. Prints errors and warnings; false on error.
 bool load_config(const char* path, Config* out) {
@@ -164,6 +171,7 @@ int main(int argc, char** argv) {
         fprintf(stderr, "edgeway: no configuration file given\n%s", kUsage);
         return kExitUsage;
     }
+    g_plain_warnings = opt.check;
     if (!load_config(opt.config, &g_config)) return kExitUsage;
     if (opt.check) return kExitOk;
     // The network stack starts only when it is needed (on lwIP this brings up the netif).
