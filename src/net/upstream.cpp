@@ -9,6 +9,7 @@ namespace ew {
 namespace {
 
 constexpr uint32_t kIdleKeepMs = 20000;  // parked connections are closed after this
+constexpr uint32_t kFreshParkMs = 1000;  // parked for less: reused without a liveness check
 constexpr size_t kTlsWriteChunk = 16384;
 
 }  // namespace
@@ -251,6 +252,11 @@ void UpstreamConn::step_send(uint64_t now_ms) {
 
 bool UpstreamConn::still_open() {
     if (use_tls_) return true;  // watched by poll while parked
+    // Parked for under a second: take it as it is (under load that is every reuse, and the
+    // check would cost a system call per request). A close that races the reuse shows as a
+    // reused connection closed without an answer, which is retried once without penalty.
+    uint64_t parked_at = deadline_ - kIdleKeepMs;
+    if (pal::now_ms() - parked_at < kFreshParkMs) return true;
     // A parked connection must have nothing to read: data or EOF means the server is done.
     char probe;
     pal::IoResult r = pal::recv(sock_, &probe, 1);
