@@ -47,7 +47,8 @@ int entropy(void* buf, size_t len);
 // Log sink: one complete line without newline.
 void log_line(const char* line, size_t len);
 
-// Names and addresses. pal_parse_addr never blocks; pal_resolve may (start-up/reload only).
+// Names and addresses: a host is a name or a numeric address, IPv6 without brackets.
+// parse_addr never blocks; resolve may (start-up/reload only).
 bool parse_addr(const char* host, uint16_t port, Addr* out);
 int resolve(const char* host, uint16_t port, Addr* out);  // 0 = ok, else errno-style
 void format_addr(const Addr& a, char* buf, size_t cap);

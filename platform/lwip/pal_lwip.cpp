@@ -102,16 +102,8 @@ bool parse_addr(const char* host, uint16_t port, Addr* out) {
         out->family = 4;
         return true;
     }
-    char tmp[48];  // IPv6, with or without the brackets of a URL ("[::1]")
-    size_t n = strlen(host);
-    const char* h = host;
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-        if (n - 2 >= sizeof(tmp)) return false;
-        memcpy(tmp, host + 1, n - 2);
-        tmp[n - 2] = '\0';
-        h = tmp;
-    }
-    if (lwip_inet_pton(AF_INET6, h, out->bytes) == 1) {
+    // IPv6: the configuration hands hosts over without a URL's brackets.
+    if (lwip_inet_pton(AF_INET6, host, out->bytes) == 1) {
         out->family = 6;
         return true;
     }
