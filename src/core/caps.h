@@ -75,3 +75,64 @@
 #ifndef EW_CAP_JSON_DEPTH
 #define EW_CAP_JSON_DEPTH 64          // nesting depth accepted by the JSON validator
 #endif
+
+// ---- connection buffers (per client / per upstream connection) -----------------------------
+#ifndef EW_CAP_CLIENT_IN
+#define EW_CAP_CLIENT_IN 4096         // request bytes read ahead per client (head + body pieces)
+#endif
+#ifndef EW_CAP_CLIENT_OUT
+#define EW_CAP_CLIENT_OUT 32768       // answer bytes waiting for the client (head + body chunks)
+#endif
+#ifndef EW_CAP_CLIENT_HEAD
+#define EW_CAP_CLIENT_HEAD 2048       // one response head edgeway writes to a client
+#endif
+#ifndef EW_CAP_STREAM_ERROR_RESERVE
+#define EW_CAP_STREAM_ERROR_RESERVE 640  // client buffer kept free for a stream's error event
+#endif
+#ifndef EW_CAP_PASSTHROUGH
+#define EW_CAP_PASSTHROUGH 768        // upstream headers relayed to the client (x-request-id, ...)
+#endif
+#ifndef EW_CAP_UPSTREAM_HEAD
+#define EW_CAP_UPSTREAM_HEAD 1536     // request head sent upstream (path + key included)
+#endif
+#ifndef EW_CAP_UPSTREAM_RX
+#define EW_CAP_UPSTREAM_RX 4096       // raw bytes read from an upstream per step
+#endif
+#ifndef EW_CAP_UPSTREAM_WRITE
+#define EW_CAP_UPSTREAM_WRITE 16384   // one gathered upstream write (one TLS record); shared scratch
+#endif
+#ifndef EW_CAP_RENDER
+#define EW_CAP_RENDER (EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD)  // /status, /metrics, / rendering scratch
+#endif
+#ifndef EW_CAP_REQUEST_SERIES
+#define EW_CAP_REQUEST_SERIES 96      // (endpoint, model, status) request counters kept apart
+#endif
+
+// ---- the loop ----------------------------------------------------------------------------------
+// Every owner that can be registered at once: each client and its exchange, each upstream
+// connection, each probe, the listener.
+#ifndef EW_CAP_POLLABLES
+#define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1)
+#endif
+#ifndef EW_PAL_MAX_POLL
+#define EW_PAL_MAX_POLL 256           // sockets one pal::poll() call takes (the port's table)
+#endif
+
+// ---- how the capacities fit together -------------------------------------------------------------
+#ifdef __cplusplus
+static_assert(EW_CAP_POLLABLES <= EW_PAL_MAX_POLL,
+              "more pollables than the port's poll table: pal::poll would fail and the loop stall");
+static_assert(EW_CAP_UPSTREAM_CONNS > EW_CAP_ENDPOINTS, "each endpoint's probe needs a connection, traffic more");
+static_assert(EW_CAP_UPSTREAM_HEAD >= 256 + 512 + EW_CAP_PATH + EW_CAP_HOST + EW_CAP_SECRET,
+              "the upstream head must hold the fixed headers, a local path, base path, host and key");
+static_assert(EW_CAP_CLIENT_HEAD >= 512 + EW_CAP_PASSTHROUGH + 3 * EW_CAP_MODEL_NAME,
+              "a client head holds the status line, edgeway's headers and the relayed ones");
+static_assert(EW_CAP_STREAM_ERROR_RESERVE >= EW_CAP_ERROR_TEXT + 2 * EW_CAP_NAME + 256,
+              "the error event (message, endpoint name, framing) must fit the reserve");
+static_assert(EW_CAP_CLIENT_OUT >= EW_CAP_CLIENT_HEAD + 2 * EW_CAP_UPSTREAM_RX + EW_CAP_STREAM_ERROR_RESERVE,
+              "a client buffer holds a head, one relayed read with framing, and the error reserve");
+static_assert(EW_CAP_RENDER + EW_CAP_CLIENT_HEAD <= EW_CAP_CLIENT_OUT, "a rendered page and its head fit");
+static_assert(EW_CAP_SSE_EVENT <= EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE,
+              "a first SSE event is staged in the client buffer before commit");
+static_assert(EW_CAP_HEAD_BYTES <= EW_CAP_REQUEST_BYTES, "a head limit above the body cap makes no sense");
+#endif

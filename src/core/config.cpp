@@ -34,9 +34,10 @@ const char* const kAgentKeys[] = {"listen", "local_token_file", "log_level", "st
                                   "retry_backoff_max_ms", "first_token_timeout_ms"};
 static_assert(sizeof kAgentKeys / sizeof kAgentKeys[0] == A_COUNT, "agent key table");
 
-enum ProbeKey { P_KIND, P_INTERVAL, P_DOWN_INTERVAL, P_TIMEOUT, P_FALL, P_RISE, P_JITTER, P_COUNT };
+enum ProbeKey { P_KIND, P_INTERVAL, P_DOWN_INTERVAL, P_TIMEOUT, P_FALL, P_RISE, P_JITTER, P_COOLDOWN_MAX,
+                P_COUNT };
 const char* const kProbeKeys[] = {"kind", "interval_ms", "down_interval_ms", "timeout_ms", "fall", "rise",
-                                  "jitter_pct"};
+                                  "jitter_pct", "cooldown_max_ms"};
 static_assert(sizeof kProbeKeys / sizeof kProbeKeys[0] == P_COUNT, "probe key table");
 
 enum EndpointKey { E_URL, E_API_KEY, E_API_KEY_ENV, E_API_KEY_FILE, E_MODELS, E_PRIORITY, E_TIMEOUT,
@@ -186,6 +187,7 @@ bool probe_key(Ctx& c, ProbeConfig& p, int k, Span v) {
     case P_FALL: return ini::parse_u32(c, v, 1, 100, false, &p.fall);
     case P_RISE: return ini::parse_u32(c, v, 1, 100, false, &p.rise);
     case P_JITTER: return ini::parse_u32(c, v, 0, 50, false, &p.jitter_pct);
+    case P_COOLDOWN_MAX: return ini::parse_u32(c, v, 100, kMaxMs, true, &p.cooldown_max_ms);
     }
     return false;
 }
@@ -357,6 +359,17 @@ bool finish(Ctx& c, Reader& r) {
         set_key(c, "agent", "retry_backoff_ms");
         return fail(c, "must not exceed agent.retry_backoff_max_ms (%u)",
                     static_cast<unsigned>(a.retry_backoff_max_ms));
+    }
+    ProbeConfig& p = cfg.probe;
+    if (p.cooldown_max_ms < p.down_interval_ms) {
+        if (!r.probe_seen[P_COOLDOWN_MAX]) {
+            p.cooldown_max_ms = p.down_interval_ms;  // the default cap yields to a longer interval
+        } else {
+            c.line = r.probe_seen[P_COOLDOWN_MAX];
+            set_key(c, "probe", "cooldown_max_ms");
+            return fail(c, "must not be less than probe.down_interval_ms (%u)",
+                        static_cast<unsigned>(p.down_interval_ms));
+        }
     }
     for (uint32_t i = 0; i < cfg.fallback_count; i++) {
         const FallbackRule& rule = cfg.fallback[i];

@@ -26,6 +26,8 @@ struct AgentConfig {
     uint32_t retry_backoff_ms = 200;
     uint32_t retry_backoff_max_ms = 2000;
     uint32_t first_token_timeout_ms = 15000;
+    uint32_t client_header_timeout_ms = 5000;   // a request head must arrive whole by then
+    uint32_t client_write_timeout_ms = 30000;   // a client that reads nothing this long is dropped
 };
 
 struct ProbeConfig {
@@ -36,6 +38,9 @@ struct ProbeConfig {
     uint32_t fall = 3;
     uint32_t rise = 2;
     uint32_t jitter_pct = 10;
+    // Longest ejection (the cooldown grows from down_interval_ms while an endpoint flaps).
+    // When the file does not set it and down_interval_ms is longer, it is down_interval_ms.
+    uint32_t cooldown_max_ms = 60000;
 };
 
 struct EndpointConfig {

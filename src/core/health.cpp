@@ -1,68 +1,49 @@
 // Per-endpoint health state machine. See health.h for the contract.
 //
 // States: HEALTHY / DEGRADED are chosen by score while the endpoint serves; `fall`
-// consecutive failures eject it (DOWN) for a cooldown that doubles with each ejection;
-// it returns once it has `rise` consecutive successes AND the cooldown has ended.
-// RATE_LIMITED is shown while an endpoint-wide limit is active (DOWN takes precedence).
-// No allocation, no OS, no printf (newlib-nano's printf family can pull in malloc).
+// consecutive failures eject it (DOWN) for a cooldown; it returns once it has `rise`
+// consecutive successes AND the cooldown has ended, or at once when a probe brings the
+// rise-th success. RATE_LIMITED is shown while an endpoint-wide limit is active (DOWN takes
+// precedence).
+//
+// Cooldown length: cooldown_base_ms doubled cooldown_level times, capped at cooldown_max_ms.
+// The level grows only when an endpoint flaps (ejected within EW_HEALTH_FLAP_FACTOR x its
+// last cooldown after it came back) and falls by one per cooldown_decay_ms of serving
+// without an ejection (measured in time, not in successes: under heavy traffic hundreds of
+// successes can pass between two failures of a flapping endpoint).
+// No allocation, no OS, no libc printf (StrBuf formats on its own).
 #include "core/health.h"
 
 #include <string.h>
 
+#include "core/retry.h"
 #include "core/strbuf.h"
 
 namespace ew {
 
 namespace {
 
-// After this many cooldown_max_ms of serving without being ejected, the cooldown
-// doubling starts over (cooldown_level = 0). With the defaults (300 s) that is 50 min:
-// long compared to any cooldown, so a flapping endpoint keeps its growing cooldown, but an
-// endpoint that had one bad afternoon does not carry a 5-minute first ejection forever.
-// Time-based rather than a success streak: under heavy traffic 100 successes can pass in a
-// minute between two failures of a flapping endpoint.
-constexpr uint64_t kDecaySpellFactor = 10;
-
 bool is_success(const Outcome& o) { return o.kind == ResultKind::ok; }
 
-// "HTTP 503" etc. without printf.
-void format_status(char* dst, size_t cap, const char* prefix, uint16_t status, const char* suffix) {
-    char num[8];
-    char rev[8];
-    size_t n = 0;
-    uint32_t v = status;  // at most 5 digits
-    do {
-        rev[n++] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++) num[i] = rev[n - 1 - i];
-    num[n] = '\0';
-    StrBuf b(dst, cap);
-    b.append(prefix);
-    b.append(num);
-    b.append(suffix);
-}
-
 void set_error_text(Health* h, const Outcome& o) {
+    StrBuf b(h->last_error, sizeof h->last_error);
     if (o.error && o.error[0]) {
-        copy_str(h->last_error, sizeof h->last_error, o.error);
+        b.append(o.error);
         return;
     }
     switch (o.kind) {
-        case ResultKind::timeout: copy_str(h->last_error, sizeof h->last_error, "timeout"); break;
-        case ResultKind::connect: copy_str(h->last_error, sizeof h->last_error, "connect error"); break;
-        case ResultKind::tls: copy_str(h->last_error, sizeof h->last_error, "TLS error"); break;
-        case ResultKind::bad_response: copy_str(h->last_error, sizeof h->last_error, "bad response"); break;
-        case ResultKind::http_status:
-            format_status(h->last_error, sizeof h->last_error, "HTTP ", o.http_status, "");
-            break;
-        case ResultKind::ok: h->last_error[0] = '\0'; break;
+        case ResultKind::timeout: b.append("timeout"); break;
+        case ResultKind::connect: b.append("connect error"); break;
+        case ResultKind::tls: b.append("TLS error"); break;
+        case ResultKind::bad_response: b.append("bad response"); break;
+        case ResultKind::http_status: b.appendf("HTTP %u", static_cast<unsigned>(o.http_status)); break;
+        case ResultKind::ok: break;
     }
 }
 
 uint32_t cooldown_for_level(const HealthParams& p, uint32_t level) {
     uint64_t c = p.cooldown_base_ms;
-    for (uint32_t i = 1; i < level && c < p.cooldown_max_ms; i++) c *= 2;
+    for (uint32_t i = 0; i < level && c < p.cooldown_max_ms; i++) c *= 2;
     if (c > p.cooldown_max_ms) c = p.cooldown_max_ms;
     return static_cast<uint32_t>(c);
 }
@@ -71,16 +52,25 @@ HealthState state_by_score(const Health& h, const HealthParams& p) {
     return h.score > p.healthy_above ? HealthState::healthy : HealthState::degraded;
 }
 
+// One doubling undone per cooldown_decay_ms served since decay_from_ms.
+void decay(Health* h, const HealthParams& p, uint64_t now) {
+    if (h->cooldown_level == 0 || p.cooldown_decay_ms == 0 || now <= h->decay_from_ms) return;
+    uint64_t steps = (now - h->decay_from_ms) / p.cooldown_decay_ms;
+    if (steps == 0) return;
+    if (steps > h->cooldown_level) steps = h->cooldown_level;
+    h->cooldown_level -= static_cast<uint32_t>(steps);
+    h->decay_from_ms += steps * p.cooldown_decay_ms;
+}
+
 // Recomputes the state from the stored facts at `now`. The only place that leaves DOWN.
 void update_state(Health* h, const HealthParams& p, uint64_t now) {
     if (h->state == HealthState::down) {
         if (h->consecutive_successes < p.rise || now < h->down_until_ms) return;
-        h->serving_since_ms = now;
+        h->returned_ms = now;
+        h->decay_from_ms = now;
         h->consecutive_failures = 0;
-    }
-    if (h->cooldown_level > 0 && now >= h->serving_since_ms &&
-        now - h->serving_since_ms >= kDecaySpellFactor * p.cooldown_max_ms) {
-        h->cooldown_level = 0;
+    } else {
+        decay(h, p, now);
     }
     if (now < h->rate_limited_until_ms) {
         h->state = HealthState::rate_limited;
@@ -90,12 +80,21 @@ void update_state(Health* h, const HealthParams& p, uint64_t now) {
 }
 
 void go_down(Health* h, const HealthParams& p, uint64_t now) {
+    decay(h, p, now);  // the clean spell up to this failure counts
+    const bool flapping = h->returned_ms != 0 && now - h->returned_ms <
+                          static_cast<uint64_t>(EW_HEALTH_FLAP_FACTOR) * h->cooldown_ms;
+    if (flapping && cooldown_for_level(p, h->cooldown_level) < p.cooldown_max_ms) h->cooldown_level++;
     h->ejections++;
-    h->cooldown_level++;
     h->cooldown_ms = cooldown_for_level(p, h->cooldown_level);
     h->down_probe_ms = p.cooldown_base_ms;
     h->down_until_ms = now + h->cooldown_ms;
     h->state = HealthState::down;
+}
+
+void count(Health* h, bool from_probe, bool ok) {
+    if (!from_probe) h->requests++;
+    else if (ok) h->probes_ok++;
+    else h->probes_failed++;
 }
 
 }  // namespace
@@ -132,12 +131,7 @@ float health_compute_score(const Health& h, const HealthParams& p) {
 
 void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t now_ms, bool from_probe) {
     const bool ok = is_success(o);
-    if (from_probe) {
-        if (ok) h->probes_ok++;
-        else h->probes_failed++;
-    } else {
-        h->requests++;
-    }
+    count(h, from_probe, ok);
 
     h->ring[h->ring_pos] = ok ? 1 : 0;
     h->ring_pos = (h->ring_pos + 1) % EW_CAP_HISTORY;
@@ -149,7 +143,8 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
         h->last_success_ms = now_ms;
         h->consecutive_failures = 0;
         h->consecutive_successes++;
-        h->key_bad = false;
+        // An HTTP answer proves the key is accepted again; a tcp/tls probe proves nothing.
+        if (o.http_status != 0) h->key_bad = false;
         float lat = static_cast<float>(o.latency_ms);
         if (!h->has_latency) {
             h->latency_ewma_ms = lat;
@@ -171,6 +166,11 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
     if (!ok && h->state != HealthState::down && h->consecutive_failures >= fall) {
         go_down(h, p, now_ms);
         return;
+    }
+    // A probe that brings the rise-th success ends the cooldown early.
+    if (ok && from_probe && h->state == HealthState::down && h->consecutive_successes >= p.rise &&
+        h->down_until_ms > now_ms) {
+        h->down_until_ms = now_ms;
     }
     update_state(h, p, now_ms);
 }
@@ -194,7 +194,44 @@ void health_key_bad(Health* h, uint16_t status, uint64_t now_ms) {
     h->key_bad = true;
     h->last_kind = ResultKind::http_status;
     h->last_http_status = status;
-    format_status(h->last_error, sizeof h->last_error, "HTTP ", status, ": API key rejected");
+    StrBuf e(h->last_error, sizeof h->last_error);
+    e.appendf("HTTP %u: API key rejected", static_cast<unsigned>(status));
+}
+
+ObservationEffect health_observe(Health* h, const HealthParams& p, const Observation& o, uint64_t now_ms) {
+    const uint16_t status = o.http_status;
+    const bool answered = status != 0 && (o.kind == ResultKind::ok || o.kind == ResultKind::http_status);
+    if (answered && status == 429) {
+        const uint64_t delay = o.has_retry_after ? o.retry_after_ms : p.rate_limit_default_ms;
+        health_rate_limit(h, o.model_index, now_ms + delay, now_ms);
+        count(h, o.from_probe, false);
+        h->last_kind = ResultKind::http_status;
+        h->last_http_status = status;
+        StrBuf e(h->last_error, sizeof h->last_error);
+        e.appendf("HTTP 429: rate limited for %llu ms", static_cast<unsigned long long>(delay));
+        return ObservationEffect::rate_limited;
+    }
+    const AttemptVerdict v = classify_attempt(o.kind, status);
+    if (v == AttemptVerdict::key_bad_failover) {
+        count(h, o.from_probe, false);
+        health_key_bad(h, status, now_ms);
+        return ObservationEffect::key_bad;
+    }
+    const bool ok = v == AttemptVerdict::success || (!o.from_probe && v == AttemptVerdict::return_to_client);
+    Outcome r;
+    r.latency_ms = o.latency_ms;
+    r.http_status = status;
+    r.error = o.error;
+    if (ok) {
+        r.kind = ResultKind::ok;
+    } else {
+        // A probe's 404 arrives as kind ok with a status: as a failure it is an HTTP status;
+        // an HTTP status without a status is a bad response (as classify_attempt says).
+        r.kind = o.kind == ResultKind::ok ? ResultKind::http_status : o.kind;
+        if (r.kind == ResultKind::http_status && status == 0) r.kind = ResultKind::bad_response;
+    }
+    health_record(h, p, r, now_ms, o.from_probe);
+    return ok ? ObservationEffect::success : ObservationEffect::failure;
 }
 
 void health_tick(Health* h, const HealthParams& p, uint64_t now_ms) {
@@ -218,8 +255,9 @@ bool health_can_serve(const Health& h, int model_index, uint64_t now_ms) {
 uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms) {
     if (h.key_bad) return UINT64_MAX;
     if (h.state == HealthState::down) {
-        if (h.down_until_ms > now_ms) return h.down_until_ms;
-        return now_ms + (h.down_probe_ms ? h.down_probe_ms : 1000);
+        // The next probe may bring the rise-th success and end the cooldown early.
+        const uint64_t next_probe = now_ms + (h.down_probe_ms ? h.down_probe_ms : 1000);
+        return h.down_until_ms > now_ms && h.down_until_ms < next_probe ? h.down_until_ms : next_probe;
     }
     uint64_t t = now_ms;
     if (h.rate_limited_until_ms > t) t = h.rate_limited_until_ms;
@@ -243,6 +281,16 @@ const char* to_string(HealthState s) {
         case HealthState::degraded: return "DEGRADED";
         case HealthState::down: return "DOWN";
         case HealthState::rate_limited: return "RATE_LIMITED";
+    }
+    return "?";
+}
+
+const char* to_string(ObservationEffect e) {
+    switch (e) {
+        case ObservationEffect::success: return "success";
+        case ObservationEffect::failure: return "failure";
+        case ObservationEffect::rate_limited: return "rate_limited";
+        case ObservationEffect::key_bad: return "key_bad";
     }
     return "?";
 }

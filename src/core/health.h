@@ -1,6 +1,7 @@
 // Per-endpoint health: latency EWMA, ring of recent results, score, state machine.
 // Pure: no I/O, time is passed in as monotonic milliseconds. Probes and forwarded
-// requests (passive health) feed the same health_record().
+// requests (passive health) report what they saw through the same health_observe(),
+// which holds the one rule for what a 429, a 401/403, a 4xx or a failure does to health.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -23,8 +24,13 @@ struct Outcome {
 struct HealthParams {
     uint32_t fall = 3;                   // consecutive failures to go DOWN
     uint32_t rise = 2;                   // consecutive successes to come back
-    uint32_t cooldown_base_ms = 5000;    // first ejection lasts this long (probe.down_interval_ms)
-    uint32_t cooldown_max_ms = 300000;   // doubled per ejection up to this
+    uint32_t cooldown_base_ms = 5000;    // shortest ejection ([probe] down_interval_ms)
+    uint32_t cooldown_max_ms = 60000;    // longest ejection ([probe] cooldown_max_ms)
+    // The cooldown doubles only for an endpoint that flaps: ejected again less than
+    // EW_HEALTH_FLAP_FACTOR x its last cooldown after it came back. It halves again (one
+    // doubling undone) per cooldown_decay_ms of serving without an ejection.
+    uint32_t cooldown_decay_ms = 120000;
+    uint32_t rate_limit_default_ms = 1000;  // a 429 without Retry-After limits for this long
     float ewma_alpha = 0.2f;
     uint32_t latency_good_ms = 1000;     // latency score 100 at or below this
     uint32_t latency_bad_ms = 10000;     // latency score 0 at or above this
@@ -56,18 +62,62 @@ struct Health {
     uint8_t ring[EW_CAP_HISTORY] = {};
     uint32_t ring_pos = 0;
     uint32_t ring_count = 0;
-    // Cooldown doubling: ejections since the endpoint last served cleanly for a long spell
-    // (`ejections` above is the lifetime total, for metrics, and never decreases).
+    // Cooldown growth: the next ejection lasts cooldown_base_ms doubled cooldown_level times
+    // (capped at cooldown_max_ms). `ejections` above is the lifetime total, for metrics.
     uint32_t cooldown_level = 0;
     uint32_t cooldown_ms = 0;       // length of the current/last cooldown
     uint32_t down_probe_ms = 0;     // probe interval while DOWN (cooldown_base_ms), for estimates
-    uint64_t serving_since_ms = 0;  // when it last left DOWN (or first result); for decay
+    uint64_t returned_ms = 0;       // when it last left DOWN; 0 = never was DOWN
+    uint64_t decay_from_ms = 0;     // serving without an ejection since (decay steps move it)
 };
+
+// Ejected again within this many times the last cooldown after coming back = flapping:
+// the cooldown doubles. With the defaults: back from a 5 s cooldown and DOWN again within
+// 20 s gives 10 s, then 20 s, 40 s, 60 s (the cap).
+#ifndef EW_HEALTH_FLAP_FACTOR
+#define EW_HEALTH_FLAP_FACTOR 4
+#endif
+
+// What one probe or one forwarded attempt saw, for health_observe().
+struct Observation {
+    ResultKind kind = ResultKind::ok;
+    uint16_t http_status = 0;        // the response status, when one arrived (0 = none)
+    uint32_t latency_ms = 0;         // time to the response head (or connect, for tcp/tls probes)
+    int model_index = -1;            // -1: the whole endpoint
+    bool has_retry_after = false;    // Retry-After / retry-after-ms, already parsed
+    uint64_t retry_after_ms = 0;
+    const char* error = "";          // short text for last_error (may be "")
+    bool from_probe = false;
+};
+
+enum class ObservationEffect : uint8_t { success, failure, rate_limited, key_bad };
+
+// The one rule for what an outcome does to health, whoever saw it:
+//   429          RATE_LIMITED (the model, or the whole endpoint for model_index -1) until
+//                now + retry_after_ms, or now + rate_limit_default_ms without one; not a
+//                health failure; last_error "HTTP 429: rate limited for N ms".
+//   401, 403     the key is bad (health_key_bad); not a health failure.
+//   traffic      (from_probe false) a 2xx, or a status the client is shown as it is
+//                (400, 404, 422, other 4xx, 1xx/3xx: classify_attempt's return_to_client)
+//                is a success of the service.
+//   probe        only a 2xx (or ok without a status: tcp/tls probes) is a success.
+//   otherwise    connect, tls, timeout, bad_response, 408, 5xx, a probe's other statuses:
+//                a failure (health_record).
+// Every observation counts once: in `requests` (traffic) or in probes_ok / probes_failed
+// (a probe's 429 or 401/403 counts as failed, though not as a health failure), and sets
+// last_kind / last_http_status.
+ObservationEffect health_observe(Health* h, const HealthParams& p, const Observation& o, uint64_t now_ms);
+const char* to_string(ObservationEffect e);  // "success", "failure", "rate_limited", "key_bad"
+
 
 void health_init(Health* h);
 
-// Feeds one result. `from_probe` counts it as a probe, else as a forwarded request.
-// A 429 must not be passed here as a failure: use health_rate_limit().
+// The steps health_observe() is made of; callers outside the core use health_observe().
+//
+// Feeds one result: success when o.kind is ok, whatever the status. `from_probe` counts it
+// as a probe, else as a forwarded request. `fall` consecutive failures eject the endpoint
+// (DOWN) for its cooldown. It comes back with `rise` consecutive successes once the cooldown
+// is over, or at once when the rise-th success is a probe's (a good probe ends it early).
 void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t now_ms, bool from_probe);
 
 // Marks the endpoint (model_index < 0) or one of its models RATE_LIMITED until `until_ms`.
@@ -84,8 +134,8 @@ bool health_can_serve(const Health& h, int model_index, uint64_t now_ms);
 
 // Earliest time >= now at which health_can_serve may become true, as an estimate for a
 // Retry-After header: `now` when it can serve; the end of the endpoint's (and, for
-// model_index >= 0, the model's) rate limit; for DOWN the cooldown end, or when that has
-// passed, now + one DOWN probe interval (it still needs `rise` good probes).
+// model_index >= 0, the model's) rate limit; for DOWN the earlier of the cooldown end and
+// now + one DOWN probe interval (a good probe may end the cooldown early).
 // UINT64_MAX when the key is bad (needs an operator, not time).
 uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms);
 

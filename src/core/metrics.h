@@ -10,11 +10,6 @@
 #include "core/strbuf.h"
 
 namespace ew {
-
-#ifndef EW_CAP_REQUEST_SERIES
-#define EW_CAP_REQUEST_SERIES 96  // (endpoint, model, status) combinations kept apart
-#endif
-
 constexpr size_t kResultKinds = 6;      // ResultKind values
 constexpr size_t kHistogramBuckets = 12;
 
@@ -53,6 +48,7 @@ struct Metrics {
     uint64_t fallback_triggered = 0;
     uint64_t latency_sum_ms = 0;  // of successful requests, time to answer (no retries' sleeps)
     uint64_t rejected_full = 0;   // clients refused: connection table full
+    uint64_t clients_evicted = 0; // idle or incomplete connections closed to admit a new client
     uint64_t clients_active = 0;
 
     void count_probe(size_t endpoint, ResultKind k);

@@ -40,6 +40,16 @@ bool in_list(const char* const* list, size_t n, const char* model) {
 
 const Health kFresh{};  // stands in when the caller passes no health table
 
+bool model_limited(const Health& h, int slot, uint64_t now) {
+    if (now < h.rate_limited_until_ms) return true;
+    return slot >= 0 && slot < EW_CAP_MODELS_PER_ENDPOINT && now < h.model_limited_until_ms[slot];
+}
+
+// DOWN, but tried when nothing else of the chain can serve.
+bool panic_usable(const Health& h, int slot, uint64_t now) {
+    return h.state == HealthState::down && !h.key_bad && !model_limited(h, slot, now);
+}
+
 const Health& health_of(const Health* health, uint32_t i) { return health ? health[i] : kFresh; }
 
 // Negative when a should come before b.
@@ -80,6 +90,43 @@ int compare(const Config& cfg, const Health* health, uint32_t a, uint32_t b) {
     return 0;
 }
 
+// Appends the chain's candidates that can serve (health_can_serve), or with `panic` those
+// that are only DOWN (panic_usable), ranked by compare() within each chain model.
+size_t collect(const Config& cfg, const Health* health, const char* const* chain, size_t chain_n, uint64_t now_ms,
+               bool panic, Candidate* out, size_t cap) {
+    const uint32_t ep_n = endpoint_count(cfg);
+    size_t n = 0;
+    for (size_t c = 0; c < chain_n && n < cap; c++) {
+        uint32_t idx[EW_CAP_ENDPOINTS];
+        int slot[EW_CAP_ENDPOINTS];
+        uint32_t k = 0;
+        for (uint32_t e = 0; e < ep_n; e++) {
+            int s = model_slot(cfg.endpoints[e], chain[c]);
+            if (s < 0) continue;
+            const Health& h = health_of(health, e);
+            if (!(panic ? panic_usable(h, s, now_ms) : health_can_serve(h, s, now_ms))) continue;
+            // Insertion sort: shift later-ranked entries right; equal ones stay in front.
+            uint32_t pos = k;
+            while (pos > 0 && compare(cfg, health, e, idx[pos - 1]) < 0) {
+                idx[pos] = idx[pos - 1];
+                slot[pos] = slot[pos - 1];
+                pos--;
+            }
+            idx[pos] = e;
+            slot[pos] = s;
+            k++;
+        }
+        for (uint32_t i = 0; i < k && n < cap; i++) {
+            out[n].endpoint = static_cast<uint8_t>(idx[i]);
+            out[n].model_slot = static_cast<uint8_t>(slot[i]);
+            out[n].model = cfg.endpoints[idx[i]].models[slot[i]];
+            out[n].panic = panic;
+            n++;
+        }
+    }
+    return n;
+}
+
 }  // namespace
 
 size_t router_model_chain(const Config& cfg, const char* model, const char** out, size_t cap) {
@@ -101,39 +148,17 @@ size_t router_model_chain(const Config& cfg, const char* model, const char** out
 }
 
 size_t router_candidates(const Config& cfg, const Health* health, const char* requested_model, uint64_t now_ms,
-                         uint32_t rng, Candidate* out, size_t cap) {
-    (void)rng;
+                         Candidate* out, size_t cap) {
     const char* chain[EW_ROUTER_CHAIN_CAP];
     size_t chain_n = router_model_chain(cfg, requested_model, chain, EW_ROUTER_CHAIN_CAP);
-    const uint32_t ep_n = endpoint_count(cfg);
-    size_t n = 0;
-    for (size_t c = 0; c < chain_n && n < cap; c++) {
-        uint32_t idx[EW_CAP_ENDPOINTS];
-        int slot[EW_CAP_ENDPOINTS];
-        uint32_t k = 0;
-        for (uint32_t e = 0; e < ep_n; e++) {
-            int s = model_slot(cfg.endpoints[e], chain[c]);
-            if (s < 0) continue;
-            if (!health_can_serve(health_of(health, e), s, now_ms)) continue;
-            // Insertion sort: shift later-ranked entries right; equal ones stay in front.
-            uint32_t pos = k;
-            while (pos > 0 && compare(cfg, health, e, idx[pos - 1]) < 0) {
-                idx[pos] = idx[pos - 1];
-                slot[pos] = slot[pos - 1];
-                pos--;
-            }
-            idx[pos] = e;
-            slot[pos] = s;
-            k++;
-        }
-        for (uint32_t i = 0; i < k && n < cap; i++) {
-            out[n].endpoint = static_cast<uint8_t>(idx[i]);
-            out[n].model_slot = static_cast<uint8_t>(slot[i]);
-            out[n].model = cfg.endpoints[idx[i]].models[slot[i]];
-            n++;
-        }
-    }
+    size_t n = collect(cfg, health, chain, chain_n, now_ms, false, out, cap);
+    if (n == 0) n = collect(cfg, health, chain, chain_n, now_ms, true, out, cap);
     return n;
+}
+
+bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms) {
+    if (health_can_serve(h, c.model_slot, now_ms)) return true;
+    return c.panic && panic_usable(h, c.model_slot, now_ms);
 }
 
 uint64_t router_soonest_serve_ms(const Config& cfg, const Health* health, const char* requested_model,

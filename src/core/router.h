@@ -11,10 +11,13 @@ namespace ew {
 
 // One upstream attempt: which endpoint, which of its models (index into
 // EndpointConfig::models, also the model index for health_*), and the model name.
+// `panic`: the endpoint was DOWN when the list was made and is tried only because nothing
+// of the chain could serve (router_candidates' panic routing).
 struct Candidate {
     uint8_t endpoint;
     uint8_t model_slot;
     const char* model;  // the endpoint's model name, inside the Config; not owned
+    bool panic;
 };
 
 // Most models a chain can hold: the requested one plus every right-hand side of [fallback].
@@ -38,10 +41,20 @@ size_t router_model_chain(const Config& cfg, const char* model, const char** out
 // An endpoint with no latency measured yet ranks after every measured one (its first probe
 // measures it soon; until then the known quantity wins). Remaining ties keep config order,
 // so the order is deterministic. `health` is an array of cfg.endpoint_count entries, or
-// nullptr to treat every endpoint as HEALTHY with no latency. `rng` is reserved for tie
-// jitter and currently unused. Returns the number written (at most cap).
+// nullptr to treat every endpoint as HEALTHY with no latency.
+//
+// Panic routing (as Envoy's): when no candidate of the whole chain can serve but some are
+// only DOWN (not key_bad, not rate limited for that model), those DOWN ones are returned
+// instead, in the same order, each with panic = true: a request is tried on an ejected
+// endpoint rather than answered 503 without an attempt. Returns the number written (at
+// most cap).
 size_t router_candidates(const Config& cfg, const Health* health, const char* requested_model, uint64_t now_ms,
-                         uint32_t rng, Candidate* out, size_t cap);
+                         Candidate* out, size_t cap);
+
+// Whether candidate `c` (from router_candidates) may still be tried at `now_ms`, as health
+// may have changed since the list was made: health_can_serve for its model, or, for a
+// panic candidate, DOWN and neither key_bad nor rate limited for its model.
+bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms);
 
 // Soonest monotonic time at which some endpoint listing some model of the chain may serve
 // it (health_serve_after_ms), for Retry-After on a 503. now_ms if one can serve now;

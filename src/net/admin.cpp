@@ -2,17 +2,15 @@
 // POST /v1/* goes to the proxy.
 #include <string.h>
 
+#include "net/admin.h"
+
 #include "core/openai.h"
 #include "core/strbuf.h"
-#include "net/agent.h"
+#include "net/client.h"
 #include "net/log.h"
 
 namespace ew {
 namespace {
-
-// Rendering scratch: admin answers are rendered here, then copied into the client's
-// output buffer. One thread, so one buffer serves every client.
-char g_render[EW_CAP_CLIENT_OUT - 1024];
 
 bool path_is(const char* path, const char* want) {
     size_t n = strlen(want);
@@ -46,8 +44,15 @@ const char kPageHead[] =
 
 }  // namespace
 
-bool Agent::authorized(const ClientConn* c) const {
-    const char* token = cfg_.agent.local_token;
+size_t LocalApi::endpoints_serving(uint64_t now_ms) const {
+    size_t n = 0;
+    for (uint32_t i = 0; i < ctx_->cfg->endpoint_count; i++)
+        if (health_can_serve(ctx_->health[i], -1, now_ms)) n++;
+    return n;
+}
+
+bool LocalApi::authorized(const ClientConn* c) const {
+    const char* token = ctx_->cfg->agent.local_token;
     if (token[0] == '\0') return true;
     const HeaderValue& h = c->request().authorization;
     if (!h.present || h.truncated || strncmp(h.text, "Bearer ", 7) != 0) return false;
@@ -55,9 +60,9 @@ bool Agent::authorized(const ClientConn* c) const {
     return constant_time_equals(given, strlen(given), token, strlen(token));
 }
 
-void Agent::handle_request(ClientConn* c, uint64_t now_ms) {
+void LocalApi::serve(ClientConn* c, uint64_t now_ms) {
     const RequestParser& r = c->request();
-    tick_health(now_ms);
+    for (uint32_t i = 0; i < ctx_->cfg->endpoint_count; i++) health_tick(&ctx_->health[i], *ctx_->params, now_ms);
     if (strncmp(r.path, "/v1/", 4) == 0) {
         if (!authorized(c)) {
             c->respond_error(401, "Missing or wrong bearer token for this edgeway agent.", "authentication_error",
@@ -66,23 +71,11 @@ void Agent::handle_request(ClientConn* c, uint64_t now_ms) {
             return;
         }
         if (strcmp(r.method, "POST") == 0) {
-            c->exchange().start(this, c, now_ms);
+            c->start_exchange(now_ms);
             return;
         }
         if (strcmp(r.method, "GET") == 0 && path_is(r.path, "/v1/models")) {
-            const char* names[EW_CAP_ENDPOINTS * EW_CAP_MODELS_PER_ENDPOINT + EW_CAP_FALLBACK_RULES];
-            size_t n = 0;
-            for (uint32_t e = 0; e < cfg_.endpoint_count; e++)
-                for (uint32_t m = 0; m < cfg_.endpoints[e].model_count; m++) {
-                    const char* name = cfg_.endpoints[e].models[m];
-                    bool dup = false;
-                    for (size_t k = 0; k < n && !dup; k++) dup = strcmp(names[k], name) == 0;
-                    if (!dup) names[n++] = name;
-                }
-            StrBuf out(g_render, sizeof g_render);
-            openai_models_body(&out, names, n);
-            c->respond(200, "application/json", out.data, out.len);
-            c->finish_response();
+            serve_models(c);
             return;
         }
         c->respond_error(405, "Only POST (and GET /v1/models) is served under /v1/.", "invalid_request_error",
@@ -90,57 +83,82 @@ void Agent::handle_request(ClientConn* c, uint64_t now_ms) {
         c->finish_response();
         return;
     }
-    route_admin(c, now_ms);
+    serve_admin(c, now_ms);
 }
 
-void Agent::route_admin(ClientConn* c, uint64_t now_ms) {
+void LocalApi::serve_models(ClientConn* c) {
+    const Config& cfg = *ctx_->cfg;
+    const char* names[EW_CAP_ENDPOINTS * EW_CAP_MODELS_PER_ENDPOINT + EW_CAP_FALLBACK_RULES];
+    size_t n = 0;
+    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+        for (uint32_t m = 0; m < cfg.endpoints[e].model_count; m++) {
+            const char* name = cfg.endpoints[e].models[m];
+            bool dup = false;
+            for (size_t k = 0; k < n && !dup; k++) dup = strcmp(names[k], name) == 0;
+            if (!dup) names[n++] = name;
+        }
+    StrBuf out(render_, sizeof render_);
+    openai_models_body(&out, names, n);
+    c->respond(200, "application/json", out.data, out.len, "");
+    c->finish_response();
+}
+
+void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
     const RequestParser& r = c->request();
+    const Config& cfg = *ctx_->cfg;
     bool get = strcmp(r.method, "GET") == 0;
-    StrBuf out(g_render, sizeof g_render);
-    MetricsView view{&cfg_, health_, &params_, &metrics_, now_ms, started_ms_};
+    StrBuf out(render_, sizeof render_);
+    MetricsView view{&cfg, ctx_->health, ctx_->params, ctx_->metrics, now_ms, started_ms_};
     if (!get) {
         c->respond_error(405, "Use GET on this path.", "invalid_request_error", "method_not_allowed",
                          "Allow: GET\r\n");
     } else if (path_is(r.path, "/healthz")) {
         out.append("{\"status\":\"ok\"}");
-        c->respond(200, "application/json", out.data, out.len);
+        c->respond(200, "application/json", out.data, out.len, "");
     } else if (path_is(r.path, "/readyz")) {
         size_t n = endpoints_serving(now_ms);
         out.appendf("{\"ready\":%s,\"endpoints_serving\":%zu,\"endpoints\":%u}", n ? "true" : "false", n,
-                    cfg_.endpoint_count);
+                    cfg.endpoint_count);
         c->respond(n ? 200 : 503, "application/json", out.data, out.len, n ? "" : "Retry-After: 1\r\n");
     } else if (path_is(r.path, "/status")) {
         metrics_render_status(view, &out);
-        c->respond(out.overflow ? 500 : 200, "application/json", out.data, out.len);
+        c->respond(out.overflow ? 500 : 200, "application/json", out.data, out.len, "");
     } else if (path_is(r.path, "/metrics")) {
         metrics_render_prometheus(view, &out);
-        c->respond(out.overflow ? 500 : 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+        c->respond(out.overflow ? 500 : 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len, "");
     } else if (path_is(r.path, "/")) {
-        out.append(kPageHead);
-        out.appendf("<h1>edgeway %s</h1><p>strategy %s &middot; up %llus &middot; requests %llu (%llu ok, %llu "
-                    "failed, %llu with fallback)</p><table><tr><th>endpoint</th><th>url</th><th>state</th>"
-                    "<th>score</th><th>latency</th><th>failures</th><th>last error</th></tr>",
-                    EW_VERSION, to_string(cfg_.agent.strategy),
-                    static_cast<unsigned long long>((now_ms - started_ms_) / 1000),
-                    static_cast<unsigned long long>(metrics_.total), static_cast<unsigned long long>(metrics_.success),
-                    static_cast<unsigned long long>(metrics_.failed),
-                    static_cast<unsigned long long>(metrics_.fallback_triggered));
-        for (uint32_t e = 0; e < cfg_.endpoint_count; e++) {
-            const Health& h = health_[e];
-            out.appendf("<tr><td>%s</td><td>", cfg_.endpoints[e].name);
-            append_html(&out, cfg_.endpoints[e].url);
-            out.appendf("</td><td class=\"%s\">%s</td><td>%.1f</td><td>%.0f ms</td><td>%u</td><td>",
-                        to_string(h.state), to_string(h.state), h.score, h.latency_ewma_ms, h.consecutive_failures);
-            append_html(&out, h.last_error);
-            out.append("</td></tr>");
-        }
-        out.append("</table><p><a href=\"/status\">/status</a> &middot; <a href=\"/metrics\">/metrics</a></p>"
-                   "</body></html>");
-        c->respond(200, "text/html; charset=utf-8", out.data, out.len);
+        render_page(&out, now_ms);
+        c->respond(200, "text/html; charset=utf-8", out.data, out.len, "");
     } else {
         c->respond_error(404, "No such path on this edgeway agent.", "invalid_request_error", "not_found");
     }
     c->finish_response();
+}
+
+void LocalApi::render_page(StrBuf* o, uint64_t now_ms) const {
+    StrBuf& out = *o;
+    const Config& cfg = *ctx_->cfg;
+    const Metrics& metrics = *ctx_->metrics;
+    out.append(kPageHead);
+    out.appendf("<h1>edgeway %s</h1><p>strategy %s &middot; up %llus &middot; requests %llu (%llu ok, %llu "
+                "failed, %llu with fallback)</p><table><tr><th>endpoint</th><th>url</th><th>state</th>"
+                "<th>score</th><th>latency</th><th>failures</th><th>last error</th></tr>",
+                EW_VERSION, to_string(cfg.agent.strategy),
+                static_cast<unsigned long long>((now_ms - started_ms_) / 1000),
+                static_cast<unsigned long long>(metrics.total), static_cast<unsigned long long>(metrics.success),
+                static_cast<unsigned long long>(metrics.failed),
+                static_cast<unsigned long long>(metrics.fallback_triggered));
+    for (uint32_t e = 0; e < cfg.endpoint_count; e++) {
+        const Health& h = ctx_->health[e];
+        out.appendf("<tr><td>%s</td><td>", cfg.endpoints[e].name);
+        append_html(&out, cfg.endpoints[e].url);
+        out.appendf("</td><td class=\"%s\">%s</td><td>%.1f</td><td>%.0f ms</td><td>%u</td><td>",
+                    to_string(h.state), to_string(h.state), h.score, h.latency_ewma_ms, h.consecutive_failures);
+        append_html(&out, h.last_error);
+        out.append("</td></tr>");
+    }
+    out.append("</table><p><a href=\"/status\">/status</a> &middot; <a href=\"/metrics\">/metrics</a></p>"
+               "</body></html>");
 }
 
 }  // namespace ew

@@ -10,21 +10,12 @@ namespace ew {
 
 void Listener::on_ready(uint16_t, uint64_t now_ms) { agent->accept_clients(now_ms); }
 
-uint32_t Agent::random() {
-    // xorshift64*, seeded from the PAL's entropy: jitter only, not cryptography.
-    uint64_t x = rng_state_;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state_ = x;
-    return static_cast<uint32_t>((x * 2685821657736338717ULL) >> 32);
-}
-
 static HealthParams params_from(const Config& cfg) {
     HealthParams p;
     p.fall = cfg.probe.fall;
     p.rise = cfg.probe.rise;
     p.cooldown_base_ms = cfg.probe.down_interval_ms;
+    p.cooldown_max_ms = cfg.probe.cooldown_max_ms;
     return p;
 }
 
@@ -69,12 +60,27 @@ void Agent::setup_endpoints() {
     }
 }
 
+void Agent::wire_context() {
+    ctx_.cfg = &cfg_;
+    ctx_.health = health_;
+    ctx_.params = &params_;
+    ctx_.metrics = &metrics_;
+    ctx_.pool = &pool_;
+    ctx_.loop = &loop_;
+    ctx_.runtime = runtime_;
+    ctx_.rng = &rng_;
+}
+
 bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
     cfg_ = cfg;
     params_ = params_from(cfg_);
     log_set_level(cfg_.agent.log_level);
     started_ms_ = pal::now_ms();
-    if (pal::entropy(&rng_state_, sizeof rng_state_) != 0 || rng_state_ == 0) rng_state_ = started_ms_ | 1;
+    uint64_t seed = 0;
+    if (pal::entropy(&seed, sizeof seed) != 0 || seed == 0) seed = started_ms_ | 1;
+    rng_.seed(seed);
+    wire_context();
+    api_.init(&ctx_, started_ms_);
     for (uint32_t i = 0; i < EW_CAP_ENDPOINTS; i++) health_init(&health_[i]);
     pool_.init(&loop_);
     setup_endpoints();
@@ -87,7 +93,7 @@ bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
         m.appendf("cannot reserve %u x %u bytes for request bodies", max_clients_, body_limit_);
         return false;
     }
-    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(this, static_cast<uint8_t>(i));
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(&ctx_, static_cast<uint8_t>(i));
     return true;
 }
 
@@ -133,27 +139,51 @@ void Agent::probe_all_once(uint64_t deadline_ms) {
     }
 }
 
+// A slot for a new client. When the table is full, the connections that use a slot least
+// make room: first one that has not sent a complete request head (slowloris), then the
+// longest-idle keep-alive connection between requests; the least recently active of each.
+ClientConn* Agent::free_client_slot(uint32_t* index) {
+    for (uint32_t i = 0; i < max_clients_; i++) {
+        ClientConn* c = clients_.get(i);
+        if (c == nullptr || c->state() == ClientState::unused) {
+            *index = i;
+            return &clients_.make(i);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        ClientConn* victim = nullptr;
+        uint32_t vi = 0;
+        for (uint32_t i = 0; i < max_clients_; i++) {
+            ClientConn* c = clients_.get(i);
+            bool candidate = pass == 0 ? c->head_incomplete() : c->between_requests();
+            if (candidate && (victim == nullptr || c->last_activity_ms() < victim->last_activity_ms())) {
+                victim = c;
+                vi = i;
+            }
+        }
+        if (victim) {
+            metrics_.clients_evicted++;
+            EW_LOG_DEBUG("client evicted (%s) to admit a new one", pass == 0 ? "incomplete head" : "idle keep-alive");
+            victim->close_now();
+            *index = vi;
+            return victim;
+        }
+    }
+    return nullptr;
+}
+
 void Agent::accept_clients(uint64_t now_ms) {
     for (;;) {
         int e = 0;
         pal::Socket s = pal::tcp_accept(listener_.sock, &e);
         if (s == pal::kNoSocket) return;
-        ClientConn* slot = nullptr;
         uint32_t index = 0;
-        if (!draining_) {
-            for (uint32_t i = 0; i < max_clients_; i++) {
-                if (!clients_.made(i) || clients_.make(i).state() == ClientState::unused) {
-                    slot = &clients_.make(i);
-                    index = i;
-                    break;
-                }
-            }
-        }
+        ClientConn* slot = draining_ ? nullptr : free_client_slot(&index);
         if (slot == nullptr) {
-            // Full table: answer 503 at once rather than let the client hang.
+            // Every slot is busy with a request: answer 503 at once rather than let the client hang.
             static const char kBody[] =
                 "{\"error\":{\"message\":\"edgeway: too many client connections (max_clients)\","
-                "\"type\":\"server_error\",\"param\":null,\"code\":\"too_many_connections\"}}";
+                "\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}";
             char reply[384];
             StrBuf r(reply, sizeof reply);
             r.appendf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
@@ -166,23 +196,12 @@ void Agent::accept_clients(uint64_t now_ms) {
             continue;
         }
         metrics_.clients_active++;
-        slot->open(this, s, body_storage_ + static_cast<size_t>(index) * body_limit_, body_limit_, now_ms);
+        slot->open(this, &ctx_, s, body_storage_ + static_cast<size_t>(index) * body_limit_, body_limit_, now_ms);
     }
 }
 
-void Agent::client_closed(ClientConn*) {
+void Agent::on_client_closed(ClientConn*) {
     if (metrics_.clients_active) metrics_.clients_active--;
-}
-
-size_t Agent::endpoints_serving(uint64_t now_ms) {
-    size_t n = 0;
-    for (uint32_t i = 0; i < cfg_.endpoint_count; i++)
-        if (health_can_serve(health_[i], -1, now_ms)) n++;
-    return n;
-}
-
-void Agent::tick_health(uint64_t now_ms) {
-    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) health_tick(&health_[i], params_, now_ms);
 }
 
 bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
@@ -192,8 +211,9 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
         m.append("listen, max_clients and max_request_bytes change only with a restart");
         return false;
     }
-    // In-flight exchanges keep their connections; parked ones are closed so new requests
-    // use the new endpoints. Health is kept for endpoints whose name and url are unchanged.
+    // Applied only while no request is in flight (main waits for idle()); parked connections
+    // are closed so new requests use the new endpoints. Health is kept for endpoints whose
+    // name and url are unchanged.
     Health old_health[EW_CAP_ENDPOINTS];
     Config old = cfg_;
     memcpy(static_cast<void*>(old_health), health_, sizeof health_);
@@ -214,7 +234,7 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
     }
     setup_endpoints();
     uint64_t now = pal::now_ms();
-    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(this, static_cast<uint8_t>(i));
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(&ctx_, static_cast<uint8_t>(i));
     start_probes(now);
     EW_LOG_INFO("configuration reloaded endpoints=%u", cfg_.endpoint_count);
     return true;
@@ -231,11 +251,10 @@ bool Agent::drain() {
         for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].stop();
     }
     for (uint32_t i = 0; i < max_clients_; i++) {
-        if (!clients_.made(i)) continue;
-        ClientConn& c = clients_.make(i);
-        if (c.state() == ClientState::unused) continue;
-        if (c.state() == ClientState::reading && !c.busy()) {
-            c.close_now();  // idle keep-alive connection
+        ClientConn* c = clients_.get(i);
+        if (c == nullptr || c->state() == ClientState::unused) continue;
+        if (c->state() == ClientState::reading && !c->busy()) {
+            c->close_now();  // idle keep-alive connection
             continue;
         }
         return false;

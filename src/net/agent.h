@@ -7,13 +7,18 @@
 #include "core/config.h"
 #include "core/health.h"
 #include "core/metrics.h"
+#include "core/rng.h"
+#include "net/admin.h"
 #include "net/client.h"
+#include "net/context.h"
 #include "net/loop.h"
 #include "net/probe.h"
 #include "net/slots.h"
 #include "net/upstream.h"
 
 namespace ew {
+
+class Agent;
 
 class Listener final : public Pollable {
 public:
@@ -26,7 +31,7 @@ public:
     void on_deadline(uint64_t) override {}
 };
 
-class Agent {
+class Agent final : public ClientHost {
 public:
     // Takes a validated configuration. Resolves names, loads TLS material, allocates the
     // request-body storage once. Returns false with a message on failure.
@@ -45,27 +50,18 @@ public:
     // Probe every endpoint once (the --probe-once table); returns when all finished.
     void probe_all_once(uint64_t deadline_ms);
 
-    // Used by the modules it owns.
-    Loop& loop() { return loop_; }
-    const Config& config() const { return cfg_; }
-    Health* health() { return health_; }
-    const HealthParams& health_params() const { return params_; }
-    Metrics& metrics() { return metrics_; }
-    UpstreamPool& pool() { return pool_; }
-    EndpointRuntime& runtime(size_t i) { return runtime_[i]; }
     const Probe& probe(size_t i) const { return probes_[i]; }
-    uint64_t started_ms() const { return started_ms_; }
-    uint32_t random();
-    void handle_request(ClientConn* c, uint64_t now_ms);
-    void client_closed(ClientConn* c);
+    const Health& health(size_t i) const { return health_[i]; }
     void accept_clients(uint64_t now_ms);
-    size_t endpoints_serving(uint64_t now_ms);
-    void tick_health(uint64_t now_ms);
+
+    // ClientHost
+    void on_request(ClientConn* c, uint64_t now_ms) override { api_.serve(c, now_ms); }
+    void on_client_closed(ClientConn* c) override;
 
 private:
-    void route_admin(ClientConn* c, uint64_t now_ms);
-    bool authorized(const ClientConn* c) const;
     void setup_endpoints();
+    ClientConn* free_client_slot(uint32_t* index);
+    void wire_context();
 
     Config cfg_;
     HealthParams params_;
@@ -76,13 +72,15 @@ private:
     Probe probes_[EW_CAP_ENDPOINTS];
     UpstreamPool pool_;
     Loop loop_;
+    Rng rng_;
+    NetContext ctx_;
+    LocalApi api_;
     Listener listener_;
     Slots<ClientConn, EW_CAP_CLIENTS> clients_;  // constructed on first use
     char* body_storage_ = nullptr;  // max_clients * max_request_bytes, allocated once
     uint32_t max_clients_ = 0;
     uint32_t body_limit_ = 0;
     uint64_t started_ms_ = 0;
-    uint64_t rng_state_ = 0;
     bool draining_ = false;
 };
 

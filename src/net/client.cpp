@@ -4,7 +4,6 @@
 
 #include "core/openai.h"
 #include "core/strbuf.h"
-#include "net/agent.h"
 #include "net/log.h"
 
 namespace ew {
@@ -13,6 +12,10 @@ namespace {
 const char* reason_phrase(uint16_t status) {
     switch (status) {
         case 200: return "OK";
+        case 201: return "Created";
+        case 202: return "Accepted";
+        case 204: return "No Content";
+        case 304: return "Not Modified";
         case 400: return "Bad Request";
         case 401: return "Unauthorized";
         case 403: return "Forbidden";
@@ -32,14 +35,28 @@ const char* reason_phrase(uint16_t status) {
     }
 }
 
-constexpr uint32_t kIdleTimeoutMs = 60000;     // keep-alive connection with no request
-constexpr uint32_t kRequestReadTimeoutMs = 30000;  // a request must arrive whole by then
+constexpr uint32_t kIdleTimeoutMs = 60000;         // keep-alive connection with no request
+constexpr uint32_t kRequestReadTimeoutMs = 30000;  // the body must arrive whole by then
 constexpr uint32_t kLingerMs = 5000;  // after an error answer, unread input is drained this long
+constexpr size_t kChunkFraming = 12;  // "%zx\r\n" + "\r\n" for one chunk, generously
 
 }  // namespace
 
-void ClientConn::open(Agent* agent, pal::Socket s, char* body_storage, size_t body_limit, uint64_t now_ms) {
-    agent_ = agent;
+const char* to_string(ClientState s) {
+    switch (s) {
+        case ClientState::unused: return "unused";
+        case ClientState::reading: return "reading";
+        case ClientState::proxying: return "proxying";
+        case ClientState::writing: return "writing";
+        case ClientState::closing: return "closing";
+    }
+    return "?";
+}
+
+void ClientConn::open(ClientHost* host, const NetContext* ctx, pal::Socket s, char* body_storage, size_t body_limit,
+                      uint64_t now_ms) {
+    host_ = host;
+    ctx_ = ctx;
     sock_ = s;
     state_ = ClientState::reading;
     req_.init(body_storage, body_limit);
@@ -47,27 +64,50 @@ void ClientConn::open(Agent* agent, pal::Socket s, char* body_storage, size_t bo
     close_after_ = false;
     linger_ = false;
     peer_closed_ = false;
+    staging_ = false;
     in_len_ = 0;
     out_len_ = 0;
     out_off_ = 0;
+    write_stalled_ms_ = 0;
     started_ms_ = now_ms;
-    idle_deadline_ = now_ms + kIdleTimeoutMs;
-    agent_->loop().add(this);
+    last_activity_ms_ = now_ms;
+    // A new connection must send its request head within the header timeout.
+    idle_deadline_ = now_ms + ctx_->cfg->agent.client_header_timeout_ms;
+    ctx_->loop->add(this);
 }
 
 void ClientConn::close_now() {
     if (state_ == ClientState::unused) return;
-    if (exchange_.active()) exchange_.cancel();
-    agent_->loop().remove(this);
+    if (exchange_.active()) exchange_.cancel(ctx_->loop->now_ms());
+    ctx_->loop->remove(this);
     if (sock_ != pal::kNoSocket) pal::close(sock_);
     sock_ = pal::kNoSocket;
     state_ = ClientState::unused;
-    agent_->client_closed(this);
+    host_->on_client_closed(this);
+}
+
+bool ClientConn::between_requests() const {
+    return state_ == ClientState::reading && in_len_ == 0 && req_.head_bytes == 0 && !req_.in_body &&
+           out_len_ == out_off_;
+}
+
+bool ClientConn::head_incomplete() const {
+    return state_ == ClientState::reading && !req_.in_body && (in_len_ > 0 || req_.head_bytes > 0);
+}
+
+RequestView ClientConn::request_view() const {
+    RequestView v;
+    v.method = req_.method;
+    v.path = req_.path;
+    v.path_len = req_.path_len;
+    v.body = req_.body;
+    v.body_len = req_.body_len;
+    return v;
 }
 
 uint16_t ClientConn::poll_events() const {
     uint16_t ev = 0;
-    if (out_len_ > out_off_) ev |= pal::kOut;
+    if (sendable_end() > out_off_) ev |= pal::kOut;
     // Read while waiting for a request, and while proxying (to notice a client that leaves).
     if ((state_ == ClientState::reading || state_ == ClientState::proxying || state_ == ClientState::closing) &&
         !peer_closed_ && in_len_ < sizeof in_)
@@ -76,17 +116,29 @@ uint16_t ClientConn::poll_events() const {
 }
 
 uint64_t ClientConn::deadline_ms() const {
-    if (state_ == ClientState::reading || state_ == ClientState::closing) return idle_deadline_;
-    return 0;
+    uint64_t d = 0;
+    if (state_ == ClientState::reading || state_ == ClientState::closing) d = idle_deadline_;
+    if (write_stalled_ms_ != 0) {
+        uint64_t w = write_stalled_ms_ + ctx_->cfg->agent.client_write_timeout_ms;
+        if (d == 0 || w < d) d = w;
+    }
+    return d;
 }
 
-void ClientConn::on_deadline(uint64_t) {
+void ClientConn::on_deadline(uint64_t now_ms) {
+    if (write_stalled_ms_ != 0 && now_ms >= write_stalled_ms_ + ctx_->cfg->agent.client_write_timeout_ms) {
+        // The client stopped reading: nothing can reach it any more. Its upstream is cancelled.
+        EW_LOG_INFO("client dropped: read nothing for client_write_timeout_ms=%u", ctx_->cfg->agent.client_write_timeout_ms);
+        close_now();
+        return;
+    }
+    if (now_ms < idle_deadline_) return;
     if (state_ == ClientState::closing) {
         close_now();
         return;
     }
     if (state_ == ClientState::reading) {
-        if (in_len_ > 0 || req_.head_bytes > 0) {
+        if (in_len_ > 0 || req_.head_bytes > 0 || req_.in_body) {
             close_after_ = true;
             linger_ = true;
             respond_error(408, "The request did not arrive in time.", "invalid_request_error", "request_timeout");
@@ -126,20 +178,23 @@ void ClientConn::read_some(uint64_t now_ms) {
         return;
     }
     in_len_ += r.n;
+    last_activity_ms_ = now_ms;
     if (state_ == ClientState::reading) parse_buffered(now_ms);
     // While proxying, extra bytes (a pipelined request) wait in in_.
 }
 
 void ClientConn::parse_buffered(uint64_t now_ms) {
     while (state_ == ClientState::reading && in_len_ > 0) {
+        bool head_before = req_.in_body;
         if (req_.head_bytes == 0 && !req_.in_body) {
             started_ms_ = now_ms;
-            idle_deadline_ = now_ms + kRequestReadTimeoutMs;
+            idle_deadline_ = now_ms + ctx_->cfg->agent.client_header_timeout_ms;
         }
         size_t used = 0;
         HttpParse r = req_.feed(in_, in_len_, &used);
         memmove(in_, in_ + used, in_len_ - used);
         in_len_ -= used;
+        if (!head_before && req_.in_body) idle_deadline_ = now_ms + kRequestReadTimeoutMs;  // head complete
         switch (r) {
             case HttpParse::need_more:
                 if (req_.wants_continue) {
@@ -150,69 +205,80 @@ void ClientConn::parse_buffered(uint64_t now_ms) {
                 return;
             case HttpParse::complete:
                 keep_alive_ = req_.keep_alive;
-                state_ = ClientState::proxying;  // the agent answers now or later
-                agent_->handle_request(this, now_ms);
+                state_ = ClientState::proxying;  // the host answers now or later
+                host_->on_request(this, now_ms);
                 return;
-            case HttpParse::head_too_large:
-                close_after_ = true;
-                linger_ = true;
-                respond_error(431, "Request head too large.", "invalid_request_error", "request_header_too_large");
-                finish_response();
+            default:
+                answer_parse_error(r);
                 return;
-            case HttpParse::body_too_large: {
-                close_after_ = true;
-                linger_ = true;
-                char msg[128];
-                StrBuf m(msg, sizeof msg);
-                m.appendf("Request body is larger than max_request_bytes (%zu bytes).", req_.body_cap);
-                respond_error(413, msg, "invalid_request_error", "request_too_large");
-                finish_response();
-                return;
-            }
-            case HttpParse::bad_request:
-            default: {
-                close_after_ = true;
-                linger_ = true;
-                char msg[160];
-                StrBuf m(msg, sizeof msg);
-                m.appendf("Malformed HTTP request: %s", req_.error_reason ? req_.error_reason : "parse error");
-                respond_error(400, msg, "invalid_request_error", "bad_request");
-                finish_response();
-                return;
-            }
         }
     }
 }
 
-size_t ClientConn::out_room() const { return sizeof out_ - out_len_; }
+void ClientConn::answer_parse_error(HttpParse r) {
+    close_after_ = true;
+    linger_ = true;
+    char msg[160];
+    StrBuf m(msg, sizeof msg);
+    if (r == HttpParse::head_too_large) {
+        respond_error(431, "Request head too large.", "invalid_request_error", "request_header_too_large");
+    } else if (r == HttpParse::body_too_large) {
+        m.appendf("Request body is larger than max_request_bytes (%zu bytes).", req_.body_cap);
+        respond_error(413, msg, "invalid_request_error", "request_too_large");
+    } else {
+        m.appendf("Malformed HTTP request: %s", req_.error_reason ? req_.error_reason : "parse error");
+        respond_error(400, msg, "invalid_request_error", "bad_request");
+    }
+    finish_response();
+}
+
+// ---- the output buffer ------------------------------------------------------------------------
+
+void ClientConn::compact() {
+    if (staging_ || out_off_ == 0) return;
+    memmove(out_, out_ + out_off_, out_len_ - out_off_);
+    out_len_ -= out_off_;
+    out_off_ = 0;
+}
 
 bool ClientConn::write_raw(const char* data, size_t len) {
-    if (out_off_ > 0 && out_off_ == out_len_) {
-        out_off_ = 0;
-        out_len_ = 0;
-    }
-    if (len > sizeof out_ - out_len_ && out_off_ > 0) {
-        memmove(out_, out_ + out_off_, out_len_ - out_off_);
-        out_len_ -= out_off_;
-        out_off_ = 0;
-    }
+    if (out_off_ > 0 && out_off_ == out_len_ && !staging_) out_off_ = out_len_ = 0;
+    if (len > sizeof out_ - out_len_) compact();
     if (len > sizeof out_ - out_len_) return false;
+    if (out_len_ == out_off_ && write_stalled_ms_ == 0) write_stalled_ms_ = ctx_->loop->now_ms();
     memcpy(out_ + out_len_, data, len);
     out_len_ += len;
     return true;
 }
 
+size_t ClientConn::format_head(char* head, size_t cap, uint16_t status, const char* content_type,
+                               const char* framing, const char* extra_headers) const {
+    StrBuf h(head, cap);
+    h.appendf("HTTP/1.1 %u %s\r\n", status, reason_phrase(status));
+    if (content_type && content_type[0]) h.appendf("Content-Type: %s\r\n", content_type);
+    h.append(framing);
+    h.append(extra_headers);
+    h.append((keep_alive_ && !close_after_) ? "\r\n" : "Connection: close\r\n\r\n");
+    return h.overflow ? 0 : h.len;
+}
+
 void ClientConn::respond(uint16_t status, const char* content_type, const char* body, size_t len,
                          const char* extra_headers) {
-    char head[768];
-    StrBuf h(head, sizeof head);
-    h.appendf("HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-              reason_phrase(status), content_type, len, extra_headers,
-              (keep_alive_ && !close_after_) ? "" : "Connection: close\r\n");
-    if (!write_raw(h.data, h.len) || !write_raw(body, len)) {
+    char framing[48];
+    StrBuf f(framing, sizeof framing);
+    f.appendf("Content-Length: %zu\r\n", len);
+    char head[EW_CAP_CLIENT_HEAD];
+    size_t n = format_head(head, sizeof head, status, content_type, framing, extra_headers);
+    if (n == 0 || !write_raw(head, n) || !write_raw(body, len)) {
         EW_LOG_WARN("client response_too_large status=%u bytes=%zu", status, len);
         close_after_ = true;
     }
+}
+
+void ClientConn::respond_bodiless(uint16_t status, const char* extra_headers) {
+    char head[EW_CAP_CLIENT_HEAD];
+    size_t n = format_head(head, sizeof head, status, "", "", extra_headers);
+    if (n == 0 || !write_raw(head, n)) close_after_ = true;
 }
 
 void ClientConn::respond_error(uint16_t status, const char* message, const char* type, const char* code,
@@ -223,53 +289,110 @@ void ClientConn::respond_error(uint16_t status, const char* message, const char*
     respond(status, "application/json", b.data, b.len, extra_headers);
 }
 
-void ClientConn::begin_chunked(uint16_t status, const char* content_type, const char* extra_headers) {
-    char head[1024];
-    StrBuf h(head, sizeof head);
-    h.appendf("HTTP/1.1 %u %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n%s%s\r\n", status,
-              reason_phrase(status), content_type, extra_headers,
-              (keep_alive_ && !close_after_) ? "" : "Connection: close\r\n");
-    write_raw(h.data, h.len);
+bool ClientConn::stage(const char* data, size_t len) {
+    if (!staging_) {
+        compact();
+        staging_ = true;
+        stage_start_ = out_len_;
+    }
+    // Room stays for the head, the chunk framing and the error reserve.
+    size_t limit = sizeof out_ - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE;
+    if (out_len_ + len > limit) return false;
+    memcpy(out_ + out_len_, data, len);
+    out_len_ += len;
+    return true;
 }
 
-bool ClientConn::write_chunk(const char* data, size_t len) {
+void ClientConn::drop_staged() {
+    if (!staging_) return;
+    out_len_ = stage_start_;
+    staging_ = false;
+}
+
+bool ClientConn::begin_chunked(uint16_t status, const char* content_type, const char* extra_headers) {
+    char head[EW_CAP_CLIENT_HEAD];
+    size_t n = format_head(head, sizeof head, status, content_type, "Transfer-Encoding: chunked\r\n", extra_headers);
+    if (n == 0) return false;
+    if (!staging_) return write_raw(head, n);
+    // The staged bytes become the first chunk: move them up behind the head and size line.
+    size_t staged = out_len_ - stage_start_;
+    staging_ = false;
+    if (staged == 0) {
+        out_len_ = stage_start_;
+        return write_raw(head, n);
+    }
+    char size_line[24];
+    StrBuf s(size_line, sizeof size_line);
+    s.appendf("%zx\r\n", staged);
+    size_t shift = n + s.len;
+    if (out_len_ + shift + 2 > sizeof out_) {
+        out_len_ = stage_start_;
+        return false;
+    }
+    if (out_len_ == out_off_ || stage_start_ == out_off_) {
+        if (write_stalled_ms_ == 0) write_stalled_ms_ = ctx_->loop->now_ms();
+    }
+    memmove(out_ + stage_start_ + shift, out_ + stage_start_, staged);
+    memcpy(out_ + stage_start_, head, n);
+    memcpy(out_ + stage_start_ + n, s.data, s.len);
+    out_len_ += shift;
+    memcpy(out_ + out_len_, "\r\n", 2);
+    out_len_ += 2;
+    return true;
+}
+
+size_t ClientConn::chunk_room() const {
+    size_t free = free_space();
+    size_t keep = EW_CAP_STREAM_ERROR_RESERVE + kChunkFraming;
+    return free > keep ? free - keep : 0;
+}
+
+bool ClientConn::write_chunk(const char* data, size_t len, bool use_reserve) {
     if (len == 0) return true;
     char size_line[24];
     StrBuf s(size_line, sizeof size_line);
     s.appendf("%zx\r\n", len);
-    if (out_room() + out_off_ < s.len + len + 2) return false;
+    size_t need = s.len + len + 2;
+    size_t keep = use_reserve ? 0 : EW_CAP_STREAM_ERROR_RESERVE;
+    if (free_space() < need + keep) return false;
     write_raw(s.data, s.len);
     write_raw(data, len);
     write_raw("\r\n", 2);
     return true;
 }
 
-void ClientConn::end_chunked() { write_raw("0\r\n\r\n", 5); }
-
 void ClientConn::flush() {
-    while (out_len_ > out_off_) {
-        pal::IoResult r = pal::send(sock_, out_ + out_off_, out_len_ - out_off_);
+    size_t end = sendable_end();
+    while (end > out_off_) {
+        pal::IoResult r = pal::send(sock_, out_ + out_off_, end - out_off_);
         if (r.status == pal::Io::would_block) return;
         if (r.status != pal::Io::ok) {
             close_now();
             return;
         }
         out_off_ += r.n;
+        if (r.n > 0) write_stalled_ms_ = ctx_->loop->now_ms();  // progress: the clock restarts
     }
-    out_off_ = 0;
-    out_len_ = 0;
+    if (!staging_) {
+        out_off_ = 0;
+        out_len_ = 0;
+    }
+    write_stalled_ms_ = 0;
+}
+
+void ClientConn::end_answer(AnswerEnd how, bool chunked) {
+    if (how == AnswerEnd::complete && chunked) write_raw("0\r\n\r\n", 5);
+    // An unfinished body: no terminating chunk, and the connection closes after what was
+    // written, so the client sees the cut (never a clean end).
+    if (how == AnswerEnd::unfinished) close_after_ = true;
+    finish_response();
 }
 
 void ClientConn::finish_response() {
     state_ = ClientState::writing;
     flush();
     if (state_ == ClientState::unused) return;
-    after_flush(pal::now_ms());
-}
-
-void ClientConn::abort() {
-    flush();
-    close_now();
+    after_flush(ctx_->loop->now_ms());
 }
 
 void ClientConn::after_flush(uint64_t now_ms) {
@@ -292,6 +415,7 @@ void ClientConn::after_flush(uint64_t now_ms) {
     // Next request on this keep-alive connection.
     state_ = ClientState::reading;
     req_.reset();
+    last_activity_ms_ = now_ms;
     idle_deadline_ = now_ms + kIdleTimeoutMs;
     if (in_len_ > 0) parse_buffered(now_ms);
 }

@@ -1,10 +1,13 @@
 // One local client connection: reads HTTP requests (llhttp, size-limited), hands each to
-// the agent, writes the answer from a fixed output buffer. Keep-alive and pipelining safe:
-// one request at a time, unconsumed bytes wait in the input buffer.
+// its host (the agent's routing), and writes the answer from a fixed output buffer. It is
+// the ClientWriter of its exchange. Keep-alive and pipelining safe: one request at a time,
+// unconsumed bytes wait in the input buffer.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/client_writer.h"
+#include "net/context.h"
 #include "net/http.h"
 #include "net/loop.h"
 #include "net/proxy.h"
@@ -12,45 +15,56 @@
 
 namespace ew {
 
-class Agent;
+class ClientConn;
 
-#ifndef EW_CAP_CLIENT_OUT
-#define EW_CAP_CLIENT_OUT 32768  // response head + body chunk waiting for the client
-#endif
-#ifndef EW_CAP_CLIENT_IN
-#define EW_CAP_CLIENT_IN 4096
-#endif
+// Who a client connection reports to.
+class ClientHost {
+public:
+    virtual void on_request(ClientConn* c, uint64_t now_ms) = 0;
+    virtual void on_client_closed(ClientConn* c) = 0;
+
+protected:
+    ~ClientHost() = default;
+};
 
 enum class ClientState : uint8_t { unused, reading, proxying, writing, closing };
+const char* to_string(ClientState s);
 
-class ClientConn final : public Pollable {
+class ClientConn final : public Pollable, public ClientWriter {
 public:
-    void open(Agent* agent, pal::Socket s, char* body_storage, size_t body_limit, uint64_t now_ms);
+    void open(ClientHost* host, const NetContext* ctx, pal::Socket s, char* body_storage, size_t body_limit,
+              uint64_t now_ms);
     void close_now();
     ClientState state() const { return state_; }
     bool busy() const { return state_ == ClientState::proxying || out_len_ > out_off_; }
-
-    // Response writing, used by admin and proxy.
-    // A complete response with a body; `extra_headers` is "Name: value\r\n..." or "".
-    void respond(uint16_t status, const char* content_type, const char* body, size_t len,
-                 const char* extra_headers = "");
-    void respond_error(uint16_t status, const char* message, const char* type, const char* code,
-                       const char* extra_headers = "");
-    // Streaming: head, then chunks, then end (chunked transfer encoding).
-    void begin_chunked(uint16_t status, const char* content_type, const char* extra_headers);
-    bool write_chunk(const char* data, size_t len);
-    void end_chunked();
-    // Raw bytes into the output buffer (head or Content-Length body).
-    bool write_raw(const char* data, size_t len);
-    size_t out_room() const;
-    void flush();                     // try to send now
-    void finish_response();           // the answer is complete: keep-alive or close after flush
-    void abort();                     // close without finishing (e.g. after a broken stream)
-    void close_after_response() { close_after_ = true; }
+    // Idle on a keep-alive connection: nothing of a next request has arrived.
+    bool between_requests() const;
+    // Some of a request head has arrived, not all of it (a slow or hostile client).
+    bool head_incomplete() const;
+    uint64_t last_activity_ms() const { return last_activity_ms_; }
 
     const RequestParser& request() const { return req_; }
-    uint64_t request_started_ms() const { return started_ms_; }
-    ProxyExchange& exchange() { return exchange_; }
+    RequestView request_view() const;
+    // Hands the request to the exchange (POST /v1/...).
+    void start_exchange(uint64_t now_ms) { exchange_.start(ctx_, this, request_view(), now_ms); }
+    const ProxyExchange& exchange() const { return exchange_; }
+    // An answer written with respond*() is complete: keep-alive or close after flushing.
+    void finish_response();
+    void close_after_response() { close_after_ = true; }
+    void respond_error(uint16_t status, const char* message, const char* type, const char* code,
+                       const char* extra_headers = "");
+
+    // ClientWriter
+    void respond(uint16_t status, const char* content_type, const char* body, size_t len,
+                 const char* extra_headers) override;
+    void respond_bodiless(uint16_t status, const char* extra_headers) override;
+    bool stage(const char* data, size_t len) override;
+    void drop_staged() override;
+    bool begin_chunked(uint16_t status, const char* content_type, const char* extra_headers) override;
+    bool write_chunk(const char* data, size_t len, bool use_reserve) override;
+    size_t chunk_room() const override;
+    void flush() override;
+    void end_answer(AnswerEnd how, bool chunked) override;
 
     // Pollable
     pal::Socket poll_socket() const override { return sock_; }
@@ -63,8 +77,16 @@ private:
     void read_some(uint64_t now_ms);
     void parse_buffered(uint64_t now_ms);
     void after_flush(uint64_t now_ms);
+    void answer_parse_error(HttpParse r);
+    bool write_raw(const char* data, size_t len);
+    size_t free_space() const { return sizeof out_ - out_len_ + out_off_; }
+    size_t sendable_end() const { return staging_ ? stage_start_ : out_len_; }
+    void compact();
+    size_t format_head(char* head, size_t cap, uint16_t status, const char* content_type, const char* framing,
+                       const char* extra_headers) const;
 
-    Agent* agent_ = nullptr;
+    ClientHost* host_ = nullptr;
+    const NetContext* ctx_ = nullptr;
     pal::Socket sock_ = pal::kNoSocket;
     ClientState state_ = ClientState::unused;
     RequestParser req_;
@@ -72,8 +94,12 @@ private:
     bool close_after_ = false;
     bool linger_ = false;  // drain unread input before closing (error answers mid-request)
     bool peer_closed_ = false;
+    bool staging_ = false;
+    size_t stage_start_ = 0;
     uint64_t started_ms_ = 0;
     uint64_t idle_deadline_ = 0;
+    uint64_t last_activity_ms_ = 0;
+    uint64_t write_stalled_ms_ = 0;  // output waiting since (0: none waiting)
     char in_[EW_CAP_CLIENT_IN];
     size_t in_len_ = 0;
     char out_[EW_CAP_CLIENT_OUT];

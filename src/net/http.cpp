@@ -156,8 +156,10 @@ int resp_value(llhttp_t* hp, const char* at, size_t len) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
     if (p->passing) {
         // A value must not smuggle a line break into our head (llhttp rejects them; be sure).
-        for (size_t i = 0; i < len; i++)
-            if (at[i] == '\r' || at[i] == '\n') p->pass_overflow = true;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = static_cast<unsigned char>(at[i]);
+            if ((c < 0x20 && c != '\t') || c == 0x7f) p->pass_overflow = true;
+        }
         pass_append(p, at, len);
     }
     return value_cb<ResponseParser>(hp, at, len);
@@ -202,6 +204,16 @@ int resp_field_complete(llhttp_t* hp) {
 int resp_headers_complete(llhttp_t* hp) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
     p->status = hp->status_code;
+    if (p->status == 101) {
+        p->error_reason = "unexpected 101 Switching Protocols";
+        return -1;
+    }
+    if (p->status >= 100 && p->status < 200) {
+        // 100 Continue, 103 Early Hints, ...: not the answer. Skipped whole; the final
+        // response follows on the same connection.
+        p->informational = true;
+        return 0;
+    }
     p->keep_alive = llhttp_should_keep_alive(hp) != 0;
     p->head_done = true;
     if (p->sink) p->sink->on_response_head();
@@ -216,6 +228,16 @@ int resp_body(llhttp_t* hp, const char* at, size_t len) {
 
 int resp_message_complete(llhttp_t* hp) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
+    if (p->informational) {
+        p->informational = false;
+        p->informational_seen++;
+        if (p->informational_seen > 8) {
+            p->error_reason = "too many 1xx responses";
+            return -1;
+        }
+        p->reset_head();
+        return 0;
+    }
     p->keep_alive = llhttp_should_keep_alive(hp) != 0;
     p->done = true;
     return HPE_PAUSED;
@@ -329,7 +351,17 @@ void ResponseParser::init(ResponseSink* s) {
 
 void ResponseParser::reset() {
     llhttp_reset(&parser);
+    informational_seen = 0;
+    reset_head();
+    keep_alive = false;
+    head_done = false;
+    done = false;
+    error_reason = "";
+}
+
+void ResponseParser::reset_head() {
     status = 0;
+    informational = false;
     content_type.clear();
     retry_after.clear();
     retry_after_ms.clear();
@@ -339,10 +371,6 @@ void ResponseParser::reset() {
     pass_start = 0;
     passing = false;
     pass_overflow = false;
-    keep_alive = false;
-    head_done = false;
-    done = false;
-    error_reason = "";
     head_bytes = 0;
     field[0] = '\0';
     field_len = 0;
@@ -403,6 +431,19 @@ bool header_equals(const HeaderValue& h, const char* s) {
 
 bool header_starts_with(const HeaderValue& h, const char* prefix) {
     return h.present && strncasecmp(h.text, prefix, strlen(prefix)) == 0;
+}
+
+}  // namespace ew
+
+#include "core/retry.h"
+
+namespace ew {
+
+bool response_retry_after_ms(const ResponseParser& r, uint64_t* out_ms) {
+    if (r.retry_after_ms.present && parse_retry_after_ms(r.retry_after_ms.text, r.retry_after_ms.len, out_ms))
+        return true;
+    return r.retry_after.present && parse_retry_after(r.retry_after.text, r.retry_after.len,
+                                                      r.date.present ? r.date.text : nullptr, r.date.len, out_ms);
 }
 
 }  // namespace ew

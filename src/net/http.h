@@ -85,7 +85,7 @@ struct ResponseParser {
     HeaderValue date;
     // Upstream headers relayed to the client as they are: request ids and rate-limit state
     // (x-request-id, openai-*, x-ratelimit-*), "Name: value\r\n" each, bounded.
-    char passthrough[768];
+    char passthrough[EW_CAP_PASSTHROUGH];
     uint16_t passthrough_len = 0;
     uint16_t pass_start = 0;
     bool passing = false;
@@ -94,6 +94,8 @@ struct ResponseParser {
     bool head_done = false;
     bool done = false;
     bool head_request = false;  // response to HEAD: no body
+    bool informational = false; // a 1xx head is being skipped
+    uint8_t informational_seen = 0;
     const char* error_reason = "";
     size_t head_bytes = 0;
     char field[32];
@@ -103,6 +105,7 @@ struct ResponseParser {
 
     void init(ResponseSink* s);
     void reset();
+    void reset_head();  // the captured head only (after a skipped 1xx)
     // bad_request here means a malformed response; head_too_large when the head is over
     // EW_CAP_HEAD_BYTES.
     HttpParse feed(const char* data, size_t len, size_t* used);
@@ -113,4 +116,10 @@ struct ResponseParser {
 bool header_equals(const HeaderValue& h, const char* s);
 bool header_starts_with(const HeaderValue& h, const char* prefix);
 
+}  // namespace ew
+
+namespace ew {
+// The delay a response asks for: retry-after-ms, else Retry-After (seconds or an HTTP-date
+// read against the response's own Date). False when it names none (or garbage).
+bool response_retry_after_ms(const ResponseParser& r, uint64_t* out_ms);
 }  // namespace ew

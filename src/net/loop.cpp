@@ -1,13 +1,21 @@
 #include "net/loop.h"
 
 namespace ew {
+namespace {
+PalLoopBackend g_pal_backend;
+}
 
-bool Loop::add(Pollable* p) {
+Loop::Loop() : backend_(&g_pal_backend) {}
+
+bool Loop::contains(const Pollable* p) const {
     for (size_t i = 0; i < count_; i++)
         if (items_[i] == p) return true;
-    if (count_ == EW_CAP_POLLABLES) return false;
+    return false;
+}
+
+void Loop::add(Pollable* p) {
+    if (contains(p) || count_ == EW_CAP_POLLABLES) return;  // full cannot happen within the caps
     items_[count_++] = p;
-    return true;
 }
 
 void Loop::remove(Pollable* p) {
@@ -26,7 +34,7 @@ void Loop::remove(Pollable* p) {
 }
 
 int Loop::run_once(int max_wait_ms) {
-    uint64_t now = pal::now_ms();
+    uint64_t now = backend_->now_ms();
     int64_t wait = max_wait_ms;
     size_t n = 0;
     // One pass asks every owner what it waits for; the answers are kept for the second pass.
@@ -55,9 +63,9 @@ int Loop::run_once(int max_wait_ms) {
     }
     polled_n_ = n;
 
-    int ready = pal::poll(poll_, n, static_cast<int>(wait));
+    int ready = backend_->wait(poll_, n, static_cast<int>(wait));
     int dispatched = 0;
-    now = pal::now_ms();
+    now = backend_->now_ms();
     if (ready > 0) {
         for (size_t i = 0; i < n; i++) {
             if (poll_[i].revents != 0 && polled_[i] != nullptr) {

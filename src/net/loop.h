@@ -1,6 +1,10 @@
 // The one poll loop. Every socket owner is a Pollable that says, each iteration, which
 // socket it waits on, for what, and until when. The loop's poll timeout is the distance
 // to the nearest deadline; nothing else in edgeway waits.
+//
+// The loop reads time and waits through a LoopBackend: the PAL's clock and poll in the
+// agent, a manual clock in tests (whose wait jumps time to the nearest deadline), so a
+// test drives minutes of timeouts in microseconds.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +22,7 @@ public:
     virtual uint16_t poll_events() const = 0;
     // Monotonic deadline in ms; 0 = none.
     virtual uint64_t deadline_ms() const = 0;
-    // Bytes already buffered (e.g. decrypted TLS records): treat as readable now.
+    // Progress is possible without waiting (e.g. decrypted TLS records): dispatched now.
     virtual bool has_pending() const { return false; }
     virtual void on_ready(uint16_t revents, uint64_t now_ms) = 0;
     virtual void on_deadline(uint64_t now_ms) = 0;
@@ -27,29 +31,48 @@ protected:
     ~Pollable() = default;
 };
 
-// Every owner that can be registered at once: each client and its proxy exchange, each
-// upstream connection, each probe, the listener. add() can then never run out.
-#ifndef EW_CAP_POLLABLES
-#define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1)
-#endif
+class LoopBackend {
+public:
+    virtual uint64_t now_ms() = 0;
+    // pal::poll's contract: the number ready, 0 on timeout, -1 on error.
+    virtual int wait(pal::PollItem* items, size_t count, int timeout_ms) = 0;
+
+protected:
+    ~LoopBackend() = default;
+};
+
+// The PAL's monotonic clock and poll.
+class PalLoopBackend final : public LoopBackend {
+public:
+    uint64_t now_ms() override { return pal::now_ms(); }
+    int wait(pal::PollItem* items, size_t count, int timeout_ms) override {
+        return pal::poll(items, count, timeout_ms);
+    }
+};
 
 class Loop {
 public:
-    bool add(Pollable* p);
+    Loop();
+    void set_backend(LoopBackend* b) { backend_ = b; }
+    uint64_t now_ms() { return backend_->now_ms(); }
+    // Never fails within the caps: EW_CAP_POLLABLES counts every owner that can exist.
+    void add(Pollable* p);
     void remove(Pollable* p);
+    bool contains(const Pollable* p) const;
     // One iteration: waits at most max_wait_ms (or less, to the nearest deadline),
     // dispatches readiness and due deadlines. Returns the number of dispatches.
     int run_once(int max_wait_ms);
     size_t count() const { return count_; }
 
 private:
+    LoopBackend* backend_;
     Pollable* items_[EW_CAP_POLLABLES] = {};
     size_t count_ = 0;
     pal::PollItem poll_[EW_CAP_POLLABLES] = {};
     Pollable* polled_[EW_CAP_POLLABLES] = {};
     size_t polled_n_ = 0;
     Pollable* due_[EW_CAP_POLLABLES] = {};
-    uint64_t due_at_[EW_CAP_POLLABLES] = {};  // 0: buffered input pending
+    uint64_t due_at_[EW_CAP_POLLABLES] = {};  // 0: progress pending
     size_t due_n_ = 0;
 };
 

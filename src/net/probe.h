@@ -6,16 +6,15 @@
 #include <stdint.h>
 
 #include "core/health.h"
+#include "net/context.h"
 #include "net/loop.h"
 #include "net/upstream.h"
 
 namespace ew {
 
-class Agent;
-
 class Probe final : public UpstreamUser, public Pollable {
 public:
-    void init(Agent* agent, uint8_t endpoint);
+    void init(const NetContext* ctx, uint8_t endpoint);
     void schedule(uint64_t at_ms) { next_ms_ = at_ms; }
     void start(uint64_t now_ms);
     void stop();
@@ -27,7 +26,7 @@ public:
     // UpstreamUser
     void on_upstream_ready(UpstreamConn* c, uint64_t now_ms) override;
     void on_upstream_head(UpstreamConn* c, uint64_t now_ms) override;
-    void on_upstream_body(UpstreamConn* c, const char* data, size_t len) override;
+    void on_upstream_body(UpstreamConn* c, const char* data, size_t len, uint64_t now_ms) override;
     void on_upstream_done(UpstreamConn* c, uint64_t now_ms) override;
     void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) override;
 
@@ -39,10 +38,11 @@ public:
     void on_deadline(uint64_t now_ms) override { start(now_ms); }
 
 private:
+    void finish(const Observation& o, uint64_t now_ms);
     void finish(ResultKind kind, uint16_t status, const char* error, uint64_t now_ms);
     void schedule_next(uint64_t now_ms);
 
-    Agent* agent_ = nullptr;
+    const NetContext* ctx_ = nullptr;
     uint8_t endpoint_ = 0;
     UpstreamConn* conn_ = nullptr;
     uint64_t next_ms_ = 0;

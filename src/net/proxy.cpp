@@ -1,12 +1,12 @@
+// The attempt half of a proxied request: validation, candidates, attempts, the one failure
+// path, and the answers edgeway itself makes.
 #include "net/proxy.h"
 
 #include <string.h>
 
-#include "core/openai.h"
+#include "core/request_check.h"
 #include "core/retry.h"
 #include "core/strbuf.h"
-#include "net/agent.h"
-#include "net/client.h"
 #include "net/log.h"
 
 namespace ew {
@@ -41,38 +41,67 @@ FailoverReason reason_of(ResultKind kind, uint16_t status) {
     return FailoverReason::server_error;
 }
 
-bool is_sse(const HeaderValue& content_type) { return header_starts_with(content_type, "text/event-stream"); }
-
 }  // namespace
+
+const char* to_string(ExchangeState s) {
+    switch (s) {
+        case ExchangeState::idle: return "idle";
+        case ExchangeState::backoff: return "backoff";
+        case ExchangeState::connecting: return "connecting";
+        case ExchangeState::awaiting_head: return "awaiting_head";
+        case ExchangeState::awaiting_body: return "awaiting_body";
+        case ExchangeState::awaiting_first_event: return "awaiting_first_event";
+        case ExchangeState::committed: return "committed";
+        case ExchangeState::done: return "done";
+    }
+    return "?";
+}
 
 // ---- start: validate the request --------------------------------------------------------------
 
-void ProxyExchange::start(Agent* agent, ClientConn* client, uint64_t now_ms) {
-    agent_ = agent;
-    client_ = client;
-    state_ = ExchangeState::attempting;
+void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const RequestView& req, uint64_t now_ms) {
+    ctx_ = ctx;
+    out_ = out;
+    req_ = req;
+    state_ = ExchangeState::backoff;
     cand_count_ = cand_next_ = 0;
-    attempts_ = retries_same_ = 0;
+    attempts_ = rounds_ = 0;
+    fail_rate_limited_ = fail_key_bad_ = fail_other_ = 0;
     conn_ = nullptr;
-    cur_ = Candidate{255, 255, nullptr};
-    stream_ = committed_ = saw_done_ = fallback_used_ = stale_retry_ = failover_pending_ = false;
+    cur_ = Candidate{255, 255, nullptr, false};
+    stream_ = fresh_retry_ = fresh_retry_used_ = fallback_used_ = failover_pending_ = false;
+    saw_done_ = sse_first_ = sse_early_end_ = bodiless_ = false;
     started_ms_ = now_ms;
-    backoff_until_ms_ = 0;
+    wake_ms_ = 0;
     head_ms_ = 0;
-    last_status_ = 0;
-    last_kind_ = ResultKind::ok;
+    commit_status_ = 0;
     last_error_[0] = '\0';
     requested_model_[0] = '\0';
     tail_len_ = 0;
-    const Config& cfg = agent_->config();
-    deadline_ms_ = now_ms + cfg.agent.request_timeout_ms;
+    prompt_tokens_ = completion_tokens_ = 0;
+    deadline_ms_ = now_ms + ctx_->cfg->agent.request_timeout_ms;
+    if (!validate(now_ms)) return;
+    cand_count_ = router_candidates(*ctx_->cfg, ctx_->health, requested_model_, now_ms, cands_,
+                                    EW_ROUTER_CANDIDATES_CAP);
+    ctx_->loop->add(this);
+    next_attempt(now_ms);
+}
 
-    const RequestParser& r = client_->request();
-    const char* body = r.body;
-    size_t n = r.body_len;
+bool ProxyExchange::validate(uint64_t now_ms) {
+    const char* why = "";
+    if (!upstream_path_check(req_.path, req_.path_len, &why)) {
+        char msg[160];
+        StrBuf m(msg, sizeof msg);
+        m.appendf("The request path is not one edgeway forwards: %s.", why);
+        answer_error(400, msg, "invalid_request_error", nullptr, "invalid_path", "", now_ms);
+        return false;
+    }
+    const char* body = req_.body;
+    size_t n = req_.body_len;
     if (n == 0) {
-        reject(400, "The request body is empty; send a JSON object.", "invalid_request_error", nullptr, now_ms);
-        return;
+        answer_error(400, "The request body is empty; send a JSON object.", "invalid_request_error", nullptr, nullptr,
+                     "", now_ms);
+        return false;
     }
     // One pass validates the document and finds "model"; the error text needs a second.
     int count = json_find_key(body, n, "model", &model_span_);
@@ -84,292 +113,390 @@ void ProxyExchange::start(Agent* agent, ClientConn* client, uint64_t now_ms) {
             m.appendf("The request body is not valid JSON: %s at byte %zu.", jerr.message, jerr.offset);
         else
             m.append("The request body must be a JSON object.");
-        reject(400, msg, "invalid_request_error", nullptr, now_ms);
-        return;
+        answer_error(400, msg, "invalid_request_error", nullptr, nullptr, "", now_ms);
+        return false;
     }
     if (count == 0) {
-        reject(400, "you must provide a model parameter", "invalid_request_error", "model", now_ms);
-        return;
+        answer_error(400, "you must provide a model parameter", "invalid_request_error", "model", nullptr, "", now_ms);
+        return false;
     }
     if (count > 1) {
-        reject(400, "The request has more than one \"model\" member.", "invalid_request_error", "model", now_ms);
-        return;
+        answer_error(400, "The request has more than one \"model\" member.", "invalid_request_error", "model", nullptr,
+                     "", now_ms);
+        return false;
     }
-    if (!json_span_string(body, model_span_, requested_model_, sizeof requested_model_) || !requested_model_[0]) {
-        reject(400, "\"model\" must be a non-empty string of at most 63 bytes.", "invalid_request_error", "model",
-               now_ms);
-        return;
+    // Decoded into a buffer one byte larger than a valid name, so that a long one is seen as
+    // long (never truncated into a valid-looking one).
+    char name[EW_CAP_MODEL_NAME + 1];
+    size_t name_len = 0;
+    bool is_string = json_span_string(body, model_span_, name, sizeof name, &name_len);
+    if (!is_string && json_span_type(body, model_span_) == JsonType::string) name_len = sizeof name;  // too long
+    ModelNameCheck mc = is_string ? model_name_check(name, name_len)
+                                  : (name_len == sizeof name ? ModelNameCheck::too_long : ModelNameCheck::empty);
+    if (!is_string && mc == ModelNameCheck::empty && json_span_type(body, model_span_) != JsonType::string) {
+        answer_error(400, "\"model\" must be a string.", "invalid_request_error", "model", nullptr, "", now_ms);
+        return false;
     }
-    JsonSpan stream_span;
-    if (json_find_key(body, n, "stream", &stream_span) >= 1) json_span_bool(body, stream_span, &stream_);
-
-    if (!router_model_known(cfg, requested_model_)) {
+    if (mc != ModelNameCheck::ok) {
         char msg[160];
         StrBuf m(msg, sizeof msg);
-        m.append("The model `");
-        m.append(requested_model_);
-        m.append("` is not served by any endpoint of this edgeway agent.");
-        reject(404, msg, "invalid_request_error", "model", now_ms, "model_not_found");
-        return;
+        if (mc == ModelNameCheck::too_long)
+            m.appendf("\"model\" is longer than %u bytes.", static_cast<unsigned>(EW_CAP_MODEL_NAME - 1));
+        else if (mc == ModelNameCheck::empty)
+            m.append("\"model\" must not be empty.");
+        else
+            m.append("\"model\" must be printable ASCII (no control characters or line breaks).");
+        answer_error(400, msg, "invalid_request_error", "model", nullptr, "", now_ms);
+        return false;
     }
-    cand_count_ = router_candidates(cfg, agent_->health(), requested_model_, now_ms, agent_->random(), cands_,
-                                    EW_ROUTER_CANDIDATES_CAP);
-    agent_->loop().add(this);
-    next_attempt(now_ms);
-}
-
-void ProxyExchange::reject(uint16_t status, const char* message, const char* type, const char* param,
-                           uint64_t now_ms, const char* code) {
-    char body[512];
-    StrBuf b(body, sizeof body);
-    openai_error_body(&b, message, type, param, code);
-    char hdr[256];
-    extra_headers(hdr, sizeof hdr, false);
-    client_->respond(status, "application/json", b.data, b.len, hdr);
-    end(now_ms, status);
+    copy_str(requested_model_, sizeof requested_model_, name, name_len);
+    JsonSpan stream_span;
+    if (json_find_key(body, n, "stream", &stream_span) >= 1) json_span_bool(body, stream_span, &stream_);
+    if (!router_model_known(*ctx_->cfg, requested_model_)) {
+        char msg[160];
+        StrBuf m(msg, sizeof msg);
+        m.appendf("The model `%s` is not served by any endpoint of this edgeway agent.", requested_model_);
+        answer_error(404, msg, "invalid_request_error", "model", "model_not_found", "", now_ms);
+        return false;
+    }
+    return true;
 }
 
 // ---- attempts -------------------------------------------------------------------------------
 
+void ProxyExchange::schedule(uint64_t at_ms) {
+    wake_ms_ = at_ms;
+    state_ = ExchangeState::backoff;
+}
+
+void ProxyExchange::on_deadline(uint64_t now_ms) {
+    if (state_ == ExchangeState::backoff && now_ms >= wake_ms_) {
+        next_attempt(now_ms);
+        return;
+    }
+    if (!active() || state_ == ExchangeState::committed || now_ms < deadline_ms_) return;
+    // The whole request ran out of time before anything was committed.
+    drop_connection();
+    copy_str(last_error_, sizeof last_error_, "request_timeout_ms reached");
+    answer_error(504, "edgeway: no upstream answered within request_timeout_ms.", "server_error", nullptr, "timeout",
+                 "", now_ms);
+}
+
+uint64_t ProxyExchange::deadline_ms() const {
+    if (state_ == ExchangeState::backoff) return wake_ms_ < deadline_ms_ ? wake_ms_ : deadline_ms_;
+    if (state_ == ExchangeState::committed || !active()) return 0;
+    return deadline_ms_;
+}
+
 void ProxyExchange::next_attempt(uint64_t now_ms) {
-    const Config& cfg = agent_->config();
-    Health* health = agent_->health();
+    const Config& cfg = *ctx_->cfg;
+    char err[EW_CAP_ERROR_TEXT];
     for (;;) {
-        if (!attempt_allowed(attempts_, cfg.agent.max_attempts, now_ms, deadline_ms_)) {
-            answer_unavailable(now_ms);
-            return;
-        }
-        if (cand_next_ >= cand_count_) {
-            // Every candidate was tried once: start over with what can serve now, after a
-            // back-off, since this re-tries endpoints that just failed.
-            health_tick_all(now_ms);
-            cand_count_ = router_candidates(cfg, health, requested_model_, now_ms, agent_->random(), cands_,
-                                            EW_ROUTER_CANDIDATES_CAP);
-            cand_next_ = 0;
-            if (cand_count_ == 0) {
+        // A parked connection the server had closed: the same candidate again on a fresh
+        // connection. Not a new attempt, and no health penalty.
+        bool fresh = fresh_retry_;
+        fresh_retry_ = false;
+        if (!fresh) {
+            if (!attempt_allowed(attempts_, cfg.agent.max_attempts, now_ms, deadline_ms_)) {
                 answer_unavailable(now_ms);
                 return;
             }
-            uint64_t remaining = deadline_ms_ > now_ms ? deadline_ms_ - now_ms : 0;
-            uint32_t wait = backoff_with_retry_after(retries_same_++, cfg.agent.retry_backoff_ms,
-                                                     cfg.agent.retry_backoff_max_ms, agent_->random(), 0, remaining);
-            if (wait >= remaining) {
-                answer_unavailable(now_ms);
-                return;
+            if (cand_next_ >= cand_count_) {
+                // Every candidate was tried once: start over with what can serve now, after a
+                // back-off, since this re-tries endpoints that just failed.
+                for (uint32_t i = 0; i < cfg.endpoint_count; i++) health_tick(&ctx_->health[i], *ctx_->params, now_ms);
+                cand_count_ = router_candidates(cfg, ctx_->health, requested_model_, now_ms, cands_,
+                                                EW_ROUTER_CANDIDATES_CAP);
+                cand_next_ = 0;
+                if (cand_count_ == 0) {
+                    answer_unavailable(now_ms);
+                    return;
+                }
+                if (attempts_ > 0) {
+                    uint64_t remaining = deadline_ms_ > now_ms ? deadline_ms_ - now_ms : 0;
+                    uint32_t wait = backoff_with_retry_after(rounds_++, cfg.agent.retry_backoff_ms,
+                                                             cfg.agent.retry_backoff_max_ms, ctx_->rng->next(), 0,
+                                                             remaining);
+                    if (wait >= remaining) {
+                        answer_unavailable(now_ms);
+                        return;
+                    }
+                    if (wait > 0) {
+                        schedule(now_ms + wait);  // the new list is walked when the wait ends
+                        return;
+                    }
+                }
             }
-            if (wait > 0) {
-                backoff_until_ms_ = now_ms + wait;
-                state_ = ExchangeState::waiting_backoff;
-                return;
+            const Candidate& c = cands_[cand_next_++];
+            // Health may have changed since the list was made (another request's failure).
+            if (!router_candidate_usable(ctx_->health[c.endpoint], c, now_ms)) continue;
+            if (failover_pending_) {
+                ctx_->metrics->failovers[static_cast<size_t>(failover_reason_)]++;
+                failover_pending_ = false;
             }
+            cur_ = c;
+            attempts_++;
         }
-        const Candidate& c = cands_[cand_next_++];
-        // Health may have changed since the list was made (another request's failure).
-        if (!health_can_serve(health[c.endpoint], c.model_slot, now_ms)) continue;
-        cur_ = c;
-        break;
+        ResultKind k = open_attempt(now_ms, fresh, err, sizeof err);
+        if (k == ResultKind::ok) return;
+        if (state_ == ExchangeState::done) return;  // answered (e.g. the table was full)
+        AttemptFailure f;
+        f.kind = k;
+        f.message = err;
+        f.reason = reason_of(k, 0);
+        record(f, now_ms);
     }
-    if (failover_pending_) {
-        agent_->metrics().failovers[static_cast<size_t>(failover_reason_)]++;
-        failover_pending_ = false;
-    }
-    attempts_++;
-    state_ = ExchangeState::attempting;
+}
+
+ResultKind ProxyExchange::open_attempt(uint64_t now_ms, bool fresh_only, char* err, size_t cap) {
+    const EndpointConfig& ec = ctx_->cfg->endpoints[cur_.endpoint];
     attempt_started_ms_ = now_ms;
     head_ms_ = 0;
-    const EndpointConfig& ec = cfg.endpoints[cur_.endpoint];
     uint64_t attempt_deadline = now_ms + ec.timeout_ms;
     if (attempt_deadline > deadline_ms_) attempt_deadline = deadline_ms_;
-
-    UpstreamPool& pool = agent_->pool();
-    UpstreamConn* c = pool.take_idle(cur_.endpoint, this, attempt_deadline);
+    UpstreamPool& pool = *ctx_->pool;
+    retry_after_known_ = false;
+    retry_after_ms_ = 0;
+    sse_first_ = sse_early_end_ = saw_done_ = bodiless_ = false;
+    tail_len_ = 0;
+    prompt_tokens_ = completion_tokens_ = 0;
+    UpstreamConn* c = fresh_only ? nullptr : pool.take_idle(cur_.endpoint, this, attempt_deadline);
     if (c) {
         conn_ = c;
-        send_request(now_ms);
-        return;
+        return send_request(now_ms, err, cap);
     }
     c = pool.take_free();
     if (c == nullptr) {
         // The connection table is full: answer at once rather than queue.
         copy_str(last_error_, sizeof last_error_, "upstream connection table full");
-        answer_unavailable(now_ms);
-        return;
+        answer_error(503, "edgeway: every upstream connection slot is in use; retry shortly.", "server_error", nullptr,
+                     "overloaded", "Retry-After: 1\r\n", now_ms);
+        return ResultKind::connect;
     }
+    ResultKind k = c->open(&ec, &ctx_->runtime[cur_.endpoint], cur_.endpoint, this, attempt_deadline, now_ms, err, cap);
+    if (k != ResultKind::ok) return k;
     conn_ = c;
-    c->open(&ec, &agent_->runtime(cur_.endpoint), cur_.endpoint, this, &agent_->loop(), attempt_deadline, now_ms);
+    state_ = ExchangeState::connecting;
+    return ResultKind::ok;
 }
 
-void ProxyExchange::on_upstream_ready(UpstreamConn*, uint64_t now_ms) { send_request(now_ms); }
+void ProxyExchange::on_upstream_ready(UpstreamConn*, uint64_t now_ms) {
+    char err[EW_CAP_ERROR_TEXT];
+    ResultKind k = send_request(now_ms, err, sizeof err);
+    if (k == ResultKind::ok) return;
+    AttemptFailure f;
+    f.kind = k;
+    f.message = err;
+    f.reason = reason_of(k, 0);
+    attempt_failed(f, now_ms);
+}
 
-void ProxyExchange::send_request(uint64_t now_ms) {
-    const Config& cfg = agent_->config();
-    const EndpointConfig& ec = cfg.endpoints[cur_.endpoint];
-    const RequestParser& r = client_->request();
+ResultKind ProxyExchange::send_request(uint64_t now_ms, char* err, size_t cap) {
+    const EndpointConfig& ec = ctx_->cfg->endpoints[cur_.endpoint];
     size_t lit = 0;
     json_string_literal(cur_.model, strlen(cur_.model), model_json_, sizeof model_json_, &lit);
-    json_rewrite_model(r.body, r.body_len, model_span_, model_json_, lit, &body_);
+    json_rewrite_model(req_.body, req_.body_len, model_span_, model_json_, lit, &body_);
     char head[EW_CAP_UPSTREAM_HEAD];
     StrBuf h(head, sizeof head);
-    // Local path /v1/<rest> maps to the endpoint's base path + /<rest>.
+    // Local path /v1/<rest> (validated) maps to the endpoint's base path + /<rest>.
     h.appendf("POST %s%s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
               "Accept: %s\r\nUser-Agent: edgeway/%s\r\n",
-              ec.base_path, r.path + 3, ec.host, ec.port, body_.total(),
+              ec.base_path, req_.path + 3, ec.host, ec.port, body_.total(),
               stream_ ? "text/event-stream" : "application/json", EW_VERSION);
     if (ec.api_key[0]) h.appendf("Authorization: Bearer %s\r\n", ec.api_key);
     h.append("\r\n");
     if (h.overflow) {
-        reject(414, "The request path is too long.", "invalid_request_error", nullptr, now_ms);
-        return;
+        copy_str(err, cap, "request head too large");
+        drop_connection();
+        return ResultKind::bad_response;
     }
     fallback_used_ = fallback_used_ || strcmp(cur_.model, requested_model_) != 0;
     EW_LOG_DEBUG("attempt %u endpoint=%s model=%s reused=%d", attempts_, ec.name, cur_.model,
                  conn_->reused() ? 1 : 0);
-    conn_->send(head, h.len, body_.part, body_.len, 3, false, conn_->deadline_ms());
-}
-
-void ProxyExchange::on_upstream_head(UpstreamConn* c, uint64_t now_ms) {
-    const ResponseParser& r = c->response();
-    uint16_t status = r.status;
-    head_ms_ = now_ms;
-    AttemptVerdict v = classify_attempt(ResultKind::http_status, status);
-    const Config& cfg = agent_->config();
-    Health& h = agent_->health()[cur_.endpoint];
-    if (v == AttemptVerdict::success || v == AttemptVerdict::return_to_client) {
-        // The service answered properly: that is health, whatever the status.
-        record_outcome(ResultKind::ok, status, now_ms);
-        state_ = ExchangeState::relaying;
-        if (v == AttemptVerdict::success && stream_ && is_sse(r.content_type)) {
-            // Commit waits for the first data event, within first_token_timeout_ms.
-            sse_init(&sse_);
-            uint64_t d = now_ms + cfg.agent.first_token_timeout_ms;
-            c->set_deadline(d < deadline_ms_ ? d : deadline_ms_);
-            return;
+    bool reused = conn_->reused();
+    ResultKind k = conn_->send(head, h.len, body_.part, body_.len, 3, false, conn_->deadline_ms(), now_ms, err, cap);
+    if (k != ResultKind::ok) {
+        conn_ = nullptr;  // closed by send()
+        if (reused && !fresh_retry_used_) {
+            fresh_retry_used_ = true;
+            fresh_retry_ = true;
+            schedule(now_ms);
+            return ResultKind::ok;  // not a failure of the endpoint: retried fresh
         }
-        commit(status, r.content_type.present ? r.content_type.text : "application/json", now_ms);
-        return;
+        return k;
     }
-    // A failure: this attempt ends here, the connection is not reused (body unread).
-    conn_ = nullptr;
-    c->release(false);
-    if (v == AttemptVerdict::key_bad_failover) {
-        health_key_bad(&h, status, now_ms);
-        agent_->metrics().attempts[cur_.endpoint][static_cast<size_t>(AttemptOutcome::http_4xx)]++;
-        EW_LOG_WARN("endpoint=%s api_key=rejected status=%u", cfg.endpoints[cur_.endpoint].name, status);
-    } else if (status == 429) {
-        uint64_t delay = 0;
-        bool have = parse_retry_after_ms(r.retry_after_ms.text, r.retry_after_ms.len, &delay) ||
-                    parse_retry_after(r.retry_after.text, r.retry_after.len, r.date.present ? r.date.text : nullptr,
-                                      r.date.len, &delay);
-        if (!have) delay = cfg.agent.retry_backoff_ms;
-        health_rate_limit(&h, cur_.model_slot, now_ms + delay, now_ms);
-        agent_->metrics().attempts[cur_.endpoint][static_cast<size_t>(AttemptOutcome::http_429)]++;
-        EW_LOG_INFO("endpoint=%s model=%s rate_limited_ms=%llu", cfg.endpoints[cur_.endpoint].name, cur_.model,
-                    static_cast<unsigned long long>(delay));
-    } else {
-        record_outcome(ResultKind::http_status, status, now_ms);
-    }
-    note_failure(ResultKind::http_status, status, nullptr);
-    next_attempt(now_ms);
+    state_ = ExchangeState::awaiting_head;
+    return ResultKind::ok;
 }
 
 void ProxyExchange::on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) {
     conn_ = nullptr;
-    if (committed_) {
+    if (state_ == ExchangeState::committed) {
         fail_committed(message, now_ms);
         return;
     }
-    bool first_token = state_ == ExchangeState::relaying && kind == ResultKind::timeout;
-    if (kind == ResultKind::connect && c->reused() && c->bytes_in() == 0 && !stale_retry_) {
-        // A parked connection the server had closed: not the endpoint's fault. Same candidate,
-        // fresh connection, no health penalty.
-        stale_retry_ = true;
-        cand_next_--;
-        attempts_--;
-        next_attempt(now_ms);
+    if (kind == ResultKind::connect && c->reused() && c->bytes_in() == 0 && !fresh_retry_used_) {
+        fresh_retry_used_ = true;
+        fresh_retry_ = true;
+        schedule(now_ms);
         return;
     }
-    record_outcome(kind, 0, now_ms);
-    note_failure(kind, 0, message);
-    if (first_token) failover_reason_ = FailoverReason::first_token;
-    state_ = ExchangeState::attempting;
-    next_attempt(now_ms);
+    AttemptFailure f;
+    f.kind = kind;
+    f.message = message;
+    f.reason = state_ == ExchangeState::awaiting_first_event && kind == ResultKind::timeout ? FailoverReason::first_token
+                                                                                            : reason_of(kind, 0);
+    attempt_failed(f, now_ms);
 }
 
-void ProxyExchange::note_failure(ResultKind kind, uint16_t status, const char* message) {
-    last_kind_ = kind;
-    last_status_ = status;
-    const char* name = agent_->config().endpoints[cur_.endpoint].name;
+// The one failure path: the attempt is over, its outcome is recorded, the next one starts
+// from the loop.
+void ProxyExchange::attempt_failed(const AttemptFailure& f, uint64_t now_ms) {
+    drop_connection();
+    record(f, now_ms);
+    schedule(now_ms);
+}
+
+void ProxyExchange::drop_connection() {
+    if (conn_) {
+        conn_->release(false);
+        conn_ = nullptr;
+    }
+    if (state_ == ExchangeState::awaiting_first_event || state_ == ExchangeState::awaiting_body) out_->drop_staged();
+}
+
+void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
+    const char* name = ctx_->cfg->endpoints[cur_.endpoint].name;
     StrBuf e(last_error_, sizeof last_error_);
-    if (kind == ResultKind::http_status)
-        e.appendf("%s: HTTP %u", name, status);
+    if (f.kind == ResultKind::http_status && !(f.message && f.message[0]))
+        e.appendf("%s: HTTP %u", name, f.status);
     else
-        e.appendf("%s: %s", name, message && message[0] ? message : to_string(kind));
-    // Counted as a failover only if another attempt follows (next_attempt).
+        e.appendf("%s: %s", name, f.message && f.message[0] ? f.message : to_string(f.kind));
+    Observation o;
+    o.kind = f.kind;
+    o.http_status = f.status;
+    o.latency_ms = static_cast<uint32_t>(now_ms - attempt_started_ms_);
+    o.model_index = f.status == 429 ? cur_.model_slot : -1;
+    o.error = f.message && f.message[0] ? f.message : "";
+    char status_text[24];
+    if (f.kind == ResultKind::http_status && !o.error[0]) {
+        StrBuf st(status_text, sizeof status_text);
+        st.appendf("HTTP %u", f.status);
+        o.error = status_text;
+    }
+    o.has_retry_after = f.status == 429 && retry_after_known_;
+    o.retry_after_ms = retry_after_ms_;
+    Health& h = ctx_->health[cur_.endpoint];
+    HealthState before = h.state;
+    ObservationEffect eff = health_observe(&h, *ctx_->params, o, now_ms);
+    ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(outcome_of(f.kind, f.status))]++;
+    if (eff == ObservationEffect::rate_limited)
+        fail_rate_limited_++;
+    else if (eff == ObservationEffect::key_bad)
+        fail_key_bad_++;
+    else
+        fail_other_++;
     failover_pending_ = true;
-    failover_reason_ = reason_of(kind, status);
+    failover_reason_ = f.reason;
     EW_LOG_INFO("attempt %u failed endpoint=%s model=%s error=\"%s\"", attempts_, name, cur_.model, last_error_);
+    if (eff == ObservationEffect::key_bad) EW_LOG_WARN("endpoint=%s api_key=rejected status=%u", name, f.status);
+    if (h.state != before)
+        EW_LOG_WARN("endpoint=%s state %s -> %s (traffic) score=%.1f", name, to_string(before), to_string(h.state),
+                    h.score);
 }
 
-void ProxyExchange::record_outcome(ResultKind kind, uint16_t status, uint64_t now_ms) {
-    Outcome o;
-    o.kind = kind;
+void ProxyExchange::record_success(uint16_t status, uint64_t now_ms) {
+    Observation o;
+    o.kind = ResultKind::ok;
     o.http_status = status;
     o.latency_ms = static_cast<uint32_t>(now_ms - attempt_started_ms_);
-    char msg[EW_CAP_ERROR_TEXT];
-    if (kind == ResultKind::http_status) {
-        StrBuf m(msg, sizeof msg);
-        m.appendf("HTTP %u", status);
-        o.error = msg;
-    }
-    Health& h = agent_->health()[cur_.endpoint];
+    Health& h = ctx_->health[cur_.endpoint];
     HealthState before = h.state;
-    health_record(&h, agent_->health_params(), o, now_ms, false);
-    agent_->metrics().attempts[cur_.endpoint][static_cast<size_t>(outcome_of(kind, status))]++;
+    health_observe(&h, *ctx_->params, o, now_ms);
+    ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(AttemptOutcome::ok)]++;
     if (h.state != before)
-        EW_LOG_WARN("endpoint=%s state %s -> %s (traffic) score=%.1f", agent_->config().endpoints[cur_.endpoint].name,
-                    to_string(before), to_string(h.state), h.score);
+        EW_LOG_INFO("endpoint=%s state %s -> %s (traffic)", ctx_->cfg->endpoints[cur_.endpoint].name,
+                    to_string(before), to_string(h.state));
 }
 
-// ---- endings --------------------------------------------------------------------------------
+// ---- answers edgeway makes ------------------------------------------------------------------
+
+void ProxyExchange::edgeway_headers(StrBuf* h, bool served) const {
+    const Config& cfg = *ctx_->cfg;
+    bool tried = cur_.endpoint < cfg.endpoint_count && (served || attempts_ > 0);
+    const char* ep = tried ? cfg.endpoints[cur_.endpoint].name : "none";
+    // Both names are validated (the config's, and the request's by model_name_check).
+    const char* model = cur_.model && tried ? cur_.model : (requested_model_[0] ? requested_model_ : "none");
+    h->appendf("x-edgeway-endpoint: %s\r\nx-edgeway-model: %s\r\nx-edgeway-attempts: %u\r\n", ep, model, attempts_);
+}
+
+void ProxyExchange::answer_error(uint16_t status, const char* message, const char* type, const char* param,
+                                 const char* code, const char* more_headers, uint64_t now_ms) {
+    char body[EW_CAP_ERROR_TEXT + 512];
+    StrBuf b(body, sizeof body);
+    openai_error_body(&b, message, type, param, code);
+    char hdr[EW_CAP_CLIENT_HEAD / 2];
+    StrBuf h(hdr, sizeof hdr);
+    edgeway_headers(&h, false);
+    h.append(more_headers);
+    out_->respond(status, "application/json", b.data, b.len, hdr);
+    end(AnswerEnd::complete, status, now_ms);
+}
 
 void ProxyExchange::answer_unavailable(uint64_t now_ms) {
-    const Config& cfg = agent_->config();
-    uint64_t soonest = router_soonest_serve_ms(cfg, agent_->health(), requested_model_, now_ms);
-    uint64_t secs = 1;
-    if (soonest != UINT64_MAX && soonest > now_ms) secs = (soonest - now_ms + 999) / 1000;
-    if (soonest == UINT64_MAX) secs = (cfg.probe.down_interval_ms + 999) / 1000;
+    const Config& cfg = *ctx_->cfg;
+    uint64_t soonest = router_soonest_serve_ms(cfg, ctx_->health, requested_model_, now_ms);
+    uint64_t wait_ms = cfg.probe.down_interval_ms;
+    if (soonest != UINT64_MAX) wait_ms = soonest > now_ms ? soonest - now_ms : 0;
+    uint64_t secs = (wait_ms + 999) / 1000;
     if (secs < 1) secs = 1;
     char msg[EW_CAP_ERROR_TEXT + 160];
     StrBuf m(msg, sizeof msg);
-    if (attempts_ == 0)
-        m.appendf("No upstream can serve model `%s` right now (all endpoints down or rate limited).",
-                  requested_model_);
-    else
-        m.appendf("All %u upstream attempts for model `%s` failed; last: %s.", attempts_, requested_model_,
-                  last_error_);
-    char body[EW_CAP_ERROR_TEXT + 400];
-    StrBuf b(body, sizeof body);
-    openai_error_body(&b, msg, "server_error", nullptr, "upstream_unavailable");
-    char hdr[384];
-    StrBuf hs(hdr, sizeof hdr);
-    extra_headers(hdr, sizeof hdr, false);
-    hs.len = strlen(hdr);
+    char more[160];
+    StrBuf hs(more, sizeof more);
     hs.appendf("Retry-After: %llu\r\n", static_cast<unsigned long long>(secs));
+    uint16_t status = 503;
+    const char* type = "server_error";
+    const char* code = "all_endpoints_down";
+    bool all_limited = fail_rate_limited_ > 0 && fail_key_bad_ == 0 && fail_other_ == 0;
+    bool all_keys = fail_key_bad_ > 0 && fail_rate_limited_ == 0 && fail_other_ == 0;
+    if (all_limited) {
+        status = 429;
+        type = "rate_limit_error";
+        code = "rate_limit_exceeded";
+        hs.appendf("retry-after-ms: %llu\r\n", static_cast<unsigned long long>(wait_ms ? wait_ms : 1000));
+        m.appendf("Every upstream for model `%s` is rate limited; last: %s.", requested_model_, last_error_);
+    } else if (all_keys) {
+        code = "upstream_auth_failed";
+        m.appendf("Every upstream for model `%s` rejected its API key; last: %s.", requested_model_, last_error_);
+    } else if (attempts_ == 0) {
+        m.appendf("No upstream can serve model `%s` right now (all endpoints down or rate limited).", requested_model_);
+    } else {
+        m.appendf("All %u upstream attempts for model `%s` failed; last: %s.", attempts_, requested_model_, last_error_);
+    }
     // The attempts were spent here: an SDK's own retries would only multiply upstream load.
-    if (attempts_ > 0) hs.append("x-should-retry: false\r\n");
-    client_->respond(503, "application/json", b.data, b.len, hdr);
-    end(now_ms, 503);
+    if (attempts_ > 0 && !all_limited) hs.append("x-should-retry: false\r\n");
+    EW_LOG_WARN("request failed model=%s attempts=%u status=%u error=\"%s\"", requested_model_, attempts_, status,
+                last_error_);
+    answer_error(status, msg, type, nullptr, code, more, now_ms);
 }
 
-void ProxyExchange::end(uint64_t now_ms, uint16_t status) {
+void ProxyExchange::end(AnswerEnd how, uint16_t status, uint64_t now_ms) {
     finish_metrics(status, now_ms);
-    ClientConn* cl = client_;
-    detach();
-    cl->finish_response();
+    if (conn_) {
+        conn_->release(false);
+        conn_ = nullptr;
+    }
+    ctx_->loop->remove(this);
+    state_ = ExchangeState::done;
+    ClientWriter* w = out_;
+    bool chunked = commit_status_ != 0 && !bodiless_;
+    out_ = nullptr;
+    w->end_answer(how, chunked);
 }
 
 void ProxyExchange::finish_metrics(uint16_t status, uint64_t now_ms) {
-    Metrics& m = agent_->metrics();
+    Metrics& m = *ctx_->metrics;
     m.total++;
     bool ok = status >= 200 && status < 300;
     if (ok) {
@@ -380,7 +507,8 @@ void ProxyExchange::finish_metrics(uint16_t status, uint64_t now_ms) {
     }
     if (ok && fallback_used_) m.fallback_triggered++;
     m.request_duration.observe_ms(now_ms - started_ms_);
-    m.count_request(cur_.endpoint, cur_.model_slot, status);
+    bool served = commit_status_ != 0;
+    m.count_request(served ? cur_.endpoint : 255, served ? cur_.model_slot : 255, status);
     if (ok && (prompt_tokens_ || completion_tokens_) && cur_.endpoint < EW_CAP_ENDPOINTS &&
         cur_.model_slot < EW_CAP_MODELS_PER_ENDPOINT) {
         m.prompt_tokens[cur_.endpoint][cur_.model_slot] += prompt_tokens_;
@@ -389,69 +517,19 @@ void ProxyExchange::finish_metrics(uint16_t status, uint64_t now_ms) {
     prompt_tokens_ = completion_tokens_ = 0;
 }
 
-void ProxyExchange::detach() {
-    if (conn_) {
-        conn_->release(false);
-        conn_ = nullptr;
-    }
-    agent_->loop().remove(this);
-    state_ = ExchangeState::idle;
-    client_ = nullptr;
-}
-
-void ProxyExchange::cancel() {
+void ProxyExchange::cancel(uint64_t now_ms) {
     if (!active()) return;
     // The client left: free the upstream attempt and the slot now.
-    if (conn_) EW_LOG_INFO("client left: cancelling attempt on endpoint=%s",
-                           agent_->config().endpoints[cur_.endpoint].name);
-    finish_metrics(499, pal::now_ms());
-    detach();
-}
-
-void ProxyExchange::on_client_drained(uint64_t) {
-    // Upstream reads resume through upstream_body_room() on the next poll; nothing to do.
-}
-
-uint64_t ProxyExchange::deadline_ms() const {
-    if (state_ == ExchangeState::waiting_backoff) return backoff_until_ms_;
-    if (committed_) return 0;
-    return deadline_ms_;
-}
-
-void ProxyExchange::on_deadline(uint64_t now_ms) {
-    if (state_ == ExchangeState::waiting_backoff) {
-        state_ = ExchangeState::attempting;
-        next_attempt(now_ms);
-        return;
-    }
-    if (committed_ || !active()) return;
-    // The whole request ran out of time before anything was committed.
+    if (conn_)
+        EW_LOG_INFO("client left: cancelling attempt on endpoint=%s", ctx_->cfg->endpoints[cur_.endpoint].name);
+    finish_metrics(499, now_ms);
     if (conn_) {
         conn_->release(false);
         conn_ = nullptr;
     }
-    copy_str(last_error_, sizeof last_error_, "request_timeout_ms reached");
-    char body[256];
-    StrBuf b(body, sizeof body);
-    openai_error_body(&b, "edgeway: no upstream answered within request_timeout_ms.", "server_error", nullptr,
-                      "timeout");
-    char hdr[256];
-    extra_headers(hdr, sizeof hdr, false);
-    client_->respond(504, "application/json", b.data, b.len, hdr);
-    end(now_ms, 504);
+    ctx_->loop->remove(this);
+    state_ = ExchangeState::done;
+    out_ = nullptr;
 }
-
-// ---- small parts ----------------------------------------------------------------------------
-
-void ProxyExchange::extra_headers(char* buf, size_t cap, bool served) const {
-    StrBuf h(buf, cap);
-    const Config& cfg = agent_->config();
-    const char* ep = cur_.endpoint < cfg.endpoint_count ? cfg.endpoints[cur_.endpoint].name : "none";
-    const char* model = cur_.model ? cur_.model : (requested_model_[0] ? requested_model_ : "none");
-    if (!served) ep = attempts_ ? ep : "none";
-    h.appendf("x-edgeway-endpoint: %s\r\nx-edgeway-model: %s\r\nx-edgeway-attempts: %u\r\n", ep, model, attempts_);
-}
-
-void ProxyExchange::health_tick_all(uint64_t now_ms) { agent_->tick_health(now_ms); }
 
 }  // namespace ew

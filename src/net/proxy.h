@@ -1,6 +1,12 @@
 // One client request on its way upstream: candidates, attempts, failover, commit, relay.
 // Before the first byte reaches the client any failure may fail over; after it, nothing
-// does, and a broken stream ends with an OpenAI-style error event, never a silent cut.
+// does, and an answer that does not end properly ends with an OpenAI-style error event and
+// an unfinished body, never a clean end.
+//
+// The exchange is a state machine with one printable state (ExchangeState). It gets what it
+// uses passed in (NetContext, RequestView, ClientWriter) and hears of failures one way: as
+// an event from its upstream connection, or a return value of open()/send(). After a failed
+// attempt the next one starts from the loop (a zero back-off), never by recursion.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -10,30 +16,49 @@
 #include "core/openai.h"
 #include "core/router.h"
 #include "core/sse.h"
+#include "net/client_writer.h"
+#include "net/context.h"
 #include "net/loop.h"
 #include "net/upstream.h"
 
 namespace ew {
 
-class Agent;
-class ClientConn;
+enum class ExchangeState : uint8_t {
+    idle,                  // no request
+    backoff,               // waiting to start the next attempt (a zero wait: the next loop turn)
+    connecting,            // opening a connection (TCP, TLS)
+    awaiting_head,         // request sent; waiting for the final response head
+    awaiting_body,         // a JSON 2xx head: waiting for the first body bytes (must be JSON)
+    awaiting_first_event,  // an SSE head: waiting for the first data event
+    committed,             // the answer's head went to the client; relaying
+    done,                  // answered; the client connection carries on
+};
+const char* to_string(ExchangeState s);
 
-enum class ExchangeState : uint8_t { idle, waiting_backoff, attempting, relaying, finished };
+// What the exchange decided about one attempt's failure.
+struct AttemptFailure {
+    ResultKind kind = ResultKind::bad_response;
+    uint16_t status = 0;
+    const char* message = "";
+    FailoverReason reason = FailoverReason::bad_response;
+};
 
 class ProxyExchange final : public UpstreamUser, public Pollable {
 public:
     // The request has been read whole. Validates it, then runs attempts.
-    void start(Agent* agent, ClientConn* client, uint64_t now_ms);
+    void start(const NetContext* ctx, ClientWriter* out, const RequestView& req, uint64_t now_ms);
     // The client went away: cancel the upstream attempt and free everything.
-    void cancel();
-    bool active() const { return state_ != ExchangeState::idle && state_ != ExchangeState::finished; }
-    // The client drained output: resume reading the upstream.
+    void cancel(uint64_t now_ms);
+    ExchangeState state() const { return state_; }
+    bool active() const { return state_ != ExchangeState::idle && state_ != ExchangeState::done; }
+    uint32_t attempts() const { return attempts_; }
+    // The client drained its output: upstream silence is measured again from now.
     void on_client_drained(uint64_t now_ms);
 
     // UpstreamUser
     void on_upstream_ready(UpstreamConn* c, uint64_t now_ms) override;
     void on_upstream_head(UpstreamConn* c, uint64_t now_ms) override;
-    void on_upstream_body(UpstreamConn* c, const char* data, size_t len) override;
+    void on_upstream_body(UpstreamConn* c, const char* data, size_t len, uint64_t now_ms) override;
     void on_upstream_done(UpstreamConn* c, uint64_t now_ms) override;
     void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) override;
     size_t upstream_body_room() const override;
@@ -46,46 +71,62 @@ public:
     void on_deadline(uint64_t now_ms) override;
 
 private:
-    static constexpr size_t kNoCommit = SIZE_MAX;
-    void reject(uint16_t status, const char* message, const char* type, const char* param, uint64_t now_ms,
-                const char* code = nullptr);
+    // ---- validation and attempts (proxy.cpp)
+    bool validate(uint64_t now_ms);
     void next_attempt(uint64_t now_ms);
-    void send_request(uint64_t now_ms);
-    void record_outcome(ResultKind kind, uint16_t status, uint64_t now_ms);
-    void note_failure(ResultKind kind, uint16_t status, const char* message);
-    void commit(uint16_t status, const char* content_type, uint64_t now_ms);
-    void fail_committed(const char* message, uint64_t now_ms);
+    ResultKind open_attempt(uint64_t now_ms, bool fresh_only, char* err, size_t cap);
+    ResultKind send_request(uint64_t now_ms, char* err, size_t cap);
+    void attempt_failed(const AttemptFailure& f, uint64_t now_ms);
+    void record(const AttemptFailure& f, uint64_t now_ms);
+    void record_success(uint16_t status, uint64_t now_ms);
+    void drop_connection();
+    void schedule(uint64_t at_ms);
+    // ---- answers edgeway makes (proxy.cpp)
+    void answer_error(uint16_t status, const char* message, const char* type, const char* param, const char* code,
+                      const char* more_headers, uint64_t now_ms);
     void answer_unavailable(uint64_t now_ms);
-    // The answer is complete in the client's buffer: count it, let go of everything.
-    void end(uint64_t now_ms, uint16_t status);
+    void edgeway_headers(StrBuf* h, bool served) const;
+    void end(AnswerEnd how, uint16_t status, uint64_t now_ms);
     void finish_metrics(uint16_t status, uint64_t now_ms);
-    void detach();
-    void health_tick_all(uint64_t now_ms);
+    // ---- commit and relay (proxy_relay.cpp)
+    bool check_head(const ResponseParser& r, AttemptFailure* f, char* msg, size_t cap) const;
+    bool commit(uint16_t status, const char* content_type, uint64_t now_ms);
+    void relay(const char* data, size_t len, uint64_t now_ms);
+    void feed_first_event(const char* data, size_t len, uint64_t now_ms);
+    void feed_first_json(const char* data, size_t len, uint64_t now_ms);
+    void fail_committed(const char* message, uint64_t now_ms);
     static void on_sse_event(const SseEvent& ev, void* user);
-    void add_usage(const OpenAIUsage& u);
     void keep_tail(const char* data, size_t len);
     bool find_tail_usage(OpenAIUsage* u) const;
-    void extra_headers(char* buf, size_t cap, bool served) const;
+    uint32_t inactivity_ms() const;
 
-    Agent* agent_ = nullptr;
-    ClientConn* client_ = nullptr;
+    const NetContext* ctx_ = nullptr;
+    ClientWriter* out_ = nullptr;
+    RequestView req_;
     ExchangeState state_ = ExchangeState::idle;
     Candidate cands_[EW_ROUTER_CANDIDATES_CAP];
     size_t cand_count_ = 0;
     size_t cand_next_ = 0;
     uint32_t attempts_ = 0;
-    uint32_t retries_same_ = 0;
+    uint32_t rounds_ = 0;            // passes over the candidate list (back-off index)
     UpstreamConn* conn_ = nullptr;
-    Candidate cur_ = {255, 255, nullptr};
+    Candidate cur_ = {255, 255, nullptr, false};
     bool stream_ = false;
-    bool committed_ = false;
-    bool saw_done_ = false;
+    bool fresh_retry_ = false;       // the next attempt re-tries cur_ on a fresh connection
+    bool fresh_retry_used_ = false;  // once per request
     bool fallback_used_ = false;
-    bool stale_retry_ = false;
-    bool early_end_ = false;
-    bool failover_pending_ = false;  // the last attempt failed; counted if another follows
+    bool failover_pending_ = false;  // the last attempt failed; counted as a failover if another follows
+    bool saw_done_ = false;
+    bool sse_first_ = false;         // the first data event arrived (set by on_sse_event)
+    bool sse_early_end_ = false;     // [DONE] or an error event before any data event
+    bool bodiless_ = false;          // a 204/304: relayed without body framing
     FailoverReason failover_reason_ = FailoverReason::connect;
+    uint32_t fail_rate_limited_ = 0;  // attempts that failed on 429
+    uint32_t fail_key_bad_ = 0;       // on 401/403
+    uint32_t fail_other_ = 0;
     uint16_t commit_status_ = 0;
+    bool retry_after_known_ = false;  // the failing attempt's Retry-After (429)
+    uint64_t retry_after_ms_ = 0;
     JsonSpan model_span_ = {};
     char requested_model_[EW_CAP_MODEL_NAME] = "";
     char model_json_[2 * EW_CAP_MODEL_NAME + 8] = "";
@@ -93,14 +134,10 @@ private:
     uint64_t started_ms_ = 0;
     uint64_t deadline_ms_ = 0;
     uint64_t attempt_started_ms_ = 0;
-    uint64_t backoff_until_ms_ = 0;
+    uint64_t wake_ms_ = 0;
     uint64_t head_ms_ = 0;
-    uint16_t last_status_ = 0;
-    ResultKind last_kind_ = ResultKind::ok;
     char last_error_[EW_CAP_ERROR_TEXT] = "";
     SseParser sse_;
-    size_t commit_offset_ = kNoCommit;
-    SseEvent first_event_;
     uint64_t prompt_tokens_ = 0;
     uint64_t completion_tokens_ = 0;
     char tail_[512];

@@ -1,176 +1,322 @@
-// The relay half of a proxied request: commit, body relay (JSON or SSE), usage, and the
-// honest end of a stream that breaks after commit.
+// The relay half of a proxied request: the response head's verdict, what a 2xx must look
+// like, the commit (JSON at its first body bytes, SSE at its first data event, both relayed
+// as the bytes the upstream sent), the relay, usage, and the honest end of an answer that
+// breaks after commit.
 #include <string.h>
 
 #include "core/openai.h"
+#include "core/retry.h"
 #include "core/strbuf.h"
-#include "net/agent.h"
-#include "net/client.h"
 #include "net/log.h"
 #include "net/proxy.h"
 
 namespace ew {
+namespace {
 
-// ---- commit and relay -------------------------------------------------------------------------
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-void ProxyExchange::commit(uint16_t status, const char* content_type, uint64_t now_ms) {
-    committed_ = true;
-    char hdr[256 + sizeof(conn_->response().passthrough)];
-    StrBuf h(hdr, sizeof hdr);
-    extra_headers(hdr, sizeof hdr, true);
-    h.len = strlen(hdr);
-    if (conn_) h.append(conn_->response().passthrough, conn_->response().passthrough_len);
-    // Not flushed here: a JSON answer goes out with its body in as few writes as possible
-    // (the loop flushes on writability); a stream flushes each event as it relays it.
-    client_->begin_chunked(status, content_type, hdr);
-    commit_status_ = status;
-    if (stream_) agent_->metrics().first_token.observe_ms(now_ms - started_ms_);
-    const EndpointConfig& ec = agent_->config().endpoints[cur_.endpoint];
-    // After commit, the stream may run long: the limit is inactivity, not the total.
-    if (conn_) conn_->set_deadline(now_ms + ec.timeout_ms);
+// The media type of a Content-Type value, printable and short: it goes into messages.
+void media_type(const HeaderValue& ct, char* out, size_t cap) {
+    size_t n = 0;
+    for (size_t i = 0; ct.present && i < ct.len && n + 1 < cap && n < 48; i++) {
+        char c = ct.text[i];
+        if (c == ';' || c == ' ') break;
+        out[n++] = (c > 0x20 && c < 0x7f && c != '"' && c != '\\') ? c : '?';
+    }
+    out[n] = '\0';
+    if (n == 0) copy_str(out, cap, "no content type");
 }
+
+// A relayed header value: printable ASCII only (nothing from upstream may break our head).
+void safe_value(const HeaderValue& h, char* out, size_t cap, const char* fallback) {
+    size_t n = 0;
+    for (size_t i = 0; h.present && i < h.len && n + 1 < cap; i++) {
+        char c = h.text[i];
+        if (c < 0x20 || c > 0x7e) {
+            copy_str(out, cap, fallback);
+            return;
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    if (n == 0) copy_str(out, cap, fallback);
+}
+
+bool contains_ci(const HeaderValue& h, const char* word) {
+    if (!h.present) return false;
+    size_t w = strlen(word);
+    for (size_t i = 0; i + w <= h.len; i++) {
+        size_t k = 0;
+        while (k < w && (h.text[i + k] | 0x20) == word[k]) k++;
+        if (k == w) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+// ---- the response head --------------------------------------------------------------------------
+
+bool ProxyExchange::check_head(const ResponseParser& r, AttemptFailure* f, char* msg, size_t cap) const {
+    // A 200 that is not what was asked for (a hotel Wi-Fi login page, a proxy's error page)
+    // is a bad response: it fails over and counts against the endpoint.
+    char mt[56];
+    media_type(r.content_type, mt, sizeof mt);
+    bool html = contains_ci(r.content_type, "text/html");
+    bool ok = stream_ ? header_starts_with(r.content_type, "text/event-stream")
+                      : (!r.content_type.present || contains_ci(r.content_type, "json"));
+    if (ok) return true;
+    StrBuf m(msg, cap);
+    if (html)
+        m.appendf("%s answer: captive portal?", mt);
+    else
+        m.appendf("%s answer where %s was expected", mt, stream_ ? "text/event-stream" : "JSON");
+    f->kind = ResultKind::bad_response;
+    f->message = msg;
+    f->reason = FailoverReason::bad_response;
+    return false;
+}
+
+void ProxyExchange::on_upstream_head(UpstreamConn* c, uint64_t now_ms) {
+    const ResponseParser& r = c->response();
+    uint16_t status = r.status;
+    head_ms_ = now_ms;
+    AttemptVerdict v = classify_attempt(ResultKind::http_status, status);
+    AttemptFailure f;
+    char msg[96];
+    if (status >= 300 && status < 400) {
+        StrBuf m(msg, sizeof msg);
+        m.appendf("HTTP %u redirect: captive portal?", status);
+        f.kind = ResultKind::bad_response;
+        f.message = msg;
+        f.reason = FailoverReason::bad_response;
+        attempt_failed(f, now_ms);
+        return;
+    }
+    if (v == AttemptVerdict::return_to_client) {
+        // The service answered properly (400, 404, 422, ...): relayed as it is.
+        char ct[EW_CAP_NAME * 4];
+        safe_value(r.content_type, ct, sizeof ct, "application/json");
+        commit(status, ct, now_ms);
+        return;
+    }
+    if (v == AttemptVerdict::success) {
+        if (status == 204 || status == 304) {
+            bodiless_ = true;
+            commit(status, "", now_ms);
+            return;
+        }
+        if (!check_head(r, &f, msg, sizeof msg)) {
+            attempt_failed(f, now_ms);
+            return;
+        }
+        if (stream_) {
+            // Commit waits for the first data event, within first_token_timeout_ms.
+            sse_init(&sse_);
+            state_ = ExchangeState::awaiting_first_event;
+            uint64_t d = now_ms + ctx_->cfg->agent.first_token_timeout_ms;
+            c->set_deadline(d < deadline_ms_ ? d : deadline_ms_);
+        } else {
+            state_ = ExchangeState::awaiting_body;
+        }
+        return;
+    }
+    // A failure: this attempt ends here, the connection is not reused (body unread).
+    f.kind = ResultKind::http_status;
+    f.status = status;
+    f.reason = status == 429 ? FailoverReason::rate_limited
+               : (status == 401 || status == 403) ? FailoverReason::auth
+                                                  : FailoverReason::server_error;
+    if (status == 429) retry_after_known_ = response_retry_after_ms(r, &retry_after_ms_);
+    attempt_failed(f, now_ms);
+}
+
+// ---- commit -------------------------------------------------------------------------------------
+
+bool ProxyExchange::commit(uint16_t status, const char* content_type, uint64_t now_ms) {
+    char hdr[EW_CAP_CLIENT_HEAD - 256];
+    StrBuf h(hdr, sizeof hdr);
+    edgeway_headers(&h, true);
+    if (conn_) h.append(conn_->response().passthrough, conn_->response().passthrough_len);
+    commit_status_ = status;
+    state_ = ExchangeState::committed;
+    record_success(status, now_ms);
+    if (bodiless_) {
+        out_->respond_bodiless(status, hdr);
+    } else if (!out_->begin_chunked(status, content_type, hdr)) {
+        // Cannot happen within the caps (caps.h ties the head to the buffer).
+        fail_committed("response head too large to relay", now_ms);
+        return false;
+    }
+    if (stream_ && !bodiless_) ctx_->metrics->first_token.observe_ms(now_ms - started_ms_);
+    // After commit the limit is upstream silence, not the total: a long generation runs on.
+    if (conn_) conn_->set_deadline(now_ms + inactivity_ms());
+    return true;
+}
+
+uint32_t ProxyExchange::inactivity_ms() const { return ctx_->cfg->endpoints[cur_.endpoint].timeout_ms; }
 
 size_t ProxyExchange::upstream_body_room() const {
-    if (client_ == nullptr) return 0;
-    size_t room = client_->out_room();
-    return room > 32 ? room - 32 : 0;
+    if (out_ == nullptr) return 0;
+    // Before commit the staging decides (a first event too large fails the attempt).
+    if (state_ != ExchangeState::committed) return 2 * EW_CAP_UPSTREAM_RX + 64;
+    return out_->chunk_room();
 }
+
+void ProxyExchange::on_client_drained(uint64_t now_ms) {
+    // Upstream reads resume (upstream_body_room), and silence is measured from now.
+    if (state_ == ExchangeState::committed && conn_) conn_->set_deadline(now_ms + inactivity_ms());
+}
+
+// ---- body -----------------------------------------------------------------------------------------
 
 void ProxyExchange::on_sse_event(const SseEvent& ev, void* user) {
     ProxyExchange* self = static_cast<ProxyExchange*>(user);
-    if (ev.is_done) self->saw_done_ = true;
-    if (!self->committed_ && self->commit_offset_ == kNoCommit) {
+    if (!self->sse_first_) {
         if (ev.is_done || openai_event_is_error(ev)) {
-            self->early_end_ = true;  // an error or an empty stream before any token: fail over
+            self->sse_early_end_ = true;  // an error or an empty stream before any token: fail over
             return;
         }
-        self->commit_offset_ = ev.end_offset;
-        // Stop here: the event's pointers stay valid until the next feed.
-        self->first_event_ = ev;
-        sse_stop(&self->sse_);
+        self->sse_first_ = true;
+        return;
+    }
+    if (ev.is_done) {
+        self->saw_done_ = true;
         return;
     }
     OpenAIUsage u;
-    if (!ev.is_done && openai_find_usage(ev.data, ev.data_len, &u)) self->add_usage(u);
+    if (openai_find_usage(ev.data, ev.data_len, &u)) {
+        self->prompt_tokens_ += u.prompt_tokens;
+        self->completion_tokens_ += u.completion_tokens;
+    }
 }
 
-void ProxyExchange::on_upstream_body(UpstreamConn* c, const char* data, size_t len) {
-    uint64_t now_ms = pal::now_ms();
-    if (!stream_ || committed_) {
-        if (stream_) sse_feed(&sse_, data, len, on_sse_event, this);
-        else keep_tail(data, len);
-        client_->write_chunk(data, len);
-        if (stream_) client_->flush();  // tokens go out as they come
-        if (committed_ && conn_) c->set_deadline(now_ms + agent_->config().endpoints[cur_.endpoint].timeout_ms);
+void ProxyExchange::on_upstream_body(UpstreamConn*, const char* data, size_t len, uint64_t now_ms) {
+    switch (state_) {
+        case ExchangeState::awaiting_first_event: feed_first_event(data, len, now_ms); break;
+        case ExchangeState::awaiting_body: feed_first_json(data, len, now_ms); break;
+        case ExchangeState::committed: relay(data, len, now_ms); break;
+        default: break;
+    }
+}
+
+void ProxyExchange::feed_first_event(const char* data, size_t len, uint64_t now_ms) {
+    AttemptFailure f;
+    f.kind = ResultKind::bad_response;
+    if (!out_->stage(data, len)) {
+        f.message = "first stream event larger than the relay buffer";
+        attempt_failed(f, now_ms);
         return;
     }
-    // Streaming, not committed yet: look for the first data event.
-    commit_offset_ = kNoCommit;
-    early_end_ = false;
     SseStatus s = sse_feed(&sse_, data, len, on_sse_event, this);
-    if (s != SseStatus::ok || early_end_) {
-        conn_ = nullptr;
-        c->release(false);
-        record_outcome(ResultKind::bad_response, 0, now_ms);
-        note_failure(ResultKind::bad_response, 0,
-                     s != SseStatus::ok ? "stream event too large" : "stream ended or failed before the first token");
-        state_ = ExchangeState::attempting;
-        next_attempt(now_ms);
+    if (s != SseStatus::ok || sse_early_end_) {
+        f.message = s != SseStatus::ok ? "stream event too large" : "stream ended or failed before the first token";
+        attempt_failed(f, now_ms);
         return;
     }
-    if (commit_offset_ == kNoCommit) return;  // comments or partial event so far
-    commit(200, "text/event-stream", now_ms);
-    // The first event is written whole from the parser; the rest of this chunk raw.
-    // Each data line gains a "data: " prefix: worst case one per byte.
-    static char ev_buf[EW_CAP_SSE_EVENT * 7 + EW_CAP_SSE_EVENT_NAME + 16];
-    StrBuf out(ev_buf, sizeof ev_buf);
-    if (first_event_.event_len) {
-        out.append("event: ");
-        out.append(first_event_.event, first_event_.event_len);
-        out.append("\n");
-    }
-    const char* d = first_event_.data;
-    size_t left = first_event_.data_len;
-    for (;;) {
-        const char* nl = static_cast<const char*>(memchr(d, '\n', left));
-        size_t line = nl ? static_cast<size_t>(nl - d) : left;
-        out.append("data: ");
-        out.append(d, line);
-        out.append("\n");
-        if (!nl) break;
-        d = nl + 1;
-        left -= line + 1;
-    }
-    out.append("\n");
-    if (out.overflow) {
-        // Cannot happen within caps (the buffer holds the largest event); never send half.
-        fail_committed("first event too large to relay", now_ms);
+    if (!sse_first_) return;  // comments or a partial event so far
+    // What was staged (the first event as sent, and whatever followed it) is the first chunk.
+    if (commit(200, "text/event-stream", now_ms)) out_->flush();
+}
+
+void ProxyExchange::feed_first_json(const char* data, size_t len, uint64_t now_ms) {
+    AttemptFailure f;
+    f.kind = ResultKind::bad_response;
+    if (!out_->stage(data, len)) {
+        f.message = "answer starts with more whitespace than the relay buffer holds";
+        attempt_failed(f, now_ms);
         return;
     }
-    client_->write_chunk(out.data, out.len);
-    if (commit_offset_ < len) {
-        // The rest of the chunk goes out raw; the parser still sees it ([DONE], usage, errors).
-        sse_feed(&sse_, data + commit_offset_, len - commit_offset_, on_sse_event, this);
-        client_->write_chunk(data + commit_offset_, len - commit_offset_);
+    keep_tail(data, len);
+    size_t i = 0;
+    while (i < len && is_space(data[i])) i++;
+    if (i == len) return;  // whitespace so far
+    if (data[i] != '{' && data[i] != '[') {
+        f.message = "HTTP 200 body is not JSON";
+        attempt_failed(f, now_ms);
+        return;
     }
-    client_->flush();
+    commit(conn_ ? conn_->response().status : 200, "application/json", now_ms);
+}
+
+void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
+    if (bodiless_) return;
+    if (stream_) {
+        sse_feed(&sse_, data, len, on_sse_event, this);
+    } else {
+        keep_tail(data, len);
+    }
+    if (!out_->write_chunk(data, len, false)) {
+        // Flow control keeps this from happening; if it does, the client must know.
+        fail_committed("client buffer full", now_ms);
+        return;
+    }
+    if (stream_) out_->flush();  // tokens go out as they come
+    if (conn_) conn_->set_deadline(now_ms + inactivity_ms());
 }
 
 void ProxyExchange::on_upstream_done(UpstreamConn* c, uint64_t now_ms) {
-    conn_ = nullptr;
-    if (!committed_) {
-        // A stream that ended before its first event: nothing was sent; fail over.
-        c->release(false);
-        record_outcome(ResultKind::bad_response, 0, now_ms);
-        note_failure(ResultKind::bad_response, 0, "stream ended before the first token");
-        state_ = ExchangeState::attempting;
-        next_attempt(now_ms);
+    AttemptFailure f;
+    f.kind = ResultKind::bad_response;
+    if (state_ == ExchangeState::awaiting_first_event) {
+        f.message = "stream ended before the first token";
+        attempt_failed(f, now_ms);
         return;
     }
+    if (state_ == ExchangeState::awaiting_body) {
+        f.message = "HTTP 200 with an empty body";
+        attempt_failed(f, now_ms);
+        return;
+    }
+    if (state_ != ExchangeState::committed) return;
+    // Read to its end: the connection may serve the next request.
+    conn_ = nullptr;
     c->release(true);
-    agent_->pool().park_limit(cur_.endpoint);
+    ctx_->pool->park_limit(cur_.endpoint);
+    if (stream_ && !bodiless_ && commit_status_ >= 200 && commit_status_ < 300 && !saw_done_) {
+        fail_committed("stream ended without [DONE]", now_ms);
+        return;
+    }
     if (!stream_) {
         OpenAIUsage u;
-        if (tail_len_ && find_tail_usage(&u)) add_usage(u);
+        if (tail_len_ && find_tail_usage(&u)) {
+            prompt_tokens_ += u.prompt_tokens;
+            completion_tokens_ += u.completion_tokens;
+        }
     }
-    client_->end_chunked();
-    end(now_ms, commit_status_);
+    end(AnswerEnd::complete, commit_status_, now_ms);
 }
+
+// ---- the honest end of a broken answer -------------------------------------------------------------
 
 void ProxyExchange::fail_committed(const char* message, uint64_t now_ms) {
+    const char* name = ctx_->cfg->endpoints[cur_.endpoint].name;
     char why[EW_CAP_ERROR_TEXT + 64];
     StrBuf w(why, sizeof why);
-    w.appendf("upstream %s failed mid-response: %s", agent_->config().endpoints[cur_.endpoint].name, message);
-    EW_LOG_WARN("stream broken endpoint=%s model=%s error=\"%s\"", agent_->config().endpoints[cur_.endpoint].name,
-                cur_.model, message);
-    Outcome o;
+    w.appendf("upstream %s failed mid-response: %s", name, message);
+    EW_LOG_WARN("stream broken endpoint=%s model=%s error=\"%s\"", name, cur_.model, message);
+    Observation o;
     o.kind = ResultKind::bad_response;
     o.error = why;
-    health_record(&agent_->health()[cur_.endpoint], agent_->health_params(), o, now_ms, false);
-    if (stream_) {
-        // The official SDKs raise on an error event; a silent cut would look like a finished answer.
-        char ev[EW_CAP_ERROR_TEXT + 256];
+    health_observe(&ctx_->health[cur_.endpoint], *ctx_->params, o, now_ms);
+    if (conn_) {
+        conn_->release(false);
+        conn_ = nullptr;
+    }
+    if (stream_ && !bodiless_) {
+        // The SDKs raise on an error event; it starts on a fresh event boundary (an event
+        // cut in the middle is closed first) and may use the reserve kept for it.
+        if (sse_has_partial(&sse_)) out_->write_chunk("\n\n", 2, true);
+        char ev[EW_CAP_STREAM_ERROR_RESERVE];
         StrBuf e(ev, sizeof ev);
         openai_stream_error_event(&e, why);
-        client_->write_chunk(e.data, e.len);
-        client_->end_chunked();
-        client_->close_after_response();
-        end(now_ms, 502);
-        return;
+        out_->write_chunk(e.data, e.len, true);
     }
-    // A JSON body cut in the middle: close without the final chunk so the client sees it.
-    ClientConn* cl = client_;
-    finish_metrics(502, now_ms);
-    detach();
-    cl->abort();
+    // No terminating chunk: the client sees an unfinished body, never a clean end.
+    end(AnswerEnd::unfinished, 502, now_ms);
 }
 
-// ---- usage
-
-void ProxyExchange::add_usage(const OpenAIUsage& u) {
-    prompt_tokens_ += u.prompt_tokens;
-    completion_tokens_ += u.completion_tokens;
-}
+// ---- usage -------------------------------------------------------------------------------------------
 
 void ProxyExchange::keep_tail(const char* data, size_t len) {
     // The last bytes of a JSON answer: OpenAI puts "usage" at the end.
@@ -194,9 +340,7 @@ bool ProxyExchange::find_tail_usage(OpenAIUsage* u) const {
     for (size_t i = tail_len_; i-- > 0;) {
         if (i + sizeof kKey - 1 > tail_len_ || memcmp(tail_ + i, kKey, sizeof kKey - 1) != 0) continue;
         size_t p = i + sizeof kKey - 1;
-        while (p < tail_len_ && (tail_[p] == ' ' || tail_[p] == ':' || tail_[p] == '\n' || tail_[p] == '\r' ||
-                                 tail_[p] == '\t'))
-            p++;
+        while (p < tail_len_ && (is_space(tail_[p]) || tail_[p] == ':')) p++;
         if (p >= tail_len_ || tail_[p] != '{') return false;
         size_t depth = 0, q = p;
         for (; q < tail_len_; q++) {

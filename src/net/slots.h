@@ -16,6 +16,9 @@ class Slots {
 public:
     static constexpr size_t capacity() { return N; }
     bool made(size_t i) const { return made_[i]; }
+    // The slot if it was ever constructed, else nullptr (for reading: constructs nothing).
+    T* get(size_t i) { return made_[i] ? at(i) : nullptr; }
+    const T* get(size_t i) const { return made_[i] ? at(i) : nullptr; }
     // The slot, constructed now if it never was.
     T& make(size_t i) {
         if (!made_[i]) {

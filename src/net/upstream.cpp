@@ -9,62 +9,68 @@ namespace ew {
 namespace {
 
 constexpr uint32_t kIdleKeepMs = 20000;  // parked connections are closed after this
-constexpr uint32_t kFreshParkMs = 1000;  // parked for less: reused without a liveness check
-constexpr size_t kTlsWriteChunk = 16384;
+constexpr size_t kMinRoom = 64;          // below this much user room, reading pauses
 
 }  // namespace
 
-bool UpstreamConn::open(const EndpointConfig* ec, EndpointRuntime* rt, uint8_t endpoint, UpstreamUser* user,
-                        Loop* loop, uint64_t deadline_ms, uint64_t now_ms) {
+const char* to_string(ConnState s) {
+    switch (s) {
+        case ConnState::unused: return "unused";
+        case ConnState::connecting: return "connecting";
+        case ConnState::idle: return "idle";
+        case ConnState::sending: return "sending";
+        case ConnState::receiving: return "receiving";
+    }
+    return "?";
+}
+
+ResultKind UpstreamConn::open(const EndpointConfig* ec, EndpointRuntime* rt, uint8_t endpoint, UpstreamUser* user,
+                              uint64_t deadline_ms, uint64_t now_ms, char* err, size_t err_cap) {
     ec_ = ec;
     rt_ = rt;
     endpoint_ = endpoint;
     user_ = user;
-    loop_ = loop;
     deadline_ = deadline_ms;
-    opened_ms_ = now_ms;
+    now_ms_ = now_ms;
     reused_ = false;
     tls_resumed_ = false;
-    tls_live_ = false;
-    use_tls_ = ec->scheme == Scheme::https;
+    leftover_ = false;
     bytes_in_ = 0;
     pending_release_ = Release::none;
     resp_.init(this);
-    state_ = ConnState::connecting;
-    loop_->add(this);
     if (!rt->resolved) {
-        fail(ResultKind::connect, rt->resolve_error[0] ? rt->resolve_error : "host not resolved", now_ms);
-        return false;
+        copy_str(err, err_cap, rt->resolve_error[0] ? rt->resolve_error : "host not resolved");
+        user_ = nullptr;
+        return ResultKind::connect;
     }
-    if (use_tls_ && !rt->tls.ready()) {
-        fail(ResultKind::tls, rt->tls_error[0] ? rt->tls_error : rt->tls.error_text(), now_ms);
-        return false;
+    bool https = ec->scheme == Scheme::https;
+    if (https && !rt->tls_ready) {
+        copy_str(err, err_cap, rt->tls_error[0] ? rt->tls_error : rt->tls.error_text());
+        user_ = nullptr;
+        return ResultKind::tls;
     }
-    int err = 0;
-    sock_ = pal::tcp_connect(rt->addr, &err);
-    if (sock_ == pal::kNoSocket) {
-        char msg[EW_CAP_ERROR_TEXT];
-        StrBuf m(msg, sizeof msg);
-        m.appendf("connect: %s", pal::strerror(err));
-        fail(ResultKind::connect, msg, now_ms);
-        return false;
+    t_ = pool_->source_ ? pool_->source_->transport_for(*this, *ec) : nullptr;
+    if (t_ == nullptr) t_ = https ? static_cast<Transport*>(&tls_) : static_cast<Transport*>(&plain_);
+    TransportStep s = t_->start(rt->addr, ec->host, https ? &rt->tls : nullptr);
+    if (s == TransportStep::error) {
+        copy_str(err, err_cap, t_->error_text());
+        t_->close();
+        user_ = nullptr;
+        return https && strncmp(t_->error_text(), "connect", 7) != 0 ? ResultKind::tls : ResultKind::connect;
     }
     rt->connections_opened++;
-    return true;
+    state_ = ConnState::connecting;
+    pool_->loop_->add(this);
+    return ResultKind::ok;
 }
 
-void UpstreamConn::adopt(UpstreamUser* user, uint64_t deadline_ms) {
-    user_ = user;
-    deadline_ = deadline_ms;
-    reused_ = true;
-    bytes_in_ = 0;
-    pending_release_ = Release::none;
-    resp_.reset();
-}
-
-bool UpstreamConn::send(const char* head, size_t head_len, const char* const* body, const size_t* body_len,
-                        size_t segments, bool head_request, uint64_t deadline_ms) {
-    if (head_len > sizeof head_ || segments > 3) return false;
+ResultKind UpstreamConn::send(const char* head, size_t head_len, const char* const* body, const size_t* body_len,
+                              size_t segments, bool head_request, uint64_t deadline_ms, uint64_t now_ms, char* err,
+                              size_t err_cap) {
+    if (head_len > sizeof head_ || segments > 3 || state_ != ConnState::idle) {
+        copy_str(err, err_cap, "request head too large");
+        return ResultKind::bad_response;
+    }
     memcpy(head_, head, head_len);
     head_len_ = head_len;
     seg_[0] = head_;
@@ -81,41 +87,77 @@ bool UpstreamConn::send(const char* head, size_t head_len, const char* const* bo
     resp_.reset();
     resp_.head_request = head_request;
     deadline_ = deadline_ms;
+    now_ms_ = now_ms;
     state_ = ConnState::sending;
-    step_send(pal::now_ms());
-    return true;
+    // Write now (one loop iteration saved per request); a failure is returned, not called back.
+    pal::IoResult r = write_pending();
+    if (r.status == pal::Io::error) {
+        StrBuf m(err, err_cap);
+        const char* text = t_->error_text();
+        m.appendf("send: %s", text && text[0] ? text : pal::strerror(r.err));
+        ResultKind k = ResultKind::connect;  // nothing was read: the connection itself failed
+        user_ = nullptr;
+        close_now();
+        return k;
+    }
+    return ResultKind::ok;
+}
+
+pal::IoResult UpstreamConn::write_pending() {
+    size_t cap = t_->write_chunk();
+    if (cap > sizeof pool_->stage_) cap = sizeof pool_->stage_;
+    while (seg_index_ < seg_count_) {
+        size_t n = gather(pool_->stage_, cap);
+        pal::IoResult r = t_->send(pool_->stage_, n);
+        if (r.status != pal::Io::ok) return r;
+        advance(r.n);
+    }
+    state_ = ConnState::receiving;
+    return pal::IoResult{pal::Io::ok, 0, 0};
+}
+
+bool UpstreamConn::back_pressured() const {
+    return state_ == ConnState::receiving && user_ && resp_.head_done && user_->upstream_body_room() < kMinRoom;
 }
 
 uint16_t UpstreamConn::poll_events() const {
     switch (state_) {
-        case ConnState::connecting: return pal::kOut;
-        case ConnState::tls_handshake: return tls_want_write_ ? pal::kOut : pal::kIn;
+        case ConnState::connecting: return t_->wants_write() ? pal::kOut : pal::kIn;
         // Parked TLS connections are watched (a close_notify must be read); parked plain ones
         // are not, so that many of them cost nothing per wake-up: take_idle() checks them.
-        case ConnState::idle: return (user_ == nullptr && use_tls_) ? pal::kIn : 0;
+        case ConnState::idle: return (user_ == nullptr && t_->is_tls()) ? pal::kIn : 0;
         case ConnState::sending: return static_cast<uint16_t>(pal::kOut | pal::kIn);
-        case ConnState::receiving: {
-            if (tls_want_write_) return pal::kOut;
-            if (user_ && user_->upstream_body_room() < 64 && resp_.head_done) return 0;  // back-pressure
-            return pal::kIn;
-        }
+        case ConnState::receiving:
+            if (t_->wants_write()) return pal::kOut;
+            return back_pressured() ? 0 : pal::kIn;
         default: return 0;
     }
 }
 
+uint64_t UpstreamConn::deadline_ms() const {
+    // While the client is the slow side, upstream silence is not being measured: the user
+    // re-arms the deadline when the client drains.
+    if (back_pressured()) return 0;
+    return deadline_;
+}
+
 bool UpstreamConn::has_pending() const {
-    if (state_ != ConnState::receiving || !tls_live_) return false;
-    if (user_ && resp_.head_done && user_->upstream_body_room() < 64) return false;
-    return tls_.pending();
+    if (state_ == ConnState::unused || t_ == nullptr) return false;
+    if (state_ == ConnState::idle) return false;
+    if (back_pressured()) return false;
+    return t_->pending();
 }
 
 void UpstreamConn::on_ready(uint16_t revents, uint64_t now_ms) {
+    now_ms_ = now_ms;
     switch (state_) {
         case ConnState::connecting: step_connect(now_ms); break;
-        case ConnState::tls_handshake: step_handshake(now_ms); break;
-        case ConnState::idle: step_idle(); break;
+        case ConnState::idle:
+            // A parked connection that becomes readable was closed by the server (or misbehaves).
+            if (user_ == nullptr) close_now();
+            break;
         case ConnState::sending:
-            if (revents & pal::kOut) step_send(now_ms);
+            step_send(now_ms);
             if (state_ == ConnState::sending && (revents & (pal::kIn | pal::kErr | pal::kHup))) step_receive(now_ms);
             break;
         case ConnState::receiving: step_receive(now_ms); break;
@@ -124,87 +166,35 @@ void UpstreamConn::on_ready(uint16_t revents, uint64_t now_ms) {
 }
 
 void UpstreamConn::on_deadline(uint64_t now_ms) {
-    if (state_ == ConnState::idle && user_ == nullptr) {
+    if (parked()) {
         close_now();  // parked too long: the server may drop it any moment
         return;
     }
-    const char* what = state_ == ConnState::connecting    ? "timeout while connecting"
-                       : state_ == ConnState::tls_handshake ? "timeout in the TLS handshake"
-                       : resp_.head_done                  ? "timeout while reading the response body"
-                                                          : "timeout waiting for the response";
+    const char* what = state_ == ConnState::connecting ? (uses_tls() ? "timeout connecting or in the TLS handshake"
+                                                                     : "timeout while connecting")
+                       : resp_.head_done             ? "timeout while reading the response body"
+                                                     : "timeout waiting for the response";
     fail(ResultKind::timeout, what, now_ms);
 }
 
 void UpstreamConn::step_connect(uint64_t now_ms) {
-    int e = pal::tcp_connect_result(sock_);
-    if (e != 0) {
-        char msg[EW_CAP_ERROR_TEXT];
-        StrBuf m(msg, sizeof msg);
-        m.appendf("connect: %s", pal::strerror(e));
-        fail(ResultKind::connect, msg, now_ms);
+    TransportStep s = t_->advance();
+    if (s == TransportStep::in_progress) return;
+    if (s == TransportStep::error) {
+        const char* e = t_->error_text();
+        fail(strncmp(e, "connect", 7) == 0 ? ResultKind::connect : ResultKind::tls, e, now_ms);
         return;
     }
-    if (!use_tls_) {
-        state_ = ConnState::idle;
-        if (user_) user_->on_upstream_ready(this, now_ms);
-        return;
-    }
-    TlsStatus s = tls_.init(&rt_->tls, sock_, ec_->host);
-    if (s == TlsStatus::error) {
-        fail(ResultKind::tls, tls_.error_text(), now_ms);
-        return;
-    }
-    tls_live_ = true;
-    state_ = ConnState::tls_handshake;
-    step_handshake(now_ms);
-}
-
-void UpstreamConn::step_handshake(uint64_t now_ms) {
-    TlsStatus s = tls_.handshake();
-    if (s == TlsStatus::want_read || s == TlsStatus::want_write) {
-        tls_want_write_ = s == TlsStatus::want_write;
-        return;
-    }
-    tls_want_write_ = false;
-    if (s != TlsStatus::ok) {
-        fail(ResultKind::tls, tls_.error_text(), now_ms);
-        return;
-    }
-    tls_resumed_ = tls_.resumed();
+    tls_resumed_ = t_->resumed();
     if (tls_resumed_) rt_->tls_resumed++;
     state_ = ConnState::idle;
     if (user_) user_->on_upstream_ready(this, now_ms);
 }
 
-pal::IoResult UpstreamConn::io_send(const char* p, size_t n) {
-    if (!tls_live_) return pal::send(sock_, p, n);
-    size_t done = 0;
-    if (n > kTlsWriteChunk) n = kTlsWriteChunk;
-    TlsStatus s = tls_.write(p, n, &done);
-    if (s == TlsStatus::ok) return pal::IoResult{pal::Io::ok, done, 0};
-    if (s == TlsStatus::want_read || s == TlsStatus::want_write) return pal::IoResult{pal::Io::would_block, 0, 0};
-    return pal::IoResult{pal::Io::error, 0, tls_.socket_error()};
-}
-
-pal::IoResult UpstreamConn::io_recv(char* p, size_t n) {
-    if (!tls_live_) return pal::recv(sock_, p, n);
-    size_t got = 0;
-    TlsStatus s = tls_.read(p, n, &got);
-    tls_want_write_ = s == TlsStatus::want_write;
-    if (s == TlsStatus::ok) return pal::IoResult{pal::Io::ok, got, 0};
-    if (s == TlsStatus::want_read || s == TlsStatus::want_write) return pal::IoResult{pal::Io::would_block, 0, 0};
-    if (s == TlsStatus::closed) return pal::IoResult{pal::Io::closed, 0, 0};
-    return pal::IoResult{pal::Io::error, 0, tls_.socket_error()};
-}
-
-// The request goes out as one write per step: head and body pieces gathered into one
-// staging buffer, so the upstream gets one segment for a small request (not four) and TLS
-// one record. One thread, so one buffer serves every connection. After a TLS WANT_*, the
-// next step gathers the very same bytes again (same offsets), as Mbed TLS requires.
-namespace {
-char g_stage[kTlsWriteChunk];
-}
-
+// The request goes out as one write per step: head and body pieces gathered into the
+// pool's staging buffer, so the upstream gets one segment for a small request and TLS one
+// record. After a TLS WANT_*, the next step gathers the very same bytes again (same
+// offsets), as Mbed TLS requires.
 size_t UpstreamConn::gather(char* out, size_t cap) const {
     size_t n = 0;
     size_t idx = seg_index_;
@@ -233,39 +223,18 @@ void UpstreamConn::advance(size_t sent) {
     }
 }
 
+void UpstreamConn::io_failure(const char* what, pal::IoResult r, uint64_t now_ms) {
+    char msg[EW_CAP_ERROR_TEXT];
+    StrBuf m(msg, sizeof msg);
+    const char* text = t_->error_text();
+    m.appendf("%s: %s", what, text && text[0] ? text : pal::strerror(r.err));
+    // Nothing read yet: the connection itself failed (a stale parked one, typically).
+    fail(bytes_in_ == 0 ? ResultKind::connect : ResultKind::bad_response, msg, now_ms);
+}
+
 void UpstreamConn::step_send(uint64_t now_ms) {
-    while (seg_index_ < seg_count_) {
-        size_t n = gather(g_stage, sizeof g_stage);
-        pal::IoResult r = io_send(g_stage, n);
-        if (r.status == pal::Io::would_block) return;
-        if (r.status != pal::Io::ok) {
-            char msg[EW_CAP_ERROR_TEXT];
-            StrBuf m(msg, sizeof msg);
-            m.appendf("send: %s", tls_live_ && tls_.error_text()[0] ? tls_.error_text() : pal::strerror(r.err));
-            fail(bytes_in_ == 0 ? ResultKind::connect : ResultKind::bad_response, msg, now_ms);
-            return;
-        }
-        advance(r.n);
-    }
-    state_ = ConnState::receiving;
-}
-
-bool UpstreamConn::still_open() {
-    if (use_tls_) return true;  // watched by poll while parked
-    // Parked for under a second: take it as it is (under load that is every reuse, and the
-    // check would cost a system call per request). A close that races the reuse shows as a
-    // reused connection closed without an answer, which is retried once without penalty.
-    uint64_t parked_at = deadline_ - kIdleKeepMs;
-    if (pal::now_ms() - parked_at < kFreshParkMs) return true;
-    // A parked connection must have nothing to read: data or EOF means the server is done.
-    char probe;
-    pal::IoResult r = pal::recv(sock_, &probe, 1);
-    return r.status == pal::Io::would_block;
-}
-
-void UpstreamConn::step_idle() {
-    // A parked connection that becomes readable was closed by the server (or misbehaves).
-    close_now();
+    pal::IoResult r = write_pending();
+    if (r.status == pal::Io::error) io_failure("send", r, now_ms);
 }
 
 void UpstreamConn::step_receive(uint64_t now_ms) {
@@ -274,11 +243,12 @@ void UpstreamConn::step_receive(uint64_t now_ms) {
         size_t want = sizeof rx_;
         if (user_ && resp_.head_done) {
             size_t room = user_->upstream_body_room();
-            if (room < 64) return;  // resumes when the client drains
+            if (room < kMinRoom) return;  // resumes when the client drains
             // Our chunk framing may exceed the upstream's for tiny chunks: keep half spare.
-            if (room < 2 * sizeof rx_ + 64) want = (room - 64) / 2;
+            if (room < 2 * sizeof rx_ + kMinRoom) want = (room - kMinRoom) / 2;
+            if (want == 0) return;
         }
-        pal::IoResult r = io_recv(rx_, want);
+        pal::IoResult r = t_->recv(rx_, want);
         if (r.status == pal::Io::would_block) return;
         if (r.status == pal::Io::closed) {
             HttpParse f = resp_.finish();
@@ -286,17 +256,16 @@ void UpstreamConn::step_receive(uint64_t now_ms) {
                 resp_.keep_alive = false;
                 complete(now_ms);
             } else if (bytes_in_ == 0) {
-                fail(ResultKind::connect, reused_ ? "reused connection closed by upstream" : "upstream closed the connection without answering", now_ms);
+                fail(ResultKind::connect,
+                     reused_ ? "reused connection closed by upstream" : "upstream closed the connection without answering",
+                     now_ms);
             } else {
                 fail(ResultKind::bad_response, resp_.error_reason, now_ms);
             }
             return;
         }
         if (r.status == pal::Io::error) {
-            char msg[EW_CAP_ERROR_TEXT];
-            StrBuf m(msg, sizeof msg);
-            m.appendf("recv: %s", tls_live_ && tls_.error_text()[0] ? tls_.error_text() : pal::strerror(r.err));
-            fail(bytes_in_ == 0 ? ResultKind::connect : ResultKind::bad_response, msg, now_ms);
+            io_failure("recv", r, now_ms);
             return;
         }
         bytes_in_ += r.n;
@@ -304,14 +273,15 @@ void UpstreamConn::step_receive(uint64_t now_ms) {
         in_callback_ = true;
         HttpParse p = resp_.feed(rx_, r.n, &used);
         in_callback_ = false;
+        if (p == HttpParse::complete && used != r.n) leftover_ = true;  // bytes after the response
         if (pending_release_ != Release::none) {
-            bool keep = pending_release_ == Release::keep && p == HttpParse::complete && used == r.n;
+            bool keep = pending_release_ == Release::keep && p == HttpParse::complete;
             pending_release_ = Release::none;
+            if (p == HttpParse::complete) state_ = ConnState::idle;
             release_now(keep);
             return;
         }
         if (p == HttpParse::complete) {
-            if (used != r.n) resp_.keep_alive = false;  // bytes after the response: do not reuse
             complete(now_ms);
             return;
         }
@@ -336,11 +306,11 @@ void UpstreamConn::complete(uint64_t now_ms) {
 }
 
 void UpstreamConn::on_response_head() {
-    if (user_) user_->on_upstream_head(this, pal::now_ms());
+    if (user_ && pending_release_ == Release::none) user_->on_upstream_head(this, now_ms_);
 }
 
 void UpstreamConn::on_response_body(const char* data, size_t len) {
-    if (user_ && pending_release_ == Release::none) user_->on_upstream_body(this, data, len);
+    if (user_ && pending_release_ == Release::none) user_->on_upstream_body(this, data, len, now_ms_);
 }
 
 void UpstreamConn::fail(ResultKind kind, const char* message, uint64_t now_ms) {
@@ -361,8 +331,9 @@ void UpstreamConn::release(bool keep) {
 
 void UpstreamConn::release_now(bool keep) {
     user_ = nullptr;
-    if (keep && state_ == ConnState::idle && resp_.done && resp_.keep_alive && !(tls_live_ && tls_.pending())) {
-        deadline_ = pal::now_ms() + kIdleKeepMs;
+    // Reused only when the last response was read to its end with nothing left over.
+    if (keep && state_ == ConnState::idle && resp_.done && resp_.keep_alive && !leftover_ && !t_->pending()) {
+        deadline_ = now_ms_ + kIdleKeepMs;
         return;  // parked: take_idle() hands it out again
     }
     close_now();
@@ -370,57 +341,62 @@ void UpstreamConn::release_now(bool keep) {
 
 void UpstreamConn::close_now() {
     if (state_ == ConnState::unused) return;
-    if (tls_live_) {
-        if (tls_.handshake_done()) tls_.close_notify();
-        tls_.free();
-        tls_live_ = false;
-    }
-    if (sock_ != pal::kNoSocket) pal::close(sock_);
-    sock_ = pal::kNoSocket;
-    if (loop_) loop_->remove(this);
+    if (t_) t_->close();
+    pool_->loop_->remove(this);
     state_ = ConnState::unused;
     user_ = nullptr;
     deadline_ = 0;
-    tls_want_write_ = false;
 }
 
 // ---- pool -----------------------------------------------------------------------------------
 
-void UpstreamPool::init(Loop* loop) { loop_ = loop; }
+void UpstreamPool::init(Loop* loop, TransportSource* source) {
+    loop_ = loop;
+    source_ = source;
+}
 
 UpstreamConn* UpstreamPool::take_idle(uint8_t endpoint, UpstreamUser* user, uint64_t deadline_ms) {
     for (UpstreamConn& c : conns_) {
-        if (c.state() == ConnState::idle && c.endpoint() == endpoint && c.parked()) {
-            if (!c.still_open()) {
-                c.close_now();  // the server closed it while parked
-                continue;
-            }
-            c.adopt(user, deadline_ms);
-            return &c;
+        if (!c.parked() || c.endpoint() != endpoint) continue;
+        if (!c.t_->idle_usable()) {
+            c.close_now();  // the server closed it, or wrote to it, while parked
+            continue;
         }
+        c.user_ = user;
+        c.deadline_ = deadline_ms;
+        c.reused_ = true;
+        c.bytes_in_ = 0;
+        c.leftover_ = false;
+        c.pending_release_ = UpstreamConn::Release::none;
+        c.resp_.reset();
+        return &c;
     }
     return nullptr;
 }
 
 UpstreamConn* UpstreamPool::take_free() {
+    UpstreamConn* found = nullptr;
     for (UpstreamConn& c : conns_)
-        if (c.state() == ConnState::unused) return &c;
-    for (size_t i = 0; i < conns_.capacity(); i++)
-        if (!conns_.made(i)) return &conns_.make(i);
-    // Full: the oldest parked connection makes room.
-    for (UpstreamConn& c : conns_) {
-        if (c.state() == ConnState::idle && c.parked()) {
-            c.close_now();
-            return &c;
+        if (c.state() == ConnState::unused) {
+            found = &c;
+            break;
         }
+    for (size_t i = 0; found == nullptr && i < conns_.capacity(); i++)
+        if (!conns_.made(i)) found = &conns_.make(i);
+    if (found == nullptr) {
+        // Full: the parked connection closest to its idle timeout makes room.
+        for (UpstreamConn& c : conns_)
+            if (c.parked() && (found == nullptr || c.deadline_ < found->deadline_)) found = &c;
+        if (found) found->close_now();
     }
-    return nullptr;
+    if (found) found->pool_ = this;
+    return found;
 }
 
 size_t UpstreamPool::idle_count(uint8_t endpoint) const {
     size_t n = 0;
     for (const UpstreamConn& c : conns_)
-        if (c.state() == ConnState::idle && c.endpoint() == endpoint && c.parked()) n++;
+        if (c.parked() && c.endpoint() == endpoint) n++;
     return n;
 }
 
@@ -433,7 +409,7 @@ size_t UpstreamPool::in_use() const {
 
 void UpstreamPool::close_idle(uint8_t endpoint) {
     for (UpstreamConn& c : conns_)
-        if (c.state() == ConnState::idle && c.endpoint() == endpoint && c.parked()) c.close_now();
+        if (c.parked() && c.endpoint() == endpoint) c.close_now();
 }
 
 void UpstreamPool::park_limit(uint8_t endpoint) {

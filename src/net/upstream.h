@@ -1,7 +1,9 @@
 // One upstream connection as an explicit state machine, and the fixed pool of them.
-// CONNECTING -> TLS_HANDSHAKE -> IDLE (parked, keep-alive) -> SENDING -> RECEIVING -> IDLE
-// A connection serves one exchange at a time for its user (a probe or a proxy attempt),
-// reports through UpstreamUser, and never waits: it reacts to readiness and its deadline.
+//   connecting -> (TLS handshake) -> idle -> sending -> receiving -> idle (parked) ...
+// A connection serves one exchange at a time for its user (a probe or a proxy attempt)
+// and never waits: it reacts to readiness and its deadline. It talks to its user only
+// from the loop (readiness, deadlines): open() and send() report failure by return value
+// and never call back, so a user never re-enters itself.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -12,20 +14,24 @@
 #include "net/loop.h"
 #include "net/slots.h"
 #include "net/tls.h"
+#include "net/transport.h"
 #include "pal.h"
 
 namespace ew {
 
 class UpstreamConn;
+class UpstreamPool;
 
 class UpstreamUser {
 public:
     // Connected (and TLS done): the user may now call send(), or release the connection.
     virtual void on_upstream_ready(UpstreamConn* c, uint64_t now_ms) = 0;
+    // The final response head (1xx heads are skipped).
     virtual void on_upstream_head(UpstreamConn* c, uint64_t now_ms) = 0;
-    virtual void on_upstream_body(UpstreamConn* c, const char* data, size_t len) = 0;
+    virtual void on_upstream_body(UpstreamConn* c, const char* data, size_t len, uint64_t now_ms) = 0;
+    // The response was read to its end (framing complete).
     virtual void on_upstream_done(UpstreamConn* c, uint64_t now_ms) = 0;
-    // The exchange failed; the connection is already closed and returned to the pool.
+    // The exchange failed; the connection is already closed and back in the pool.
     virtual void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) = 0;
     // Flow control: body bytes the user can take right now.
     virtual size_t upstream_body_room() const { return EW_CAP_RELAY_BYTES; }
@@ -34,9 +40,10 @@ protected:
     ~UpstreamUser() = default;
 };
 
-enum class ConnState : uint8_t { unused, connecting, tls_handshake, idle, sending, receiving };
+enum class ConnState : uint8_t { unused, connecting, idle, sending, receiving };
+const char* to_string(ConnState s);
 
-// Per-endpoint runtime: resolved address, TLS configuration, names for the wire.
+// Per-endpoint runtime: resolved address, TLS configuration, counters.
 struct EndpointRuntime {
     pal::Addr addr = {};
     bool resolved = false;
@@ -48,45 +55,48 @@ struct EndpointRuntime {
     uint32_t tls_resumed = 0;
 };
 
-#ifndef EW_CAP_UPSTREAM_HEAD
-#define EW_CAP_UPSTREAM_HEAD 1536  // request head we send upstream (path + key included)
-#endif
-#ifndef EW_CAP_UPSTREAM_RX
-#define EW_CAP_UPSTREAM_RX 4096    // raw bytes read per step
-#endif
+// Where connections get their transport: the agent uses each connection's own plain or
+// TLS transport; a test hands out in-memory ones.
+class TransportSource {
+public:
+    virtual Transport* transport_for(const UpstreamConn& c, const EndpointConfig& ec) = 0;
+
+protected:
+    ~TransportSource() = default;
+};
 
 class UpstreamConn final : public Pollable, public ResponseSink {
 public:
-    // Opens a connection for `user` (connect, then TLS for https).
-    bool open(const EndpointConfig* ec, EndpointRuntime* rt, uint8_t endpoint, UpstreamUser* user, Loop* loop,
-              uint64_t deadline_ms, uint64_t now_ms);
-    // Hands a parked connection to a new user; on_upstream_ready is not called: send() now.
-    void adopt(UpstreamUser* user, uint64_t deadline_ms);
+    // Opens a connection for `user` (connect, then TLS for https). ok, or the failure kind
+    // with `err` set; nothing is called back either way.
+    ResultKind open(const EndpointConfig* ec, EndpointRuntime* rt, uint8_t endpoint, UpstreamUser* user,
+                    uint64_t deadline_ms, uint64_t now_ms, char* err, size_t err_cap);
     // Sends a request: `head` is copied; the body segments must stay valid until done/error.
-    bool send(const char* head, size_t head_len, const char* const* body, const size_t* body_len, size_t segments,
-              bool head_request, uint64_t deadline_ms);
+    // Writes what it can at once; ok, or the failure kind with `err` set and the connection
+    // closed (nothing is called back).
+    ResultKind send(const char* head, size_t head_len, const char* const* body, const size_t* body_len,
+                    size_t segments, bool head_request, uint64_t deadline_ms, uint64_t now_ms, char* err,
+                    size_t err_cap);
     void set_deadline(uint64_t deadline_ms) { deadline_ = deadline_ms; }
-    // Ends the user's use: park it for reuse when `keep` and the exchange ended cleanly.
+    // Ends the user's use: parked for reuse when `keep` and the response was read to its
+    // end with nothing left over, else closed.
     void release(bool keep);
     void close_now();
     // Parked in the pool: idle, with no user.
     bool parked() const { return state_ == ConnState::idle && user_ == nullptr; }
-    // A parked connection the server has not closed (plain: checked now; TLS: watched).
-    bool still_open();
     uint64_t bytes_in() const { return bytes_in_; }
 
     ConnState state() const { return state_; }
     uint8_t endpoint() const { return endpoint_; }
     bool reused() const { return reused_; }
-    bool uses_tls() const { return use_tls_; }
+    bool uses_tls() const { return t_ != nullptr && t_->is_tls(); }
     bool tls_resumed() const { return tls_resumed_; }
-    uint64_t opened_ms() const { return opened_ms_; }
     const ResponseParser& response() const { return resp_; }
 
     // Pollable
-    pal::Socket poll_socket() const override { return sock_; }
+    pal::Socket poll_socket() const override { return t_ ? t_->socket() : pal::kNoSocket; }
     uint16_t poll_events() const override;
-    uint64_t deadline_ms() const override { return deadline_; }
+    uint64_t deadline_ms() const override;
     bool has_pending() const override;
     void on_ready(uint16_t revents, uint64_t now_ms) override;
     void on_deadline(uint64_t now_ms) override;
@@ -96,35 +106,34 @@ public:
     void on_response_body(const char* data, size_t len) override;
 
 private:
+    friend class UpstreamPool;
+    bool back_pressured() const;
     void fail(ResultKind kind, const char* message, uint64_t now_ms);
     void step_connect(uint64_t now_ms);
-    void step_handshake(uint64_t now_ms);
     void step_send(uint64_t now_ms);
+    pal::IoResult write_pending();
     size_t gather(char* out, size_t cap) const;  // pending request bytes, from the current offset
     void advance(size_t sent);
     void step_receive(uint64_t now_ms);
-    void step_idle();
     void complete(uint64_t now_ms);
     void release_now(bool keep);
-    pal::IoResult io_send(const char* p, size_t n);
-    pal::IoResult io_recv(char* p, size_t n);
+    void io_failure(const char* what, pal::IoResult r, uint64_t now_ms);
 
+    UpstreamPool* pool_ = nullptr;
+    Transport* t_ = nullptr;
+    PlainTransport plain_;
+    TlsTransport tls_;
     ConnState state_ = ConnState::unused;
-    pal::Socket sock_ = pal::kNoSocket;
-    bool use_tls_ = false;
-    bool tls_live_ = false;
-    TlsSession tls_;
-    bool tls_want_write_ = false;  // TLS asked for writability while reading (renegotiation)
     const EndpointConfig* ec_ = nullptr;
     EndpointRuntime* rt_ = nullptr;
     uint8_t endpoint_ = 0;
     UpstreamUser* user_ = nullptr;
-    Loop* loop_ = nullptr;
     uint64_t deadline_ = 0;
-    uint64_t opened_ms_ = 0;
+    uint64_t now_ms_ = 0;       // time of the event being handled (for parser callbacks)
     bool reused_ = false;
     bool tls_resumed_ = false;
     bool in_callback_ = false;
+    bool leftover_ = false;     // bytes arrived after the response: never reuse
     enum class Release : uint8_t { none, keep, close };
     Release pending_release_ = Release::none;
     uint64_t bytes_in_ = 0;
@@ -144,8 +153,9 @@ private:
 // The fixed table of upstream connections and the keep-alive parking lot.
 class UpstreamPool {
 public:
-    void init(Loop* loop);
-    // A parked connection to `endpoint`, adopted by `user`, or nullptr.
+    void init(Loop* loop, TransportSource* source = nullptr);
+    Loop* loop() const { return loop_; }
+    // A parked connection to `endpoint` that is still usable, adopted by `user`, or nullptr.
     UpstreamConn* take_idle(uint8_t endpoint, UpstreamUser* user, uint64_t deadline_ms);
     // A free slot to open a new connection, or nullptr when the table is full.
     UpstreamConn* take_free();
@@ -154,10 +164,15 @@ public:
     void close_idle(uint8_t endpoint);  // e.g. on reload
     void park_limit(uint8_t endpoint);  // closes parked connections beyond the per-endpoint cap
     void close_all();
+    // One request write is gathered here (one thread: one buffer serves every connection).
+    char* stage() { return stage_; }
 
 private:
+    friend class UpstreamConn;
     Slots<UpstreamConn, EW_CAP_UPSTREAM_CONNS> conns_;
     Loop* loop_ = nullptr;
+    TransportSource* source_ = nullptr;
+    char stage_[EW_CAP_UPSTREAM_WRITE];
 };
 
 }  // namespace ew

@@ -381,7 +381,7 @@ describe('proxy failover', () => {
     assert.ok(r.ms >= 700 && r.ms < 3000, `answered after ${r.ms} ms with request_timeout_ms 800: ${what}`);
   });
 
-  it('every endpoint DOWN before the request: 503 with Retry-After and no attempt made', async () => {
+  it('every endpoint DOWN before the request: both tried anyway (panic routing), then 503 with Retry-After', async () => {
     const p1 = await reservedClosedPort();
     const p2 = await reservedClosedPort();
     const agent = await startAgent({
@@ -399,7 +399,8 @@ describe('proxy failover', () => {
     const what = `${r.status} ${JSON.stringify(r.headers)} ${r.body}`;
     assert.equal(r.status, 503, what);
     assertOpenAIError(assert, r);
-    assert.equal(r.attempts, 0, what);
+    // Nothing could serve, so the DOWN endpoints were tried (panic), each refused, up to max_attempts.
+    assert.equal(r.attempts, 4, what);
     assert.match(String(r.headers['retry-after']), /^\d+$/, what);
     // The cooldown (down_interval_ms 5000) is what it waits for.
     assert.ok(Number(r.headers['retry-after']) >= 1 && Number(r.headers['retry-after']) <= 6, what);

@@ -236,11 +236,18 @@ describe('client connections', () => {
     assert.equal(chatReqs(up).length, 2);
   });
 
-  it('a full connection table answers the next client 503 at once', async () => {
-    const { agent } = await single({ max_clients: 4 });
-    for (let i = 0; i < 3; i++) await stalledClient(agent.port, PARTIAL_HEAD);
-    await agent.waitStatus((s) => s.metrics.clients_active === 4, '3 stalled clients + this /status', 10000);
-    await stalledClient(agent.port, PARTIAL_HEAD);
+  it('a connection table full of requests in progress answers the next client 503 at once', async () => {
+    // Idle and half-sent connections make room for new ones (see faults tests); requests
+    // that are being served do not, so a table full of them is full.
+    const { agent, up } = await single({ max_clients: 4 });
+    up.set({ mode: 'hang', match: '/chat/completions' });
+    const body = JSON.stringify(chatBody());
+    const busy = 'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    for (let i = 0; i < 3; i++) await stalledClient(agent.port, busy);
+    await agent.waitStatus((s) => s.metrics.clients_active === 4, '3 busy clients + this /status', 10000);
+    await stalledClient(agent.port, busy);
+    await up.waitForRequests(4, 10000);
     const t0 = Date.now();
     const r = await agent.raw('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', { timeoutMs: 5000 });
     const ms = Date.now() - t0;
@@ -248,8 +255,9 @@ describe('client connections', () => {
     assert.match(r.data, /^HTTP\/1\.1 503 /, JSON.stringify(r));
     assert.ok(ms < 1000, `the 503 took ${ms} ms`);
     assert.match(r.data, /\r\nretry-after: *\d+\r\n/i, r.data);
-    const body = JSON.parse(r.data.slice(r.data.indexOf('\r\n\r\n') + 4));
-    assert.equal(typeof body.error.message, 'string', r.data);
+    const answer = JSON.parse(r.data.slice(r.data.indexOf('\r\n\r\n') + 4));
+    assert.equal(typeof answer.error.message, 'string', r.data);
+    assert.equal(answer.error.code, 'overloaded', r.data);
     // Once the stalled clients leave, the agent serves again.
     await closeStalledClients();
     const ok = await agent.waitFor(async () => {

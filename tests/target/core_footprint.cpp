@@ -14,6 +14,7 @@
 #include "core/json_scan.h"
 #include "core/metrics.h"
 #include "core/openai.h"
+#include "core/request_check.h"
 #include "core/retry.h"
 #include "core/router.h"
 #include "core/sse.h"
@@ -74,7 +75,18 @@ int main() {
     acc += health_serve_after_ms(g_health[0], 0, now) + static_cast<uintptr_t>(health_success_ratio(g_health[0]));
     acc += reinterpret_cast<uintptr_t>(health_status_class(g_health[0], g_params));
 
-    acc += router_candidates(g_cfg, g_health, t, now, w, g_cand, EW_ROUTER_CANDIDATES_CAP);
+    Observation ob;
+    ob.kind = o.kind;
+    ob.http_status = static_cast<uint16_t>(w);
+    ob.from_probe = (w & 2) != 0;
+    acc += static_cast<uintptr_t>(health_observe(&g_health[1], g_params, ob, now));
+
+    acc += router_candidates(g_cfg, g_health, t, now, g_cand, EW_ROUTER_CANDIDATES_CAP);
+    acc += router_candidate_usable(g_health[0], g_cand[0], now) ? 1 : 0;
+
+    const char* why = nullptr;
+    acc += static_cast<uintptr_t>(model_name_check(t, n)) + (upstream_path_check(t, n, &why) ? 1 : 0);
+    acc += reinterpret_cast<uintptr_t>(why) + reinterpret_cast<uintptr_t>(to_string(model_name_check(t, 1)));
     acc += router_soonest_serve_ms(g_cfg, g_health, t, now) + (router_model_known(g_cfg, t) ? 1 : 0);
 
     acc += static_cast<uintptr_t>(classify_attempt(o.kind, static_cast<uint16_t>(w)));

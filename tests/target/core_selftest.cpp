@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/health.h"
+#include "core/request_check.h"
 #include "core/router.h"
 #include "core/sse.h"
 #include "core/strbuf.h"
@@ -274,7 +275,7 @@ Health g_h;
 
 void test_health() {
     const char* G = "health";
-    HealthParams p;  // fall 3, rise 2, cooldown 5 s doubling to 300 s
+    HealthParams p;  // fall 3, rise 2, cooldown 5 s (up to 60 s while flapping)
     health_init(&g_h);
     check(G, "starts HEALTHY", g_h.state == HealthState::healthy);
     check_f(G, "starts with score 100", g_h.score, 100.0f);
@@ -296,10 +297,10 @@ void test_health() {
     check_u64(G, "DOWN: serve after the cooldown end", health_serve_after_ms(g_h, -1, 3000), 8000);
     check_str(G, "DOWN: status class", health_status_class(g_h, p), "unhealthy");
 
-    health_record(&g_h, p, ok_outcome(100), 4000, true);
-    health_record(&g_h, p, ok_outcome(300), 5000, true);
+    health_record(&g_h, p, ok_outcome(100), 4000, false);
+    health_record(&g_h, p, ok_outcome(300), 5000, false);
     check_u64(G, "two successes counted (rise)", g_h.consecutive_successes, 2);
-    check(G, "rise reached but cooldown not over: still DOWN", g_h.state == HealthState::down);
+    check(G, "rise reached by traffic, cooldown not over: still DOWN", g_h.state == HealthState::down);
     health_tick(&g_h, p, 7999);
     check(G, "tick before the cooldown end: still DOWN", g_h.state == HealthState::down);
     health_tick(&g_h, p, 8000);
@@ -321,6 +322,26 @@ void test_health() {
     health_record(&g_h, p, ok_outcome(100), 23000, true);
     check(G, "second success after the cooldown: back", g_h.state != HealthState::down);
     check_u64(G, "lifetime ejections 2", g_h.ejections, 2);
+    for (uint64_t t = 24000; t <= 26000; t += 1000) health_record(&g_h, p, fail_outcome(), t, false);
+    check_u64(G, "flapping again: cooldown 20000 ms", g_h.cooldown_ms, 20000);
+    health_record(&g_h, p, ok_outcome(100), 27000, true);
+    health_record(&g_h, p, ok_outcome(100), 28000, true);
+    check(G, "rise good probes end the cooldown early", g_h.state != HealthState::down);
+
+    // One rule for outcomes: a 404 is a success for traffic, a failure for a probe.
+    health_init(&g_h);
+    Observation ob;
+    ob.kind = ResultKind::http_status;
+    ob.http_status = 404;
+    check(G, "observe: traffic 404 is a success", health_observe(&g_h, p, ob, 1000) == ObservationEffect::success);
+    ob.from_probe = true;
+    check(G, "observe: probe 404 is a failure", health_observe(&g_h, p, ob, 2000) == ObservationEffect::failure);
+    ob.http_status = 429;
+    ob.has_retry_after = true;
+    ob.retry_after_ms = 3000;
+    check(G, "observe: 429 rate limits", health_observe(&g_h, p, ob, 3000) == ObservationEffect::rate_limited);
+    check_str(G, "observe: 429 text", g_h.last_error, "HTTP 429: rate limited for 3000 ms");
+    check(G, "observe: 429 is not a failure", g_h.consecutive_failures == 1);
 
     // Rate limits: endpoint-wide shows RATE_LIMITED; a model limit only blocks that model.
     health_init(&g_h);
@@ -344,7 +365,7 @@ Candidate g_out[EW_ROUTER_CANDIDATES_CAP];
 char g_route[256];
 
 const char* route(const char* model, uint64_t now) {
-    size_t n = router_candidates(g_cfg, g_table, model, now, 0x1234u, g_out, EW_ROUTER_CANDIDATES_CAP);
+    size_t n = router_candidates(g_cfg, g_table, model, now, g_out, EW_ROUTER_CANDIDATES_CAP);
     StrBuf b(g_route, sizeof g_route);
     for (size_t i = 0; i < n; i++) {
         if (i) b.append(" ");
@@ -395,6 +416,10 @@ void test_router() {
     check(G, "unknown model", !router_model_known(g_cfg, "nope"));
     check(G, "model known through a fallback rule", router_model_known(g_cfg, "gpt-4.1"));
     check_str(G, "model nobody lists: no candidates", route("nope", 3000), "");
+    for (int i = 0; i < 3; i++) health_record(&g_table[3], p, fail_outcome(), 4000 + i, false);
+    check_str(G, "every endpoint of the chain DOWN: tried anyway (panic)", route("other", 5000), "low:other");
+    check(G, "panic candidate marked", g_out[0].panic);
+    check(G, "panic candidate usable while DOWN", router_candidate_usable(g_table[3], g_out[0], 5000));
 }
 
 // ---- SSE splitter -------------------------------------------------------------------------
@@ -497,6 +522,26 @@ void test_sse() {
     }
 }
 
+// ---- request checks -----------------------------------------------------------------------
+
+void test_request_check() {
+    const char* G = "request_check";
+    const char* crlf = "evil\r\nSet-Cookie: pwn=1";
+    check(G, "model with CR LF refused", model_name_check(crlf, strlen(crlf)) == ModelNameCheck::bad_byte);
+    check(G, "plain model accepted", model_name_check("gpt-4.1", 7) == ModelNameCheck::ok);
+    char long_name[EW_CAP_MODEL_NAME];
+    memset(long_name, 'm', sizeof long_name);
+    check(G, "a name filling the cap is too long", model_name_check(long_name, sizeof long_name) ==
+                                                        ModelNameCheck::too_long);
+    check(G, "one byte less is fine", model_name_check(long_name, sizeof long_name - 1) == ModelNameCheck::ok);
+    const char* why = "";
+    const char* good = "/v1/chat/completions?x=1";
+    check(G, "chat path accepted", upstream_path_check(good, strlen(good), &why));
+    const char* bad = "/v1/.%2E/admin";
+    check(G, "encoded dot-segment refused", !upstream_path_check(bad, strlen(bad), &why));
+    check_str(G, "reason", why, "dot-segment");
+}
+
 }  // namespace
 
 int main() {
@@ -505,6 +550,7 @@ int main() {
     test_health();
     test_router();
     test_sse();
+    test_request_check();
     StrBuf b(g_line, sizeof g_line);
     put_u64(b, g_passed);
     b.append(" passed, ");

@@ -216,6 +216,7 @@ TEST_CASE("config: the documented example config/edgeway.ini", "[config]") {
         CHECK(p.fall == dp.fall);
         CHECK(p.rise == dp.rise);
         CHECK(p.jitter_pct == dp.jitter_pct);
+        CHECK(p.cooldown_max_ms == dp.cooldown_max_ms);
         CHECK(r.cfg->endpoints[0].timeout_ms == ew::EndpointConfig().timeout_ms);
     }
     SECTION("sets every key of SPEC section 5") {
@@ -223,7 +224,7 @@ TEST_CASE("config: the documented example config/edgeway.ini", "[config]") {
             "listen", "local_token_file", "log_level", "strategy", "max_clients", "max_request_bytes",
             "request_timeout_ms", "max_attempts", "retry_backoff_ms", "retry_backoff_max_ms",
             "first_token_timeout_ms", "kind", "interval_ms", "down_interval_ms", "timeout_ms", "fall", "rise",
-            "jitter_pct", "url", "api_key_env", "models", "priority", "tls_verify", "ca_file"};
+            "jitter_pct", "cooldown_max_ms", "url", "api_key_env", "models", "priority", "tls_verify", "ca_file"};
         for (const char* k : keys) {
             INFO(k);
             CHECK(text.find(std::string("\n") + k + " =") != std::string::npos);
@@ -255,6 +256,7 @@ TEST_CASE("config: every key lands in its field", "[config]") {
     CHECK(c.probe.fall == 5);
     CHECK(c.probe.rise == 4);
     CHECK(c.probe.jitter_pct == 20);
+    CHECK(c.probe.cooldown_max_ms == 120000);
 
     REQUIRE(c.endpoint_count == 2);
     const ew::EndpointConfig& p = c.endpoints[0];
@@ -273,7 +275,7 @@ TEST_CASE("config: every key lands in its field", "[config]") {
     CHECK(p.timeout_ms == 20000);
     CHECK(p.tls_verify);
     CHECK(std::string(p.ca_file) == "/etc/edgeway/ca.pem");
-    CHECK(p.line == 24);
+    CHECK(p.line == 25);
 
     const ew::EndpointConfig& l = c.endpoints[1];
     CHECK(std::string(l.name) == "local-llm_2");
@@ -306,6 +308,21 @@ TEST_CASE("config: every key lands in its field", "[config]") {
     CHECK_FALSE(p.serves("deepseek-v3.2"));
     CHECK_FALSE(p.serves(nullptr));
     CHECK(l.serves("deepseek-v3.2"));
+}
+
+TEST_CASE("config: probe.cooldown_max_ms and down_interval_ms", "[config]") {
+    CHECK(ew::Config().probe.cooldown_max_ms == 60000);
+    Result r = parse_file(kData + "/good/good_cooldown_default.ini");
+    REQUIRE(r.status == ew::ConfigStatus::ok);
+    CHECK(r.cfg->probe.down_interval_ms == 90000);
+    CHECK(r.cfg->probe.cooldown_max_ms == 90000);  // the unset default cap follows the interval
+    Result eq = parse("x.ini", std::string("[probe]\ndown_interval_ms = 7000\ncooldown_max_ms = 7000\n") + kMinimal);
+    REQUIRE(eq.status == ew::ConfigStatus::ok);
+    CHECK(eq.cfg->probe.cooldown_max_ms == 7000);
+    Result set = parse("x.ini", std::string("[probe]\ncooldown_max_ms = 600000\n") + kMinimal);
+    REQUIRE(set.status == ew::ConfigStatus::ok);
+    CHECK(set.cfg->probe.cooldown_max_ms == 600000);
+    CHECK(set.cfg->probe.down_interval_ms == 5000);
 }
 
 TEST_CASE("config: syntax variants", "[config]") {

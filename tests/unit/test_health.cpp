@@ -31,18 +31,10 @@ void eject(Health* h, const HealthParams& p, uint64_t now) {
     REQUIRE(h->state == HealthState::down);
 }
 
-// Brings a DOWN endpoint back: `rise` successes at its cooldown end. Returns that time.
-uint64_t bring_back(Health* h, const HealthParams& p) {
-    uint64_t t = h->down_until_ms;
-    for (uint32_t i = 0; i < p.rise; i++) health_record(h, p, ok_after(100), t, true);
-    REQUIRE(h->state != HealthState::down);
-    return t;
-}
-
 }  // namespace
 
 TEST_CASE("health: six hours of probes every 30 s with one outage", "[health]") {
-    HealthParams p;  // fall 3, rise 2, cooldown 5 s doubling to 300 s
+    HealthParams p;  // fall 3, rise 2, cooldown 5 s (up to 60 s while flapping)
     Health h;
     health_init(&h);
     const uint64_t six_hours = 6ull * 3600 * 1000;
@@ -93,9 +85,9 @@ TEST_CASE("health: fall and rise happen exactly at the right result", "[health]"
     CHECK(h.down_until_ms == 4000 + p.cooldown_base_ms);
     CHECK_FALSE(health_can_serve(h, -1, 4000));
 
-    SECTION("rise successes inside the cooldown wait for its end") {
-        health_record(&h, p, ok_after(100), 5000, true);
-        health_record(&h, p, ok_after(100), 6000, true);
+    SECTION("traffic successes inside the cooldown wait for its end") {
+        health_record(&h, p, ok_after(100), 5000, false);
+        health_record(&h, p, ok_after(100), 6000, false);
         CHECK(h.consecutive_successes == 2);
         CHECK(h.state == HealthState::down);
         health_tick(&h, p, 8999);
@@ -103,6 +95,21 @@ TEST_CASE("health: fall and rise happen exactly at the right result", "[health]"
         health_tick(&h, p, 9000);
         CHECK(h.state != HealthState::down);
         CHECK(health_can_serve(h, -1, 9000));
+    }
+    SECTION("a probe bringing the rise-th success ends the cooldown early") {
+        health_record(&h, p, ok_after(100), 5000, true);
+        CHECK(h.state == HealthState::down);  // one is not rise
+        health_record(&h, p, ok_after(100), 6000, true);
+        CHECK(h.state != HealthState::down);
+        CHECK(health_can_serve(h, -1, 6000));
+        CHECK(h.returned_ms == 6000);
+    }
+    SECTION("a traffic success after a probe success: the cooldown still holds") {
+        health_record(&h, p, ok_after(100), 5000, true);
+        health_record(&h, p, ok_after(100), 6000, false);
+        CHECK(h.state == HealthState::down);
+        health_record(&h, p, ok_after(100), 7000, true);  // the third success, a probe's
+        CHECK(h.state != HealthState::down);
     }
     SECTION("after the cooldown it returns at the rise-th success, not before") {
         health_tick(&h, p, 20000);
@@ -123,40 +130,6 @@ TEST_CASE("health: fall and rise happen exactly at the right result", "[health]"
         health_record(&h, p, ok_after(100), 10000, true);
         CHECK(h.state != HealthState::down);
     }
-}
-
-TEST_CASE("health: cooldown doubles per ejection up to the cap", "[health]") {
-    HealthParams p;  // 5 s .. 300 s
-    Health h;
-    health_init(&h);
-    const uint32_t expected[] = {5000, 10000, 20000, 40000, 80000, 160000, 300000, 300000};
-    uint64_t now = 1000;
-    for (uint32_t want : expected) {
-        eject(&h, p, now);
-        CHECK(h.cooldown_ms == want);
-        CHECK(h.down_until_ms == now + want);
-        now = bring_back(&h, p) + 60000;  // serve a minute, fail again
-    }
-    CHECK(h.ejections == 8);
-}
-
-TEST_CASE("health: the cooldown doubling decays after a long clean spell", "[health]") {
-    HealthParams p;
-    Health h;
-    health_init(&h);
-    eject(&h, p, 0);
-    uint64_t back = bring_back(&h, p);
-    eject(&h, p, back + 1000);
-    CHECK(h.cooldown_ms == 2 * p.cooldown_base_ms);  // flapping: doubled
-    back = bring_back(&h, p);
-    // Serve cleanly for 10 x cooldown_max (probes every 30 s keep it ticking).
-    for (uint64_t t = back; t <= back + 10ull * p.cooldown_max_ms; t += 30000) {
-        health_record(&h, p, ok_after(100), t, true);
-    }
-    health_tick(&h, p, back + 10ull * p.cooldown_max_ms);
-    eject(&h, p, back + 10ull * p.cooldown_max_ms + 1);
-    CHECK(h.cooldown_ms == p.cooldown_base_ms);  // starts over
-    CHECK(h.ejections == 3);                     // the lifetime count never decreases
 }
 
 TEST_CASE("health: 429 rate limit is not a failure and expires exactly", "[health]") {

@@ -37,7 +37,7 @@ struct Fixture {
     }
     // "endpoint:model endpoint:model ..." for compact assertions.
     std::string route(const char* model, uint64_t now = 1000, size_t cap = EW_ROUTER_CANDIDATES_CAP) {
-        size_t n = router_candidates(*cfg, health, model, now, 0x1234u, out, cap);
+        size_t n = router_candidates(*cfg, health, model, now, out, cap);
         std::string s;
         for (size_t i = 0; i < n; i++) {
             if (i) s += ' ';
@@ -200,8 +200,215 @@ TEST_CASE("router: no health table means every endpoint serves, config order", "
     add_endpoint(*f.cfg, "a", 1, {"m"});
     add_endpoint(*f.cfg, "b", 2, {"m"});
     Candidate out[4];
-    size_t n = router_candidates(*f.cfg, nullptr, "m", 0, 0, out, 4);
+    size_t n = router_candidates(*f.cfg, nullptr, "m", 0, out, 4);
     REQUIRE(n == 2);
     CHECK(out[0].endpoint == 1);
     CHECK(out[1].endpoint == 0);
+}
+
+namespace {
+
+void take_down(Fixture& f, int e, uint64_t now) {
+    Outcome fail;
+    fail.kind = ResultKind::connect;
+    for (uint32_t i = 0; i < f.params.fall; i++) health_record(&f.health[e], f.params, fail, now, false);
+    REQUIRE(f.health[e].state == HealthState::down);
+}
+
+// "name:model!" for panic candidates.
+std::string route_marked(Fixture& f, const char* model, uint64_t now) {
+    size_t n = router_candidates(*f.cfg, f.health, model, now, f.out, EW_ROUTER_CANDIDATES_CAP);
+    std::string s;
+    for (size_t i = 0; i < n; i++) {
+        if (i) s += ' ';
+        s += f.cfg->endpoints[f.out[i].endpoint].name;
+        s += ':';
+        s += f.out[i].model;
+        if (f.out[i].panic) s += '!';
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("router: panic routing tries DOWN endpoints when nothing else of the chain can serve", "[router]") {
+    Fixture f;
+    int a = add_endpoint(*f.cfg, "a", 30, {"m", "n"});
+    int b = add_endpoint(*f.cfg, "b", 20, {"n", "m"});
+    int c = add_endpoint(*f.cfg, "c", 10, {"m"});
+    add_rule(*f.cfg, "m", {"n"});
+
+    SECTION("one endpoint serving: no panic, the DOWN ones are skipped") {
+        take_down(f, a, 1000);
+        take_down(f, b, 1000);
+        CHECK(route_marked(f, "m", 1000) == "c:m");
+    }
+    SECTION("a fallback model serving: no panic either") {
+        take_down(f, a, 1000);
+        take_down(f, c, 1000);
+        health_rate_limit(&f.health[b], 1, 9000, 1000);  // b's "m"
+        CHECK(route_marked(f, "m", 2000) == "b:n");
+    }
+    SECTION("all DOWN: all of them, in the strategy's order, marked panic") {
+        take_down(f, a, 1000);
+        take_down(f, b, 1000);
+        take_down(f, c, 1000);
+        CHECK(route_marked(f, "m", 1000) == "a:m! b:m! c:m! a:n! b:n!");
+        for (size_t i = 0; i < 5; i++) CHECK(router_candidate_usable(f.health[f.out[i].endpoint], f.out[i], 1000));
+        SECTION("the latency strategy orders them by latency") {
+            f.cfg->agent.strategy = Strategy::latency;
+            f.latency(c, 50);
+            f.latency(b, 80);
+            f.latency(a, 900);
+            REQUIRE(f.health[a].state == HealthState::down);  // latency samples do not bring them back
+            CHECK(route_marked(f, "m", 1000) == "c:m! b:m! a:m! b:n! a:n!");
+        }
+    }
+    SECTION("DOWN and bad-keyed or rate limited are never tried, even in panic") {
+        take_down(f, a, 1000);
+        take_down(f, b, 1000);
+        take_down(f, c, 1000);
+        health_key_bad(&f.health[a], 401, 1000);
+        health_rate_limit(&f.health[b], -1, 9000, 1000);
+        health_rate_limit(&f.health[c], 0, 9000, 1000);  // c's "m"
+        CHECK(route_marked(f, "m", 2000) == "");
+        CHECK(route_marked(f, "m", 9000) == "b:m! c:m! b:n!");  // the limits are over
+    }
+    SECTION("a mix of rate limited and DOWN: the DOWN ones, so a 429 does not starve the chain") {
+        take_down(f, a, 1000);
+        health_rate_limit(&f.health[b], -1, 9000, 1000);
+        health_rate_limit(&f.health[c], -1, 9000, 1000);
+        CHECK(route_marked(f, "m", 2000) == "a:m! a:n!");
+    }
+    SECTION("a panic candidate stays usable while DOWN, not once its key is rejected or it is limited") {
+        take_down(f, a, 1000);
+        take_down(f, b, 1000);
+        take_down(f, c, 1000);
+        REQUIRE(route_marked(f, "m", 1000) == "a:m! b:m! c:m! a:n! b:n!");
+        Candidate pa = f.out[0], pb = f.out[1], pc = f.out[2];
+        health_key_bad(&f.health[a], 403, 1100);
+        health_rate_limit(&f.health[b], 1, 5000, 1100);  // b's "m"
+        CHECK_FALSE(router_candidate_usable(f.health[a], pa, 1200));
+        CHECK_FALSE(router_candidate_usable(f.health[b], pb, 1200));
+        CHECK(router_candidate_usable(f.health[c], pc, 1200));
+        CHECK(router_candidate_usable(f.health[b], pb, 5000));
+        Candidate not_panic = pc;
+        not_panic.panic = false;  // a normal candidate whose endpoint went DOWN since: skipped
+        CHECK_FALSE(router_candidate_usable(f.health[c], not_panic, 1200));
+    }
+    SECTION("a normal candidate is usable exactly while health_can_serve") {
+        REQUIRE(route_marked(f, "m", 1000) == "a:m b:m c:m a:n b:n");
+        Candidate ca = f.out[0];
+        CHECK(router_candidate_usable(f.health[a], ca, 1000));
+        take_down(f, a, 1100);
+        CHECK_FALSE(router_candidate_usable(f.health[a], ca, 1100));
+    }
+}
+
+namespace {
+
+struct StormResult {
+    uint64_t requests = 0, served = 0, panics = 0;
+    uint64_t none_while_one_usable = 0;  // no candidate though an endpoint was neither limited nor bad-keyed
+};
+
+// Three endpoints flip among ok, failing (connect error or 500) and 429 (Retry-After 1 s)
+// every 2-5 s (deterministic LCG); at every moment at least one of them is ok. A request
+// every 25 ms walks its candidates as the exchange does (up to 4 attempts; when the list is
+// used up it routes again), feeding every outcome through health_observe; each endpoint is
+// probed every 5 s. Twenty minutes of fake time. Harsher than the real exchange: no time
+// passes inside a request, so a Retry-After never expires during one.
+StormResult run_storm(bool panic_allowed) {
+    Fixture f;
+    for (const char* n : {"a", "b", "c"}) add_endpoint(*f.cfg, n, 10, {"m"});
+    enum Mode { ok, failing, limited };
+    Mode mode[3] = {ok, failing, limited};
+    uint64_t next_flip[3] = {2000, 3000, 4000};
+    uint64_t next_probe[3] = {0, 1700, 3400};
+    uint32_t lcg = 12345;
+    auto rnd = [&lcg](uint32_t n) {
+        lcg = lcg * 1103515245u + 12345u;
+        return (lcg >> 16) % n;
+    };
+    auto outcome = [&](int e, bool probe) {
+        Observation o;
+        o.from_probe = probe;
+        if (mode[e] == ok) {
+            o.kind = ResultKind::ok;
+            o.http_status = 200;
+            o.latency_ms = 200;
+        } else if (mode[e] == failing) {
+            o.kind = rnd(2) ? ResultKind::connect : ResultKind::http_status;
+            o.http_status = o.kind == ResultKind::http_status ? 500 : 0;
+        } else {
+            o.kind = ResultKind::http_status;
+            o.http_status = 429;
+            o.has_retry_after = true;
+            o.retry_after_ms = 1000;
+        }
+        return o;
+    };
+    StormResult r;
+    for (uint64_t now = 0; now < 20ull * 60 * 1000; now += 25) {
+        for (int e = 0; e < 3; e++) {
+            if (now >= next_flip[e]) {
+                mode[e] = static_cast<Mode>(rnd(3));
+                next_flip[e] = now + 2000 + rnd(3001);
+            }
+        }
+        if (mode[0] != ok && mode[1] != ok && mode[2] != ok) mode[rnd(3)] = ok;  // one always works
+        for (int e = 0; e < 3; e++) {
+            health_tick(&f.health[e], f.params, now);
+            if (now >= next_probe[e]) {
+                health_observe(&f.health[e], f.params, outcome(e, true), now);
+                next_probe[e] = now + 5000;
+            }
+        }
+        r.requests++;
+        bool served = false;
+        uint32_t attempts = 0;
+        for (int round = 0; round < 4 && attempts < 4 && !served; round++) {
+            size_t n = router_candidates(*f.cfg, f.health, "m", now, f.out, EW_ROUTER_CANDIDATES_CAP);
+            if (!panic_allowed) {  // what routing did before: DOWN endpoints are never tried
+                size_t k = 0;
+                for (size_t i = 0; i < n; i++)
+                    if (!f.out[i].panic) f.out[k++] = f.out[i];
+                n = k;
+            }
+            if (n == 0) {
+                bool usable = false;
+                for (int e = 0; e < 3; e++)
+                    usable = usable || (!f.health[e].key_bad && now >= f.health[e].rate_limited_until_ms);
+                if (usable) r.none_while_one_usable++;
+                break;
+            }
+            for (size_t i = 0; i < n && attempts < 4 && !served; i++) {
+                const Candidate& c = f.out[i];
+                if (!router_candidate_usable(f.health[c.endpoint], c, now)) continue;
+                attempts++;
+                if (c.panic) r.panics++;
+                served = health_observe(&f.health[c.endpoint], f.params, outcome(c.endpoint, false), now) ==
+                         ObservationEffect::success;
+            }
+        }
+        if (served) r.served++;
+    }
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("router: in a storm of flapping endpoints, panic routing keeps requests served", "[router][storm]") {
+    StormResult with = run_storm(true);
+    StormResult without = run_storm(false);
+    INFO("with panic: requests " << with.requests << " served " << with.served << " panics " << with.panics
+                                 << " stranded " << with.none_while_one_usable);
+    INFO("without: served " << without.served << " stranded " << without.none_while_one_usable);
+    REQUIRE(with.requests == 48000);
+    // Never "no candidate" while some endpoint is neither rate limited nor bad-keyed.
+    CHECK(with.none_while_one_usable == 0);
+    CHECK(without.none_while_one_usable > 1000);  // the failure mode of issue 7
+    // What is lost is a 429's Retry-After not yet over on the endpoint that is ok again.
+    CHECK(static_cast<double>(with.served) / static_cast<double>(with.requests) >= 0.98);
+    CHECK(with.served > without.served + with.requests / 10);
 }
