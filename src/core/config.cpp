@@ -28,10 +28,12 @@ const char* const kStrategies[] = {"priority", "latency", "weighted"};
 const char* const kProbeKinds[] = {"models", "chat", "tcp", "tls"};
 
 enum AgentKey { A_LISTEN, A_TOKEN_FILE, A_LOG_LEVEL, A_STRATEGY, A_MAX_CLIENTS, A_MAX_REQUEST_BYTES,
-                A_REQUEST_TIMEOUT, A_MAX_ATTEMPTS, A_BACKOFF, A_BACKOFF_MAX, A_FIRST_TOKEN, A_COUNT };
+                A_REQUEST_TIMEOUT, A_MAX_ATTEMPTS, A_BACKOFF, A_BACKOFF_MAX, A_FIRST_TOKEN,
+                A_CLIENT_HEADER_TIMEOUT, A_CLIENT_WRITE_TIMEOUT, A_COUNT };
 const char* const kAgentKeys[] = {"listen", "local_token_file", "log_level", "strategy", "max_clients",
                                   "max_request_bytes", "request_timeout_ms", "max_attempts", "retry_backoff_ms",
-                                  "retry_backoff_max_ms", "first_token_timeout_ms"};
+                                  "retry_backoff_max_ms", "first_token_timeout_ms",
+                                  "client_header_timeout_ms", "client_write_timeout_ms"};
 static_assert(sizeof kAgentKeys / sizeof kAgentKeys[0] == A_COUNT, "agent key table");
 
 enum ProbeKey { P_KIND, P_INTERVAL, P_DOWN_INTERVAL, P_TIMEOUT, P_FALL, P_RISE, P_JITTER, P_COOLDOWN_MAX,
@@ -174,6 +176,8 @@ bool agent_key(Ctx& c, AgentConfig& a, int k, Span v) {
     case A_BACKOFF: return ini::parse_u32(c, v, 0, kMaxMs, true, &a.retry_backoff_ms);
     case A_BACKOFF_MAX: return ini::parse_u32(c, v, 0, kMaxMs, true, &a.retry_backoff_max_ms);
     case A_FIRST_TOKEN: return ini::parse_u32(c, v, 1, kMaxMs, true, &a.first_token_timeout_ms);
+    case A_CLIENT_HEADER_TIMEOUT: return ini::parse_u32(c, v, 100, kMaxMs, true, &a.client_header_timeout_ms);
+    case A_CLIENT_WRITE_TIMEOUT: return ini::parse_u32(c, v, 100, kMaxMs, true, &a.client_write_timeout_ms);
     }
     return false;
 }
