@@ -132,7 +132,8 @@ static_assert(EW_CAP_STREAM_ERROR_RESERVE >= EW_CAP_ERROR_TEXT + 2 * EW_CAP_NAME
 static_assert(EW_CAP_CLIENT_OUT >= EW_CAP_CLIENT_HEAD + 2 * EW_CAP_UPSTREAM_RX + EW_CAP_STREAM_ERROR_RESERVE,
               "a client buffer holds a head, one relayed read with framing, and the error reserve");
 static_assert(EW_CAP_RENDER + EW_CAP_CLIENT_HEAD <= EW_CAP_CLIENT_OUT, "a rendered page and its head fit");
-static_assert(EW_CAP_SSE_EVENT <= EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE,
-              "a first SSE event is staged in the client buffer before commit");
+static_assert(EW_CAP_SSE_EVENT <=
+                  EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE - 2 * EW_CAP_UPSTREAM_RX,
+              "a first SSE event is staged in the client buffer before commit, one read of room kept");
 static_assert(EW_CAP_HEAD_BYTES <= EW_CAP_REQUEST_BYTES, "a head limit above the body cap makes no sense");
 #endif

@@ -38,6 +38,7 @@ const char* reason_phrase(uint16_t status) {
 constexpr uint32_t kIdleTimeoutMs = 60000;         // keep-alive connection with no request
 constexpr uint32_t kRequestReadTimeoutMs = 30000;  // the body must arrive whole by then
 constexpr uint32_t kLingerMs = 5000;  // after an error answer, unread input is drained this long
+constexpr uint32_t kSlowLingerMs = 1000;  // ... but not for long after a client too slow to send its request
 constexpr size_t kChunkFraming = 12;  // "%zx\r\n" + "\r\n" for one chunk, generously
 
 }  // namespace
@@ -63,6 +64,7 @@ void ClientConn::open(ClientHost* host, const NetContext* ctx, pal::Socket s, ch
     keep_alive_ = true;
     close_after_ = false;
     linger_ = false;
+    short_linger_ = false;
     peer_closed_ = false;
     staging_ = false;
     in_len_ = 0;
@@ -142,6 +144,7 @@ void ClientConn::on_deadline(uint64_t now_ms) {
             close_after_ = true;
             linger_ = true;
             respond_error(408, "The request did not arrive in time.", "invalid_request_error", "request_timeout");
+            short_linger_ = true;
             finish_response();
             return;
         }
@@ -295,8 +298,9 @@ bool ClientConn::stage(const char* data, size_t len) {
         staging_ = true;
         stage_start_ = out_len_;
     }
-    // Room stays for the head, the chunk framing and the error reserve.
-    size_t limit = sizeof out_ - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE;
+    // Room stays for the head, the error reserve, and one more upstream read (with framing)
+    // should the exchange commit early when this fills up.
+    size_t limit = sizeof out_ - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE - 2 * EW_CAP_UPSTREAM_RX;
     if (out_len_ + len > limit) return false;
     memcpy(out_ + out_len_, data, len);
     out_len_ += len;
@@ -404,7 +408,7 @@ void ClientConn::after_flush(uint64_t now_ms) {
     if (state_ != ClientState::writing) return;
     if (linger_) {
         state_ = ClientState::closing;
-        idle_deadline_ = now_ms + kLingerMs;
+        idle_deadline_ = now_ms + (short_linger_ ? kSlowLingerMs : kLingerMs);
         in_len_ = 0;
         return;
     }

@@ -93,6 +93,7 @@ private:
     bool keep_alive_ = true;
     bool close_after_ = false;
     bool linger_ = false;  // drain unread input before closing (error answers mid-request)
+    bool short_linger_ = false;  // the linger after a 408 is short: the client is slow on purpose
     bool peer_closed_ = false;
     bool staging_ = false;
     size_t stage_start_ = 0;

@@ -204,8 +204,18 @@ void ProxyExchange::feed_first_event(const char* data, size_t len, uint64_t now_
     AttemptFailure f;
     f.kind = ResultKind::bad_response;
     if (!out_->stage(data, len)) {
-        f.message = "first stream event larger than the relay buffer";
-        attempt_failed(f, now_ms);
+        // A first event too long to hold (thousands of data lines): when data has begun, it
+        // is committed now and relayed as it comes, as it was sent; the parser still watches
+        // it (an error event is then the upstream's own words to the client). Only filler
+        // (comments) that fills the buffer before any data fails the attempt.
+        if (sse_.data_fields == 0) {
+            f.message = "stream sent no data event within the relay buffer";
+            attempt_failed(f, now_ms);
+            return;
+        }
+        if (!commit(200, "text/event-stream", now_ms)) return;
+        sse_first_ = true;
+        relay(data, len, now_ms);
         return;
     }
     SseStatus s = sse_feed(&sse_, data, len, on_sse_event, this);

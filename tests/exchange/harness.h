@@ -183,7 +183,7 @@ public:
     std::string content_type, headers, body, staged;
     bool chunked = false, bodiless = false, ended = false;
     AnswerEnd end = AnswerEnd::complete;
-    size_t stage_cap = EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE;  // as ClientConn
+    size_t stage_cap = EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE - 2 * EW_CAP_UPSTREAM_RX;  // as ClientConn
     size_t room = 1 << 20;
     int flushes = 0;
 };

@@ -48,7 +48,11 @@ TEST_CASE("the first event goes out byte for byte, even split over reads and 500
     std::string lines;
     for (int i = 0; i < 5000; i++) lines += "data:\n";
     lines += "\n";
-    for (const std::string& first : {ev, lines}) {
+    // Longer than the staging room (about 40 KB): committed once data has begun, still as sent.
+    std::string big;
+    for (int i = 0; i < 5000; i++) big += "data: x\n";
+    big += "\n";
+    for (const std::string& first : {ev, lines, big}) {
         World w;
         Script s{0, false, chunked(kSseHead, first + "data: [DONE]\n\n", true)};
         s.max_read = 7;
