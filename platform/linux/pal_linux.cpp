@@ -17,9 +17,7 @@
 #include <unistd.h>
 
 // Largest number of sockets one pal::poll call may carry (a static pollfd table).
-#ifndef EW_PAL_MAX_POLL
-#define EW_PAL_MAX_POLL 256
-#endif
+#include "core/caps.h"  // EW_PAL_MAX_POLL, tied to the loop's pollables there
 
 namespace pal {
 namespace {

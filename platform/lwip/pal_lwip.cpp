@@ -27,9 +27,7 @@ extern "C" {
 
 #include "pal.h"
 
-#ifndef EW_PAL_MAX_POLL
-#define EW_PAL_MAX_POLL 256
-#endif
+#include "core/caps.h"  // EW_PAL_MAX_POLL, tied to the loop's pollables there
 
 namespace pal {
 namespace {
