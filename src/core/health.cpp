@@ -7,7 +7,7 @@
 // precedence).
 //
 // Cooldown length: cooldown_base_ms doubled cooldown_level times, capped at cooldown_max_ms.
-// The level grows only when an endpoint flaps (ejected within EW_HEALTH_FLAP_FACTOR x its
+// The level grows only when an endpoint flaps (ejected within flap_factor x its
 // last cooldown after it came back) and falls by one per cooldown_decay_ms of serving
 // without an ejection (measured in time, not in successes: under heavy traffic hundreds of
 // successes can pass between two failures of a flapping endpoint).
@@ -82,7 +82,7 @@ void update_state(Health* h, const HealthParams& p, uint64_t now) {
 void go_down(Health* h, const HealthParams& p, uint64_t now) {
     decay(h, p, now);  // the clean spell up to this failure counts
     const bool flapping = h->returned_ms != 0 && now - h->returned_ms <
-                          static_cast<uint64_t>(EW_HEALTH_FLAP_FACTOR) * h->cooldown_ms;
+                          static_cast<uint64_t>(p.flap_factor) * h->cooldown_ms;
     if (flapping && cooldown_for_level(p, h->cooldown_level) < p.cooldown_max_ms) h->cooldown_level++;
     h->ejections++;
     h->cooldown_ms = cooldown_for_level(p, h->cooldown_level);

@@ -27,8 +27,10 @@ struct HealthParams {
     uint32_t cooldown_base_ms = 5000;    // shortest ejection ([probe] down_interval_ms)
     uint32_t cooldown_max_ms = 60000;    // longest ejection ([probe] cooldown_max_ms)
     // The cooldown doubles only for an endpoint that flaps: ejected again less than
-    // EW_HEALTH_FLAP_FACTOR x its last cooldown after it came back. It halves again (one
-    // doubling undone) per cooldown_decay_ms of serving without an ejection.
+    // flap_factor x its last cooldown after it came back (defaults: back from 5 s and DOWN
+    // again within 20 s gives 10 s, then 20 s, 40 s, 60 s). One doubling is undone per
+    // cooldown_decay_ms of serving without an ejection.
+    uint32_t flap_factor = 4;
     uint32_t cooldown_decay_ms = 120000;
     uint32_t rate_limit_default_ms = 1000;  // a 429 without Retry-After limits for this long
     float ewma_alpha = 0.2f;
@@ -71,13 +73,6 @@ struct Health {
     uint64_t decay_from_ms = 0;     // serving without an ejection since (decay steps move it)
 };
 
-// Ejected again within this many times the last cooldown after coming back = flapping:
-// the cooldown doubles. With the defaults: back from a 5 s cooldown and DOWN again within
-// 20 s gives 10 s, then 20 s, 40 s, 60 s (the cap).
-#ifndef EW_HEALTH_FLAP_FACTOR
-#define EW_HEALTH_FLAP_FACTOR 4
-#endif
-
 // What one probe or one forwarded attempt saw, for health_observe().
 struct Observation {
     ResultKind kind = ResultKind::ok;
@@ -109,7 +104,6 @@ enum class ObservationEffect : uint8_t { success, failure, rate_limited, key_bad
 ObservationEffect health_observe(Health* h, const HealthParams& p, const Observation& o, uint64_t now_ms);
 const char* to_string(ObservationEffect e);  // "success", "failure", "rate_limited", "key_bad"
 
-
 void health_init(Health* h);
 
 // The steps health_observe() is made of; callers outside the core use health_observe().
@@ -118,6 +112,7 @@ void health_init(Health* h);
 // as a probe, else as a forwarded request. `fall` consecutive failures eject the endpoint
 // (DOWN) for its cooldown. It comes back with `rise` consecutive successes once the cooldown
 // is over, or at once when the rise-th success is a probe's (a good probe ends it early).
+// A success with an HTTP status clears key_bad (one without, a tcp/tls probe's, cannot).
 void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t now_ms, bool from_probe);
 
 // Marks the endpoint (model_index < 0) or one of its models RATE_LIMITED until `until_ms`.

@@ -56,15 +56,15 @@ TEST_CASE("cooldown: an endpoint ejected again soon after returning gets a doubl
     CHECK(h.ejections == 7);
 }
 
-TEST_CASE("cooldown: the flap window is EW_HEALTH_FLAP_FACTOR x the last cooldown", "[health][cooldown]") {
+TEST_CASE("cooldown: the flap window is flap_factor x the last cooldown", "[health][cooldown]") {
     HealthParams p;
     Health h;
     health_init(&h);
     CHECK(eject(&h, p, 0) == 5000);
     uint64_t back = back_at_cooldown_end(&h, p);
-    CHECK(eject(&h, p, back + EW_HEALTH_FLAP_FACTOR * 5000 - 1) == 10000);  // just inside: flapping
+    CHECK(eject(&h, p, back + p.flap_factor * 5000 - 1) == 10000);  // just inside: flapping
     back = back_at_cooldown_end(&h, p);
-    CHECK(eject(&h, p, back + EW_HEALTH_FLAP_FACTOR * 10000) == 10000);  // just outside: no growth
+    CHECK(eject(&h, p, back + p.flap_factor * 10000) == 10000);  // just outside: no growth
     back = back_at_cooldown_end(&h, p);
     CHECK(eject(&h, p, back + 1) == 20000);  // growth resumes from where it was
 }
