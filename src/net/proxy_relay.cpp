@@ -252,7 +252,15 @@ void ProxyExchange::feed_first_json(const char* data, size_t len, uint64_t now_m
 void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
     if (bodiless_) return;
     if (stream_) {
-        sse_feed(&sse_, data, len, on_sse_event, this);
+        // The parser only watches ([DONE], usage, event boundaries); an event larger than it
+        // holds is relayed as sent all the same, and the parser starts over after it.
+        size_t off = 0;
+        while (off < len && sse_feed(&sse_, data + off, len - off, on_sse_event, this) != SseStatus::ok) {
+            size_t used = sse_.consumed;
+            sse_init(&sse_);
+            if (used == 0) break;
+            off += used;
+        }
     } else {
         keep_tail(data, len);
     }
