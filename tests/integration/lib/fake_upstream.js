@@ -44,6 +44,30 @@
 //   stall_first_token  streaming chat: 200 + SSE headers, then nothing; other requests: ok
 //   drop_mid_stream    streaming chat: 2 chunks, then the socket is destroyed; other
 //                      requests: ok
+//   informational      raw 1xx heads (`informational`, default [100]; 100 and 103 are
+//                      written as `100 Continue` / `103 Early Hints` + a Link header) on the
+//                      socket, informationalDelayMs (default 20) before the normal answer
+//   no_content         204 No Content: a head, no body, the connection kept alive
+//   captive_portal     200 text/html login page (what hotel Wi-Fi answers), for JSON and
+//                      streaming requests alike (`body` replaces the page)
+//   no_done            streaming chat: the normal events, then a cleanly framed end
+//                      without `data: [DONE]`; other requests: ok
+//   cut_mid_line       streaming chat: role + `chunks` events, then `data: {...` and
+//                      cutLineBytes (default 20000) bytes of one line without its end,
+//                      then the socket is destroyed; other requests: ok
+//   many_line_first_event  streaming chat: the first event (role + content "FIRST") is one
+//                      JSON object spread over `lines` (default 5000) data: lines, the
+//                      rest as usual; up.lastFirstEventData is its data joined by SSE rules
+//   flow               streaming chat: flowEvents (default 10000) events of flowBytes
+//                      (default 4096) content each, as fast as the reader takes them (the
+//                      writer waits for 'drain'), then [DONE]; up.flow = { written, done }
+//   slow_sse           streaming chat: `chunks` events chunkDelayMs apart (default 300);
+//                      other requests: ok after delayMs
+//   refused            the listener closes (connection refused); any other mode opens it
+//                      again on the same port; requests still arriving on old connections
+//                      are reset
+// A request whose JSON has a string "user" field gets it back as "echo" in its JSON
+// answer and in every streamed chunk (to tell whose answer a client got).
 // `body` (string, or an object sent as JSON) replaces the body for ok/slow/status.
 // `events` (array of strings) replaces a streamed answer's events: each is sent as
 // `data: STRING\n\n`, chunkDelayMs apart, then the response ends (include '[DONE]' for one).
@@ -51,10 +75,25 @@ const http = require('node:http');
 const https = require('node:https');
 const net = require('node:net');
 
-const MODES = new Set(['ok', 'slow', 'status', 'hang', 'reset', 'garbage', 'stall_first_token', 'drop_mid_stream']);
+const MODES = new Set(['ok', 'slow', 'status', 'hang', 'reset', 'garbage', 'stall_first_token', 'drop_mid_stream',
+  'informational', 'no_content', 'captive_portal', 'no_done', 'cut_mid_line', 'many_line_first_event', 'flow', 'slow_sse',
+  'refused']);
+const STREAM_MODES = new Set(['stall_first_token', 'drop_mid_stream', 'no_done', 'cut_mid_line', 'many_line_first_event',
+  'flow', 'slow_sse']);
+const INFO_HEADS = {
+  100: 'HTTP/1.1 100 Continue\r\n\r\n',
+  102: 'HTTP/1.1 102 Processing\r\n\r\n',
+  103: 'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n',
+};
+const CAPTIVE_PAGE = '<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></head><body><h1>Welcome</h1>' +
+  '<form action="/login" method="post"><input name="room"><button>Connect</button></form></body></html>\n';
 
 function defaults() {
-  return { mode: 'ok', status: 500, headers: {}, delayMs: 0, body: undefined, chunks: 3, chunkDelayMs: 5, match: undefined, times: undefined, events: undefined };
+  return {
+    mode: 'ok', status: 500, headers: {}, delayMs: 0, body: undefined, chunks: 3, chunkDelayMs: undefined, match: undefined,
+    times: undefined, events: undefined, informational: [100], informationalDelayMs: 20, cutLineBytes: 20000, lines: 5000,
+    flowEvents: 10000, flowBytes: 4096,
+  };
 }
 
 function openaiError(message, type, code) {
@@ -134,25 +173,30 @@ async function startUpstream(opts = {}) {
     res.end(body);
   }
 
-  function chatResponse(model, n) {
-    return {
+  function chatResponse(model, n, echo) {
+    return withEcho({
       id: `chatcmpl-fake-${name}-${n}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model,
       choices: [{ index: 0, message: { role: 'assistant', content: `Hello from ${name}` }, finish_reason: 'stop' }],
       usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
-    };
+    }, echo);
   }
 
-  function chunk(model, n, delta, finish) {
-    return {
+  function withEcho(obj, echo) {
+    if (echo !== undefined) obj.echo = echo;
+    return obj;
+  }
+
+  function chunk(model, n, delta, finish, echo) {
+    return withEcho({
       id: `chatcmpl-fake-${name}-${n}`,
       object: 'chat.completion.chunk',
       created: Math.floor(Date.now() / 1000),
       model,
       choices: [{ index: 0, delta, finish_reason: finish || null }],
-    };
+    }, echo);
   }
 
   function sseHead(res) {
@@ -166,30 +210,49 @@ async function startUpstream(opts = {}) {
 
   // Streams: role chunk, `count` content chunks, a finish chunk, [DONE].
   // With dropAfter, destroys the socket after that many events.
-  function stream(res, model, n, b, dropAfter) {
+  function stream(res, model, n, b, dropAfter, echo, mode) {
     sseHead(res);
+    const gap = b.chunkDelayMs !== undefined ? b.chunkDelayMs : (mode === 'slow_sse' ? 300 : 5);
+    const alive = () => !(res.destroyed || res.socket == null || res.socket.destroyed);
+    if (mode === 'flow') return flow(res, model, n, b, echo);
+    if (mode === 'many_line_first_event') {
+      // One event, `lines` data: lines: the JSON text, then empty lines, then its closing brace.
+      const head = JSON.stringify(chunk(model, n, { role: 'assistant', content: 'FIRST' }, null, echo));
+      const open = head.slice(0, -1);
+      const parts = [open];
+      for (let i = 0; i < b.lines - 2; i++) parts.push('');
+      parts.push('}');
+      up.lastFirstEventData = parts.join('\n');
+      res.write(parts.map((l) => (l ? `data: ${l}\n` : 'data:\n')).join('') + '\n');
+    }
     if (Array.isArray(b.events)) {
       let k = 0;
       const nextRaw = () => {
         if (res.destroyed || res.socket == null || res.socket.destroyed) return;
-        if (k < b.events.length) res.write(`data: ${b.events[k++]}\n\n`, () => later(b.chunkDelayMs, nextRaw));
+        if (k < b.events.length) res.write(`data: ${b.events[k++]}\n\n`, () => later(gap, nextRaw));
         else res.end();
       };
       nextRaw();
       return;
     }
-    const events = [chunk(model, n, { role: 'assistant', content: '' })];
-    for (let i = 0; i < b.chunks; i++) events.push(chunk(model, n, { content: `tok${i} ` }));
-    events.push(chunk(model, n, {}, 'stop'));
+    const events = mode === 'many_line_first_event' ? [] : [chunk(model, n, { role: 'assistant', content: '' }, null, echo)];
+    for (let i = 0; i < b.chunks; i++) events.push(chunk(model, n, { content: `tok${i} ` }, null, echo));
+    if (mode !== 'cut_mid_line') events.push(chunk(model, n, {}, 'stop', echo));
     let i = 0;
     const next = () => {
-      if (res.destroyed || res.socket == null || res.socket.destroyed) return;
+      if (!alive()) return;
       if (dropAfter !== undefined && i >= dropAfter) {
         res.socket.destroy();
         return;
       }
       if (i < events.length) {
-        res.write(`data: ${JSON.stringify(events[i++])}\n\n`, () => later(b.chunkDelayMs, next));
+        res.write(`data: ${JSON.stringify(events[i++])}\n\n`, () => later(gap, next));
+      } else if (mode === 'cut_mid_line') {
+        // A long event line, cut before its end: the bytes go out, then the connection dies.
+        const line = `data: {"id":"chatcmpl-fake-${name}-${n}","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"${'x'.repeat(b.cutLineBytes)}`;
+        res.write(line, () => later(50, () => { if (res.socket) res.socket.destroy(); }));
+      } else if (mode === 'no_done') {
+        res.end();
       } else {
         res.end('data: [DONE]\n\n');
       }
@@ -197,12 +260,35 @@ async function startUpstream(opts = {}) {
     next();
   }
 
+  // As fast as the reader takes it: waits for 'drain' whenever the socket's buffer is full.
+  function flow(res, model, n, b, echo) {
+    const state = { written: 0, done: false, bytes: 0 };
+    up.flow = state;
+    const content = 'f'.repeat(b.flowBytes);
+    const pump = () => {
+      while (state.written < b.flowEvents) {
+        if (res.destroyed || res.socket == null || res.socket.destroyed) return;
+        const ev = `data: ${JSON.stringify(chunk(model, n, { content: `${state.written}:${content}` }, null, echo))}\n\n`;
+        state.written++;
+        state.bytes += ev.length;
+        if (!res.write(ev)) { res.once('drain', pump); return; }
+      }
+      if (!state.done) {
+        state.done = true;
+        res.end(`data: ${JSON.stringify(chunk(model, n, {}, 'stop', echo))}\n\ndata: [DONE]\n\n`);
+      }
+    };
+    res.write(`data: ${JSON.stringify(chunk(model, n, { role: 'assistant', content: '' }, null, echo))}\n\n`);
+    pump();
+  }
+
   function answerOk(req, res, json, b, mode) {
     const n = ++seq;
     const reqModel = json && typeof json.model === 'string' ? json.model : models[0];
     const isStream = !!(json && json.stream === true);
+    const echo = json && typeof json.user === 'string' ? json.user : undefined;
     const p = req.url.split('?')[0];
-    if (b.body !== undefined) return sendJson(res, 200, b.body, b.headers);
+    if (b.body !== undefined && mode !== 'captive_portal') return sendJson(res, 200, b.body, b.headers);
     if (req.method === 'GET' && p === '/v1/models') {
       return sendJson(res, 200, {
         object: 'list',
@@ -212,10 +298,10 @@ async function startUpstream(opts = {}) {
     if (req.method === 'POST' && p === '/v1/chat/completions') {
       if (isStream) {
         if (mode === 'stall_first_token') { sseHead(res); return undefined; }
-        if (mode === 'drop_mid_stream') return stream(res, reqModel, n, b, 2);
-        return stream(res, reqModel, n, b);
+        if (mode === 'drop_mid_stream') return stream(res, reqModel, n, b, 2, echo, mode);
+        return stream(res, reqModel, n, b, undefined, echo, mode);
       }
-      return sendJson(res, 200, chatResponse(reqModel, n), b.headers);
+      return sendJson(res, 200, chatResponse(reqModel, n, echo), b.headers);
     }
     if (req.method === 'POST' && p === '/v1/embeddings') {
       return sendJson(res, 200, {
@@ -257,7 +343,37 @@ async function startUpstream(opts = {}) {
       }
       const isStream = !!(json && json.stream === true);
       const delay = mode === 'slow' ? (b.delayMs || 1000) : (b.delayMs || 0);
+      if (STREAM_MODES.has(mode) && !isStream && mode !== 'stall_first_token' && mode !== 'drop_mid_stream') {
+        return later(delay, () => answerOk(req, res, json, b, 'ok'));
+      }
       switch (mode) {
+        case 'refused':
+          return resetSocket(req.socket); // the listener is closed; old connections die too
+        case 'informational':
+          return later(delay, () => {
+            if (req.socket.destroyed) return;
+            for (const code of b.informational) {
+              const head = INFO_HEADS[code] || `HTTP/1.1 ${code} Informational\r\n\r\n`;
+              req.socket.write(head);
+            }
+            later(b.informationalDelayMs, () => answerOk(req, res, json, b, 'ok'));
+          });
+        case 'no_content':
+          return later(delay, () => {
+            res.writeHead(204, Object.assign({ 'x-fake-upstream': name }, b.headers));
+            res.end();
+          });
+        case 'captive_portal':
+          return later(delay, () => {
+            const page = typeof b.body === 'string' ? b.body : CAPTIVE_PAGE;
+            res.writeHead(200, Object.assign({
+              'Content-Type': 'text/html; charset=utf-8',
+              'Content-Length': Buffer.byteLength(page),
+              'Cache-Control': 'no-store',
+              'x-fake-upstream': name,
+            }, b.headers));
+            res.end(page);
+          });
         case 'hang':
           return; // the socket stays open until the client gives up or close()
         case 'reset':
@@ -321,10 +437,30 @@ async function startUpstream(opts = {}) {
   up.port = server.address().port;
   up.url = opts.tls ? `https://localhost:${up.port}/v1` : `http://127.0.0.1:${up.port}/v1`;
 
+  // 'refused': the listener closes; leaving that mode listens again on the same port
+  // (retried while the port is briefly unavailable).
+  let listening = true;
+  let closed = false;
+  function relisten(attempt = 0) {
+    if (listening || closed || behaviour.mode === 'refused') return;
+    listening = true;
+    const onErr = () => {
+      listening = false;
+      if (attempt < 100) later(50, () => relisten(attempt + 1));
+    };
+    server.once('error', onErr);
+    server.listen(up.port, '127.0.0.1', () => server.removeListener('error', onErr));
+  }
   up.set = (b = {}) => {
     const nb = Object.assign(defaults(), b);
     if (!MODES.has(nb.mode)) throw new Error(`fake upstream: unknown mode ${nb.mode}`);
     behaviour = nb;
+    if (nb.mode === 'refused' && listening) {
+      listening = false;
+      server.close();
+    } else if (nb.mode !== 'refused' && !listening) {
+      relisten();
+    }
   };
   up.set(behaviour);
   up.behaviour = () => Object.assign({}, behaviour);
@@ -361,10 +497,12 @@ async function startUpstream(opts = {}) {
   let closing = null;
   up.close = () => {
     if (closing) return closing;
+    closed = true;
     closing = new Promise((resolve) => {
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      server.close(() => resolve());
+      if (listening) server.close(() => resolve());
+      else resolve();
       for (const s of sockets) s.destroy();
       sockets.clear();
     });
