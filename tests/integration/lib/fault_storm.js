@@ -138,7 +138,7 @@ function oneRequest(port, httpAgent, { stream, nonce, timeoutMs }) {
 
 async function runStorm({
   durationMs = 60000, seed = 7, clients = 4, flipMinMs = 2000, flipMaxMs = 5000, sampleMs = 1000,
-  requestTimeoutMs = 45000, onSample, log = () => {}, agentKeys = {}, probe, endpointKeys = {},
+  requestTimeoutMs = 45000, settleMs = 30000, onSample, log = () => {}, agentKeys = {}, probe, endpointKeys = {},
 } = {}) {
   const rand = prng(seed);
   const ups = [];
@@ -241,14 +241,17 @@ async function runStorm({
     ups.forEach((u, i) => { report.modeMs[modes[i]] += now - since[i]; u.set({ mode: 'ok' }); });
     report.elapsedMs = now - t0;
     report.successRate = report.requests ? report.ok / report.requests : 0;
-    // fds once the load has stopped: wait (bounded) for them to settle to the baseline.
-    const settleUntil = Date.now() + 15000;
+    // fds once the load has stopped: wait (bounded) for them to settle to the baseline
+    // (parked upstream connections are closed after 20 s idle).
+    const settleFrom = Date.now();
+    const settleUntil = settleFrom + settleMs;
     let fin = procStats(pid);
     while (fin.fds !== undefined && report.baselineFds !== undefined && fin.fds > report.baselineFds && Date.now() < settleUntil) {
       await new Promise((r) => setTimeout(r, 250));
       fin = procStats(pid);
     }
     report.finalFds = fin.fds;
+    report.fdsSettleMs = Date.now() - settleFrom;
     report.finalRssKb = fin.rssKb;
     report.agentAlive = agent.exitCode === undefined;
     report.stderrTail = agent.stderr.slice(-2000);
@@ -273,7 +276,7 @@ function summary(report) {
     `silent truncations ${report.silentTruncations}, crossed answers ${report.crossed}, cut without error event ${report.cutWithoutErrorEvent}, stream error events ${report.streamErrorEvents}`,
     `/status samples with every endpoint down: ${report.allDownSamples} of ${report.samples.length}`,
     `RSS kB: baseline ${report.baselineRssKb}, min ${Math.min(...rss)}, max ${Math.max(...rss)}, final ${report.finalRssKb}`,
-    `fds: baseline ${report.baselineFds}, min ${Math.min(...fds)}, max ${Math.max(...fds)}, final ${report.finalFds}`,
+    `fds: baseline ${report.baselineFds}, min ${Math.min(...fds)}, max ${Math.max(...fds)}, final ${report.finalFds} (${(report.fdsSettleMs / 1000).toFixed(1)} s after the load stopped)`,
     `time per mode (s, summed over the 3 upstreams): ${Object.entries(report.modeMs).map(([k, v]) => `${k} ${(v / 1000).toFixed(0)}`).join(', ')}`,
   ];
   return lines.join('\n');
