@@ -140,8 +140,11 @@ void Agent::probe_all_once(uint64_t deadline_ms) {
 }
 
 // A slot for a new client. When the table is full, the connections that use a slot least
-// make room: first one that has not sent a complete request head (slowloris), then the
-// longest-idle keep-alive connection between requests; the least recently active of each.
+// make room, in this order: one lingering after an error answer; one that has not sent a
+// whole request head (slowloris: the longest open first); the longest-idle keep-alive
+// connection between requests; a connection that has sent nothing for a second since it
+// was accepted. A connection just accepted, whose request may not have been read yet, is
+// never the one to go.
 ClientConn* Agent::free_client_slot(uint32_t* index) {
     for (uint32_t i = 0; i < max_clients_; i++) {
         ClientConn* c = clients_.get(i);
@@ -150,20 +153,34 @@ ClientConn* Agent::free_client_slot(uint32_t* index) {
             return &clients_.make(i);
         }
     }
-    for (int pass = 0; pass < 2; pass++) {
+    uint64_t now = loop_.now_ms();
+    for (int pass = 0; pass < 4; pass++) {
         ClientConn* victim = nullptr;
         uint32_t vi = 0;
+        uint64_t victim_key = 0;
         for (uint32_t i = 0; i < max_clients_; i++) {
             ClientConn* c = clients_.get(i);
-            bool candidate = pass == 0 ? c->head_incomplete() : c->between_requests();
-            if (candidate && (victim == nullptr || c->last_activity_ms() < victim->last_activity_ms())) {
+            bool candidate = false;
+            uint64_t key = c->last_activity_ms();
+            switch (pass) {
+                case 0: candidate = c->lingering(); break;
+                case 1:
+                    candidate = c->head_incomplete();
+                    key = c->opened_ms();
+                    break;
+                case 2: candidate = c->between_requests() && c->requests_served() > 0; break;
+                default: candidate = c->between_requests() && now - c->opened_ms() >= 1000; break;
+            }
+            if (candidate && (victim == nullptr || key < victim_key)) {
                 victim = c;
                 vi = i;
+                victim_key = key;
             }
         }
         if (victim) {
             metrics_.clients_evicted++;
-            EW_LOG_DEBUG("client evicted (%s) to admit a new one", pass == 0 ? "incomplete head" : "idle keep-alive");
+            EW_LOG_DEBUG("client closed to admit a new one (%s)",
+                         pass == 0 ? "lingering" : pass == 1 ? "incomplete head" : "idle");
             victim->close_now();
             *index = vi;
             return victim;

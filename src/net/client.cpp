@@ -73,6 +73,8 @@ void ClientConn::open(ClientHost* host, const NetContext* ctx, pal::Socket s, ch
     write_stalled_ms_ = 0;
     started_ms_ = now_ms;
     last_activity_ms_ = now_ms;
+    opened_ms_ = now_ms;
+    requests_ = 0;
     // A new connection must send its request head within the header timeout.
     idle_deadline_ = now_ms + ctx_->cfg->agent.client_header_timeout_ms;
     ctx_->loop->add(this);
@@ -208,6 +210,7 @@ void ClientConn::parse_buffered(uint64_t now_ms) {
                 return;
             case HttpParse::complete:
                 keep_alive_ = req_.keep_alive;
+                requests_++;
                 state_ = ClientState::proxying;  // the host answers now or later
                 host_->on_request(this, now_ms);
                 return;

@@ -41,6 +41,10 @@ public:
     bool between_requests() const;
     // Some of a request head has arrived, not all of it (a slow or hostile client).
     bool head_incomplete() const;
+    // Draining input after an error answer: the connection is done.
+    bool lingering() const { return state_ == ClientState::closing; }
+    uint32_t requests_served() const { return requests_; }
+    uint64_t opened_ms() const { return opened_ms_; }
     uint64_t last_activity_ms() const { return last_activity_ms_; }
 
     const RequestParser& request() const { return req_; }
@@ -100,6 +104,8 @@ private:
     uint64_t started_ms_ = 0;
     uint64_t idle_deadline_ = 0;
     uint64_t last_activity_ms_ = 0;
+    uint64_t opened_ms_ = 0;
+    uint32_t requests_ = 0;
     uint64_t write_stalled_ms_ = 0;  // output waiting since (0: none waiting)
     char in_[EW_CAP_CLIENT_IN];
     size_t in_len_ = 0;

@@ -244,10 +244,12 @@ describe('client connections', () => {
     const body = JSON.stringify(chatBody());
     const busy = 'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    for (let i = 0; i < 3; i++) await stalledClient(agent.port, busy);
-    await agent.waitStatus((s) => s.metrics.clients_active === 4, '3 busy clients + this /status', 10000);
-    await stalledClient(agent.port, busy);
-    await up.waitForRequests(4, 10000);
+    for (let i = 0; i < 4; i++) await stalledClient(agent.port, busy);
+    // All four requests are upstream (probes are GETs, not counted): the table is all busy.
+    await agent.waitFor(async () => {
+      const n = chatReqs(up).length;
+      return { ok: n === 4, value: n, last: `${n} chat requests upstream` };
+    }, 'four requests in progress', 10000);
     const t0 = Date.now();
     const r = await agent.raw('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', { timeoutMs: 5000 });
     const ms = Date.now() - t0;
