@@ -54,6 +54,11 @@ bool is_ticket_signal(int ret) {
 #endif
 }
 
+// Mbed TLS 3.6 answers WANT_READ when it has just recognised a post-handshake message
+// (a TLS 1.3 NewSessionTicket) that it keeps buffered and handles on the NEXT read call:
+// the socket may have nothing more to say, so the caller must not wait on it.
+bool message_waiting(const mbedtls_ssl_context* ssl) { return mbedtls_ssl_check_pending(ssl) != 0; }
+
 int entropy_source(void* /*ctx*/, unsigned char* out, size_t len) {
     return pal::entropy(out, len) == 0 ? 0 : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
 }
@@ -482,12 +487,15 @@ TlsStatus TlsSession::read(void* buf, size_t cap, size_t* n) {
     TlsStatus hs = handshake();
     if (hs != TlsStatus::ok) return hs;
     if (cap == 0) return TlsStatus::ok;
-    for (;;) {
+    for (int round = 0;; round++) {
         int ret = mbedtls_ssl_read(&ssl_, static_cast<unsigned char*>(buf), cap);
         if (ret > 0) {
             *n = static_cast<size_t>(ret);
             return TlsStatus::ok;
         }
+        // A bounded number of buffered handshake messages in a row; then the loop's
+        // pending() check brings us back.
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ && round < 16 && message_waiting(&ssl_)) continue;
         if (ret == MBEDTLS_ERR_SSL_WANT_READ) return TlsStatus::want_read;
         if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) return TlsStatus::want_write;
         if (is_ticket_signal(ret)) {
@@ -539,7 +547,10 @@ TlsStatus TlsSession::poll_post_handshake() {
             took = true;
             continue;
         }
-        if (ret == MBEDTLS_ERR_SSL_WANT_READ) return took ? TlsStatus::ok : TlsStatus::want_read;
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
+            if (message_waiting(&ssl_)) continue;
+            return took ? TlsStatus::ok : TlsStatus::want_read;
+        }
         if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) return TlsStatus::want_write;
         if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF) {
             StrBuf err(error_, sizeof(error_));
