@@ -222,6 +222,12 @@ int TlsClientConfig::setup(const TlsClientOptions& opts) {
         return ret;
     }
     mbedtls_ssl_conf_rng(&conf_, mbedtls_ctr_drbg_random, &drbg_);
+#if defined(EW_TLS_LEAN)
+    // The lean build (platform/mbedtls_config.h): key exchange over X25519 and P-256 only.
+    static const uint16_t kGroups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+                                       MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+    mbedtls_ssl_conf_groups(&conf_, kGroups);
+#endif
 #if MBEDTLS_VERSION_NUMBER >= 0x03020000
     mbedtls_ssl_conf_min_tls_version(&conf_, MBEDTLS_SSL_VERSION_TLS1_2);
 #else
