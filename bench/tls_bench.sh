@@ -25,7 +25,7 @@
 # Env: EW_DYN (build/edgeway), EW_36 (build-mbed36/edgeway), EW_LEAN (build-lean/edgeway),
 #      EW_LEAN32 (build-lean-idle32/edgeway);
 #      a missing binary is skipped. LAT_SECS (8), RPS_SECS (8), CONNS (16), WRK_THREADS (2),
-#      KEEP=1 keeps the work dir.
+#      QUIET_WAIT (30), KEEP=1 keeps the work dir.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -216,12 +216,24 @@ run_wrk() {  # URL THREADS CONNS SECS
   grep '^RESULT' <<<"$out" || die "no RESULT from wrk: $out"
 }
 
+# The machine may be shared: wait (at most QUIET_WAIT s, default 30) until the CPUs are >= 90% idle
+# over one second before each target, and say how busy they were.
+cpu_busy_total() { awk '/^cpu / {b = $2 + $3 + $4; print b, b + $5 + $6 + $7 + $8}' /proc/stat; }
+wait_quiet() {
+  local b0 t0 b1 t1 waited=0
+  while :; do
+    read -r b0 t0 < <(cpu_busy_total); sleep 1; read -r b1 t1 < <(cpu_busy_total)
+    (((b1 - b0) * 10 <= (t1 - t0))) && return 0
+    ((waited++ >= ${QUIET_WAIT:-30})) && { log "machine busy ($(((b1 - b0) * 100 / (t1 - t0)))% CPU) after ${QUIET_WAIT:-30}s; measuring anyway"; return 0; }
+  done
+}
 hs_count() { [[ -f "$WORK/hs-$1.log" ]] && wc -l <"$WORK/hs-$1.log" || echo 0; }
 declare -A LAT RPS CPU RSS HS1 HS16
 log "$(machine_line)"
 log "$(source_line)"
 for t in "${TARGETS[@]}"; do
   u=$(url_of "$t")
+  wait_quiet
   run_wrk "$u" 1 2 1 >/dev/null  # warm-up: pools, sessions
   sleep 1.2; n0=$(hs_count "$t")
   LAT[$t]=$(run_wrk "$u" 1 1 "$LAT_SECS")

@@ -18,8 +18,8 @@
 //
 // TlsSession: one per connection, embedded in a connection slot (no allocation by edgeway;
 // Mbed TLS callocs its record buffers in init(): MBEDTLS_SSL_IN_CONTENT_LEN +
-// MBEDTLS_SSL_OUT_CONTENT_LEN, 16 KiB each by default, plus overhead, so the caller bounds
-// the number of live sessions). It never waits: every call returns want_read/want_write
+// MBEDTLS_SSL_OUT_CONTENT_LEN, 16 KiB each by default, 16 + 4 KiB in the lean build of
+// platform/mbedtls_config.h, plus overhead, so the caller bounds the number of live sessions). It never waits: every call returns want_read/want_write
 // when the socket would block, and the caller polls for kIn/kOut and calls again.
 //
 // Builds against Mbed TLS 2.28 and 3.6; version differences stay inside tls.cpp.
@@ -54,7 +54,7 @@ struct TlsClientOptions {
 };
 
 #ifndef EW_CAP_TLS_TICKETS
-#define EW_CAP_TLS_TICKETS 4  // TLS 1.3 tickets kept per endpoint, each offered once
+#define EW_CAP_TLS_TICKETS 8  // TLS 1.3 tickets kept per endpoint, each offered once (= EW_CAP_IDLE_TLS_PER_ENDPOINT)
 #endif
 
 constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
