@@ -92,7 +92,8 @@ make_certs() {
 }
 
 # nginx_conf FILE SERVERS... : write an nginx configuration with one server block per
-# argument "PORT" (http), "PORT:ssl" (https, needs $WORK/certs) or "PORT:status" (stub_status). Each block answers
+# argument "PORT" (http), "PORT:ssl" (https, needs $WORK/certs), "PORT:ssl12" (https, TLS 1.2 only)
+# or "PORT:status" (stub_status). Each block answers
 # GET /v1/models and POST /v1/chat/completions with fixed JSON, keep-alive without limit.
 nginx_conf() {
   local file=$1; shift
@@ -124,7 +125,7 @@ EOF
         continue
       fi
       ssl=""
-      [[ "$s" == *:ssl ]] && ssl=" ssl"
+      [[ "$s" == *:ssl || "$s" == *:ssl12 ]] && ssl=" ssl"
       cat <<EOF
     server {
         listen 127.0.0.1:$port$ssl;
@@ -134,6 +135,8 @@ EOF
         ssl_certificate $WORK/certs/server.pem;
         ssl_certificate_key $WORK/certs/server.key;
 EOF
+        if [[ "$s" == *:ssl12 ]]; then echo "        ssl_protocols TLSv1.2;"
+        else echo "        ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22's default has no TLS 1.3"; fi
       fi
       cat <<EOF
         location = /v1/models { return 200 '$MODELS_JSON'; }

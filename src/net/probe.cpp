@@ -59,7 +59,9 @@ void Probe::on_upstream_ready(UpstreamConn* c, uint64_t now_ms) {
     ProbeKind kind = cfg.probe.kind;
     if (kind == ProbeKind::tcp || kind == ProbeKind::tls) {
         // tcp: connected; tls: connected and handshake verified (plain tcp for http urls).
-        c->release(false);
+        // Over TLS 1.3 the connection lingers until the server's ticket is read (so the
+        // next probe resumes), at most until this probe's timeout; the verdict is now.
+        c->release_after_ticket(started_ms_ + cfg.probe.timeout_ms);
         conn_ = nullptr;
         finish(ResultKind::ok, 0, "", now_ms);
         return;

@@ -54,6 +54,11 @@ bool is_ticket_signal(int ret) {
 #endif
 }
 
+// Mbed TLS 3.6 answers WANT_READ when it has just recognised a post-handshake message
+// (a TLS 1.3 NewSessionTicket) that it keeps buffered and handles on the NEXT read call:
+// the socket may have nothing more to say, so the caller must not wait on it.
+bool message_waiting(const mbedtls_ssl_context* ssl) { return mbedtls_ssl_check_pending(ssl) != 0; }
+
 int entropy_source(void* /*ctx*/, unsigned char* out, size_t len) {
     return pal::entropy(out, len) == 0 ? 0 : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
 }
@@ -149,30 +154,32 @@ TlsClientConfig::TlsClientConfig() {
     mbedtls_ssl_config_init(&conf_);
     mbedtls_x509_crt_init(&ca_);
     mbedtls_ctr_drbg_init(&drbg_);
-    mbedtls_ssl_session_init(&saved_);
+    for (Saved& s : saved_) {
+        mbedtls_ssl_session_init(&s.session);
+        s.used = false;
+    }
     host_[0] = '\0';
     error_[0] = '\0';
 }
 
 TlsClientConfig::~TlsClientConfig() {
-    mbedtls_ssl_session_free(&saved_);
+    forget_session();
     mbedtls_ssl_config_free(&conf_);
     mbedtls_x509_crt_free(&ca_);
     mbedtls_ctr_drbg_free(&drbg_);
 }
 
 void TlsClientConfig::reset() {
-    mbedtls_ssl_session_free(&saved_);
+    forget_session();
     mbedtls_ssl_config_free(&conf_);
     mbedtls_x509_crt_free(&ca_);
     mbedtls_ctr_drbg_free(&drbg_);
     mbedtls_ssl_config_init(&conf_);
     mbedtls_x509_crt_init(&ca_);
     mbedtls_ctr_drbg_init(&drbg_);
-    mbedtls_ssl_session_init(&saved_);
+    tickets_received_ = 0;
     ready_ = false;
     verify_ = true;
-    has_saved_ = false;
     ca_skipped_ = 0;
     host_[0] = '\0';
     error_[0] = '\0';
@@ -215,6 +222,12 @@ int TlsClientConfig::setup(const TlsClientOptions& opts) {
         return ret;
     }
     mbedtls_ssl_conf_rng(&conf_, mbedtls_ctr_drbg_random, &drbg_);
+#if defined(EW_TLS_LEAN)
+    // The lean build (platform/mbedtls_config.h): key exchange over X25519 and P-256 only.
+    static const uint16_t kGroups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+                                       MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+    mbedtls_ssl_conf_groups(&conf_, kGroups);
+#endif
 #if MBEDTLS_VERSION_NUMBER >= 0x03020000
     mbedtls_ssl_conf_min_tls_version(&conf_, MBEDTLS_SSL_VERSION_TLS1_2);
 #else
@@ -287,23 +300,62 @@ mbedtls_x509_crt* TlsCaCache::get(const char* path, char* err, size_t err_cap) {
     return &slot->chain;
 }
 
-void TlsClientConfig::forget_session() {
-    mbedtls_ssl_session_free(&saved_);
-    mbedtls_ssl_session_init(&saved_);
-    has_saved_ = false;
+// ---- saved sessions (see tls.h: TLS 1.2 reusable, TLS 1.3 tickets single-use) ---------------
+
+void TlsClientConfig::drop(Saved& s) {
+    if (!s.used) return;
+    mbedtls_ssl_session_free(&s.session);
+    mbedtls_ssl_session_init(&s.session);
+    s.used = false;
 }
 
-void TlsClientConfig::save_session(const mbedtls_ssl_context* ssl) {
+void TlsClientConfig::forget_session() {
+    for (Saved& s : saved_) drop(s);
+}
+
+size_t TlsClientConfig::saved_count() const {
+    size_t n = 0;
+    for (const Saved& s : saved_) n += s.used ? 1 : 0;
+    return n;
+}
+
+void TlsClientConfig::save_session(const mbedtls_ssl_context* ssl, bool single_use) {
     mbedtls_ssl_session fresh;
     mbedtls_ssl_session_init(&fresh);
     if (mbedtls_ssl_get_session(ssl, &fresh) != 0) {
         mbedtls_ssl_session_free(&fresh);
         return;
     }
+    if (single_use) tickets_received_++;
+    // One protocol at a time: a TLS 1.2 session replaces everything; a TLS 1.3 ticket
+    // replaces a TLS 1.2 session, else takes a free slot or the oldest ticket's.
+    Saved* slot = nullptr;
+    for (Saved& s : saved_) {
+        if (s.used && (!single_use || !s.single_use)) drop(s);
+        if (!s.used && slot == nullptr) slot = &s;
+    }
+    if (slot == nullptr) {
+        slot = &saved_[0];
+        for (Saved& s : saved_)
+            if (s.seq < slot->seq) slot = &s;
+        drop(*slot);
+    }
     // A plain C struct: ownership of its heap parts (ticket, peer cert) moves with the bytes.
-    mbedtls_ssl_session_free(&saved_);
-    memcpy(&saved_, &fresh, sizeof(saved_));
-    has_saved_ = true;
+    memcpy(&slot->session, &fresh, sizeof(fresh));
+    slot->seq = ++seq_;
+    slot->used = true;
+    slot->single_use = single_use;
+}
+
+bool TlsClientConfig::offer_session(mbedtls_ssl_context* ssl) {
+    Saved* newest = nullptr;
+    for (Saved& s : saved_)
+        if (s.used && (newest == nullptr || s.seq > newest->seq)) newest = &s;
+    if (newest == nullptr) return false;
+    // set_session copies the session into the context, so the cache's copy can go at once.
+    bool offered = mbedtls_ssl_set_session(ssl, &newest->session) == 0;
+    if (newest->single_use || !offered) drop(*newest);
+    return offered;
 }
 
 // ---- TlsSession -----------------------------------------------------------------------------
@@ -325,6 +377,7 @@ void TlsSession::free() {
 TlsStatus TlsSession::init(TlsClientConfig* config, pal::Socket sock, const char* host) {
     free();
     done_ = offered_ = saw_cert_ = resumed_ = cert_error_ = peer_eof_ = false;
+    tickets_ = 0;
     verify_flags_ = 0;
     last_error_ = sock_err_ = 0;
     error_[0] = '\0';
@@ -350,9 +403,7 @@ TlsStatus TlsSession::init(TlsClientConfig* config, pal::Socket sock, const char
         ret = mbedtls_ssl_set_hostname(&ssl_, host_);
         if (ret != 0) return fail(ret, "TLS setup");
     }
-    if (config->has_saved_) {
-        offered_ = mbedtls_ssl_set_session(&ssl_, &config->saved_) == 0;
-    }
+    offered_ = config->offer_session(&ssl_);
     mbedtls_ssl_set_bio(&ssl_, this, bio_send, bio_recv, nullptr);
     return TlsStatus::ok;
 }
@@ -405,7 +456,9 @@ TlsStatus TlsSession::fail(int ret, const char* phase) {
 }
 
 void TlsSession::took_ticket() {
-    if (config_) config_->save_session(&ssl_);
+    bool tls13 = is_tls13(&ssl_);
+    if (tls13 && tickets_ < 255) tickets_++;
+    if (config_) config_->save_session(&ssl_, tls13);
 }
 
 TlsStatus TlsSession::handshake() {
@@ -440,12 +493,15 @@ TlsStatus TlsSession::read(void* buf, size_t cap, size_t* n) {
     TlsStatus hs = handshake();
     if (hs != TlsStatus::ok) return hs;
     if (cap == 0) return TlsStatus::ok;
-    for (;;) {
+    for (int round = 0;; round++) {
         int ret = mbedtls_ssl_read(&ssl_, static_cast<unsigned char*>(buf), cap);
         if (ret > 0) {
             *n = static_cast<size_t>(ret);
             return TlsStatus::ok;
         }
+        // A bounded number of buffered handshake messages in a row; then the loop's
+        // pending() check brings us back.
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ && round < 16 && message_waiting(&ssl_)) continue;
         if (ret == MBEDTLS_ERR_SSL_WANT_READ) return TlsStatus::want_read;
         if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) return TlsStatus::want_write;
         if (is_ticket_signal(ret)) {
@@ -482,6 +538,52 @@ TlsStatus TlsSession::write(const void* buf, size_t len, size_t* n) {
         }
         return fail(ret, "TLS write");
     }
+}
+
+TlsStatus TlsSession::poll_post_handshake() {
+    TlsStatus hs = handshake();
+    if (hs != TlsStatus::ok) return hs;
+    bool took = false;
+    // Bounded: each pass consumes a record or returns; a server cannot keep us here forever.
+    for (int round = 0; round < 16; round++) {
+        unsigned char sink[16];
+        int ret = mbedtls_ssl_read(&ssl_, sink, sizeof sink);
+        if (is_ticket_signal(ret)) {
+            took_ticket();
+            took = true;
+            continue;
+        }
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ) {
+            if (message_waiting(&ssl_)) continue;
+            return took ? TlsStatus::ok : TlsStatus::want_read;
+        }
+        if (ret == MBEDTLS_ERR_SSL_WANT_WRITE) return TlsStatus::want_write;
+        if (ret == 0 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+            StrBuf err(error_, sizeof(error_));
+            err.append("TLS: the server closed the connection");
+            return TlsStatus::closed;
+        }
+        if (ret > 0) {
+            // Nothing was asked: whatever this is, the connection cannot carry a request now.
+            last_error_ = MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+            StrBuf err(error_, sizeof(error_));
+            err.append("TLS: unexpected data from the server on an idle connection");
+            return TlsStatus::error;
+        }
+        return fail(ret, "TLS read");
+    }
+    last_error_ = MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE;
+    StrBuf err(error_, sizeof(error_));
+    err.append("TLS: too many post-handshake messages from the server");
+    return TlsStatus::error;
+}
+
+bool TlsSession::ticket_expected() const {
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3) && defined(MBEDTLS_SSL_SESSION_TICKETS)
+    return active_ && done_ && last_error_ == 0 && tickets_ == 0 && is_tls13(&ssl_);
+#else
+    return false;
+#endif
 }
 
 bool TlsSession::pending() const {

@@ -2,13 +2,24 @@
 //
 // TlsClientConfig: one per upstream endpoint, set up at start-up or reload. It holds the
 // shared mbedtls_ssl_config, the CA chain, a CTR-DRBG seeded from pal::entropy, and the
-// session saved from the last successful handshake (offered by every new TlsSession for
-// resumption). A config must outlive every TlsSession that uses it.
+// sessions saved for resumption. A config must outlive every TlsSession that uses it.
+//
+// Resumption (see the "TLS sessions" notes in the README):
+// - TLS 1.2: the session from the last full handshake (session id and/or RFC 5077 ticket)
+//   is offered by every new connection until a newer one replaces it.
+// - TLS 1.3: each NewSessionTicket is kept in a small cache (EW_CAP_TLS_TICKETS, newest
+//   first) and offered ONCE: init() takes it out of the cache (RFC 8446 section C.4, no
+//   ticket reuse, so connections cannot be linked by it). The server sends fresh tickets on
+//   every connection, full or resumed, and those refill the cache.
+// - Tickets come after the TLS 1.3 handshake. A connection that exchanges data reads them
+//   inside read(); one that only handshakes (a `tls` probe) or sits parked must call
+//   poll_post_handshake() when its socket is readable, and should not close while
+//   ticket_expected() says the server has not sent one yet (bounded by a deadline).
 //
 // TlsSession: one per connection, embedded in a connection slot (no allocation by edgeway;
 // Mbed TLS callocs its record buffers in init(): MBEDTLS_SSL_IN_CONTENT_LEN +
-// MBEDTLS_SSL_OUT_CONTENT_LEN, 16 KiB each by default, plus overhead, so the caller bounds
-// the number of live sessions). It never waits: every call returns want_read/want_write
+// MBEDTLS_SSL_OUT_CONTENT_LEN, 16 KiB each by default, 16 + 4 KiB in the lean build of
+// platform/mbedtls_config.h, plus overhead, so the caller bounds the number of live sessions). It never waits: every call returns want_read/want_write
 // when the socket would block, and the caller polls for kIn/kOut and calls again.
 //
 // Builds against Mbed TLS 2.28 and 3.6; version differences stay inside tls.cpp.
@@ -41,6 +52,10 @@ struct TlsClientOptions {
     const char* ca_pem = nullptr;   // or PEM text in memory (NUL-terminated); wins over ca_file
     bool verify = true;             // false: no certificate or host name check (tls_verify = false)
 };
+
+#ifndef EW_CAP_TLS_TICKETS
+#define EW_CAP_TLS_TICKETS 8  // TLS 1.3 tickets kept per endpoint, each offered once (= EW_CAP_IDLE_TLS_PER_ENDPOINT)
+#endif
 
 constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -89,20 +104,32 @@ public:
     const char* error_text() const { return error_; }
     int ca_skipped() const { return ca_skipped_; }  // certificates in the bundle that did not parse
 
-    bool has_saved_session() const { return has_saved_; }
-    void forget_session();  // drop the saved session (the next handshake is a full one)
+    bool has_saved_session() const { return saved_count() > 0; }
+    size_t saved_count() const;  // sessions that a new connection could offer
+    uint32_t tickets_received() const { return tickets_received_; }  // TLS 1.3, since setup
+    void forget_session();  // drop every saved session (the next handshake is a full one)
 
 private:
     friend class TlsSession;
-    void save_session(const mbedtls_ssl_context* ssl);
+    struct Saved {
+        mbedtls_ssl_session session;
+        uint32_t seq;     // larger = newer
+        bool used;
+        bool single_use;  // a TLS 1.3 ticket: offered once, then dropped
+    };
+    void save_session(const mbedtls_ssl_context* ssl, bool single_use);
+    // Sets the newest saved session on ssl (dropping it from the cache when single-use).
+    bool offer_session(mbedtls_ssl_context* ssl);
+    void drop(Saved& s);
 
     mbedtls_ssl_config conf_;
     mbedtls_x509_crt ca_;
     mbedtls_ctr_drbg_context drbg_;
-    mbedtls_ssl_session saved_;
+    Saved saved_[EW_CAP_TLS_TICKETS];
+    uint32_t seq_ = 0;
+    uint32_t tickets_received_ = 0;
     bool ready_ = false;
     bool verify_ = true;
-    bool has_saved_ = false;
     int ca_skipped_ = 0;
     char host_[EW_CAP_HOST];
     char error_[EW_CAP_ERROR_TEXT];
@@ -135,6 +162,24 @@ public:
     // taken and encrypted by the first call, and the repeat reports them written (*n).
     // Reads may happen in between. Runs the handshake first if it is not complete.
     TlsStatus write(const void* buf, size_t len, size_t* n);
+
+    // For a connection with no exchange in progress (parked, or a `tls` probe done with its
+    // handshake), when its socket is readable: takes post-handshake messages (TLS 1.3
+    // NewSessionTicket, saved in the config for the next connection). Never waits.
+    //   ok          one ticket or more was taken by this call
+    //   want_read   nothing (more) to take: poll for kIn and call again
+    //   want_write  Mbed TLS must write first: poll for kOut and call again
+    //   closed      the server ended the connection
+    //   error       failed, or the server sent application data nobody asked for
+    //               (error_text() says so): close the connection
+    // Runs the handshake first if it is not complete.
+    TlsStatus poll_post_handshake();
+
+    // TLS 1.3 and no ticket has arrived on this connection yet (the server normally sends
+    // one right after the handshake): a connection closed now leaves the next one without
+    // a ticket to resume. Always false for TLS 1.2 (its session is saved in handshake()).
+    bool ticket_expected() const;
+    uint8_t tickets_taken() const { return tickets_; }  // on this connection
 
     // True when decrypted or received-but-unprocessed bytes sit inside Mbed TLS: the loop
     // must call read() again instead of sleeping in poll (the socket may show nothing).
@@ -176,6 +221,7 @@ private:
     bool resumed_ = false;
     bool cert_error_ = false;
     bool peer_eof_ = false;
+    uint8_t tickets_ = 0;     // TLS 1.3 tickets taken on this connection (saturating)
     uint32_t verify_flags_ = 0;
     int last_error_ = 0;
     int sock_err_ = 0;

@@ -106,6 +106,15 @@ pal::IoResult TlsTransport::recv(char* p, size_t n) {
     return pal::IoResult{pal::Io::error, 0, tls_.socket_error()};
 }
 
+TransportStep TlsTransport::idle_read() {
+    if (!live_) return TransportStep::error;
+    TlsStatus s = tls_.poll_post_handshake();
+    want_write_ = s == TlsStatus::want_write;
+    if (s == TlsStatus::ok) return TransportStep::done;
+    if (s == TlsStatus::want_read || s == TlsStatus::want_write) return TransportStep::in_progress;
+    return TransportStep::error;
+}
+
 void TlsTransport::close() {
     if (live_) {
         if (tls_.handshake_done()) tls_.close_notify();

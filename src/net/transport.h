@@ -31,6 +31,12 @@ public:
     virtual pal::Socket socket() const = 0;
     // A parked connection that the server has closed or written to is not reusable.
     virtual bool idle_usable() = 0;
+    // The socket of a connection with no exchange in progress is readable: done = took a
+    // message that belongs between exchanges (a TLS 1.3 session ticket), still usable;
+    // in_progress = nothing complete yet; error = the server closed it or wrote to it.
+    virtual TransportStep idle_read() { return TransportStep::error; }
+    // TLS 1.3 and the server has not sent a session ticket on this connection yet.
+    virtual bool ticket_expected() const { return false; }
     // Closes (TLS: close_notify first, best effort). Idempotent.
     virtual void close() = 0;
     virtual const char* error_text() const = 0;
@@ -76,6 +82,8 @@ public:
     bool wants_write() const override { return want_write_; }
     pal::Socket socket() const override { return sock_; }
     bool idle_usable() override { return sock_ != pal::kNoSocket; }  // watched by poll while parked
+    TransportStep idle_read() override;
+    bool ticket_expected() const override { return live_ && tls_.ticket_expected(); }
     void close() override;
     const char* error_text() const override { return error_; }
     bool is_tls() const override { return true; }

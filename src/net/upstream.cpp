@@ -35,6 +35,7 @@ ResultKind UpstreamConn::open(const EndpointConfig* ec, EndpointRuntime* rt, uin
     reused_ = false;
     tls_resumed_ = false;
     leftover_ = false;
+    awaiting_ticket_ = false;
     bytes_in_ = 0;
     pending_release_ = Release::none;
     resp_.init(this);
@@ -153,8 +154,7 @@ void UpstreamConn::on_ready(uint16_t revents, uint64_t now_ms) {
     switch (state_) {
         case ConnState::connecting: step_connect(now_ms); break;
         case ConnState::idle:
-            // A parked connection that becomes readable was closed by the server (or misbehaves).
-            if (user_ == nullptr) close_now();
+            if (user_ == nullptr) step_idle();
             break;
         case ConnState::sending:
             step_send(now_ms);
@@ -166,7 +166,7 @@ void UpstreamConn::on_ready(uint16_t revents, uint64_t now_ms) {
 }
 
 void UpstreamConn::on_deadline(uint64_t now_ms) {
-    if (parked()) {
+    if (parked() || awaiting_ticket_) {
         close_now();  // parked too long: the server may drop it any moment
         return;
     }
@@ -329,6 +329,25 @@ void UpstreamConn::release(bool keep) {
     release_now(keep);
 }
 
+void UpstreamConn::step_idle() {
+    // Readable with no user: TLS takes post-handshake messages (TLS 1.3 session tickets) and
+    // a parked connection stays parked; anything else (a close, data) means the server is done.
+    TransportStep s = t_->idle_read();
+    if (s == TransportStep::in_progress) return;
+    if (s == TransportStep::done && !awaiting_ticket_) return;
+    close_now();  // also: the awaited ticket arrived
+}
+
+void UpstreamConn::release_after_ticket(uint64_t deadline_ms) {
+    if (state_ == ConnState::idle && !in_callback_ && t_ && t_->ticket_expected()) {
+        user_ = nullptr;
+        awaiting_ticket_ = true;  // not parked(): never handed out; closed by step_idle or the deadline
+        deadline_ = deadline_ms;
+        return;
+    }
+    release(false);
+}
+
 void UpstreamConn::release_now(bool keep) {
     user_ = nullptr;
     // Reused only when the last response was read to its end with nothing left over.
@@ -346,6 +365,7 @@ void UpstreamConn::close_now() {
     state_ = ConnState::unused;
     user_ = nullptr;
     deadline_ = 0;
+    awaiting_ticket_ = false;
 }
 
 // ---- pool -----------------------------------------------------------------------------------
@@ -409,7 +429,7 @@ size_t UpstreamPool::in_use() const {
 
 void UpstreamPool::close_idle(uint8_t endpoint) {
     for (UpstreamConn& c : conns_)
-        if (c.parked() && c.endpoint() == endpoint) c.close_now();
+        if ((c.parked() || c.awaiting_ticket()) && c.endpoint() == endpoint) c.close_now();
 }
 
 void UpstreamPool::park_limit(uint8_t endpoint) {

@@ -81,9 +81,14 @@ public:
     // Ends the user's use: parked for reuse when `keep` and the response was read to its
     // end with nothing left over, else closed.
     void release(bool keep);
+    // Ends the user's use and closes, but a TLS 1.3 connection whose server has not sent a
+    // session ticket yet first waits for it (until deadline_ms), so that the next connection
+    // resumes. For a user that only needed the handshake (a `tls` probe).
+    void release_after_ticket(uint64_t deadline_ms);
     void close_now();
     // Parked in the pool: idle, with no user.
-    bool parked() const { return state_ == ConnState::idle && user_ == nullptr; }
+    bool parked() const { return state_ == ConnState::idle && user_ == nullptr && !awaiting_ticket_; }
+    bool awaiting_ticket() const { return awaiting_ticket_; }
     uint64_t bytes_in() const { return bytes_in_; }
 
     ConnState state() const { return state_; }
@@ -117,6 +122,7 @@ private:
     void step_receive(uint64_t now_ms);
     void complete(uint64_t now_ms);
     void release_now(bool keep);
+    void step_idle();
     void io_failure(const char* what, pal::IoResult r, uint64_t now_ms);
 
     UpstreamPool* pool_ = nullptr;
@@ -134,6 +140,7 @@ private:
     bool tls_resumed_ = false;
     bool in_callback_ = false;
     bool leftover_ = false;     // bytes arrived after the response: never reuse
+    bool awaiting_ticket_ = false;  // released; closes once the TLS 1.3 ticket is read
     enum class Release : uint8_t { none, keep, close };
     Release pending_release_ = Release::none;
     uint64_t bytes_in_ = 0;

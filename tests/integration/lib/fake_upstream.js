@@ -3,6 +3,7 @@
 // 127.0.0.1 and an ephemeral port, whose behaviour the test changes at run time.
 //
 //   const up = await startUpstream({ name: 'a', tls: { key, cert }, models: ['m1'] });
+//                     (tls.maxVersion, e.g. 'TLSv1.2', caps the protocol; default: TLS 1.3)
 //   up.url            'https://localhost:PORT/v1' with tls (the host name the test
 //                     certificates carry), 'http://127.0.0.1:PORT/v1' without
 //   up.port, up.name
@@ -399,7 +400,7 @@ async function startUpstream(opts = {}) {
 
   let server;
   if (opts.tls) {
-    server = https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handle);
+    server = https.createServer({ key: opts.tls.key, cert: opts.tls.cert, maxVersion: opts.tls.maxVersion }, handle);
     server.on('connection', (sock) => {
       up.tcpConnections++;
       serials.set(sock, ++connSeq);
