@@ -43,7 +43,10 @@
 #define EW_CAP_IDLE_PER_ENDPOINT 64   // plain-http keep-alive connections parked per endpoint
 #endif
 #ifndef EW_CAP_IDLE_TLS_PER_ENDPOINT
-#define EW_CAP_IDLE_TLS_PER_ENDPOINT 8  // TLS ones: each holds ~37 KiB of Mbed TLS buffers
+#define EW_CAP_IDLE_TLS_PER_ENDPOINT 16  // TLS ones: each holds 24-42 KiB of Mbed TLS buffers
+#endif
+#ifndef EW_CAP_TLS_TICKETS
+#define EW_CAP_TLS_TICKETS EW_CAP_IDLE_TLS_PER_ENDPOINT  // TLS 1.3 tickets kept per endpoint, each offered once
 #endif
 #ifndef EW_CAP_REQUEST_BYTES
 #define EW_CAP_REQUEST_BYTES 1048576  // max_request_bytes <= this

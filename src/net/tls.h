@@ -53,9 +53,6 @@ struct TlsClientOptions {
     bool verify = true;             // false: no certificate or host name check (tls_verify = false)
 };
 
-#ifndef EW_CAP_TLS_TICKETS
-#define EW_CAP_TLS_TICKETS 8  // TLS 1.3 tickets kept per endpoint, each offered once (= EW_CAP_IDLE_TLS_PER_ENDPOINT)
-#endif
 
 constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 

@@ -306,17 +306,18 @@ describe('upstream connections', () => {
     assert.equal(up.tcpConnections - before, 0, 'a second burst of 8 opened new upstream connections');
   });
 
-  it('parked TLS connections are bounded (EW_CAP_IDLE_TLS_PER_ENDPOINT = 8) and reused', async () => {
+  it('parked TLS connections are bounded (EW_CAP_IDLE_TLS_PER_ENDPOINT = 16) and reused', async () => {
     const { certs } = require('./lib/certs');
     const c = certs();
     const up = await upstream({ name: 'tlsidle', tls: { key: c.read(c.server.key), cert: c.read(c.server.cert) } });
-    const agent = await agentWith({ endpoints: [{ name: 'tlsidle', url: up.url, ca_file: c.ca.cert }] });
+    const agent = await agentWith({ agent: { max_clients: 24 },
+      endpoints: [{ name: 'tlsidle', url: up.url, ca_file: c.ca.cert }] });
     up.set({ mode: 'ok', delayMs: 150 });
-    const rs = await Promise.all(Array.from({ length: 12 }, () => send(agent, chatBody())));
-    assert.deepEqual(rs.map((r) => r.status), Array(12).fill(200));
-    assert.ok(new Set(chatReqs(up).map((q) => q.conn)).size > 8, 'the 12 requests were not concurrent upstream');
-    await agent.waitFor(async () => ({ ok: up.openSockets() <= 8, last: `${up.openSockets()} open upstream connections` }),
-      'at most 8 parked TLS connections', 5000);
+    const rs = await Promise.all(Array.from({ length: 20 }, () => send(agent, chatBody())));
+    assert.deepEqual(rs.map((r) => r.status), Array(20).fill(200));
+    assert.ok(new Set(chatReqs(up).map((q) => q.conn)).size > 16, 'the 20 requests were not concurrent upstream');
+    await agent.waitFor(async () => ({ ok: up.openSockets() <= 16, last: `${up.openSockets()} open upstream connections` }),
+      'at most 16 parked TLS connections', 5000);
     const before = up.tcpConnections;
     for (let i = 0; i < 4; i++) assert.equal((await send(agent, chatBody())).status, 200);
     assert.equal(up.tcpConnections - before, 0, 'parked TLS connections were not reused');
