@@ -8,6 +8,10 @@
 #   - systemd-analyze verify of the installed unit prints nothing and exits 0 (with man-db in the
 #     root, so Documentation=man:edgeway(8) is checked too);
 #   - systemd-analyze security rates the unit at or below 2.0 (the figure is printed).
+#   - booted with systemd-nspawn (-b --register=no --keep-unit) where this machine can: the
+#     enabled unit starts and becomes active (READY=1), sends WATCHDOG=1, reloads (RELOADING=1
+#     ... READY=1), journalctl -p warning holds no info lines, and systemctl stop exits 0.
+#     Where it cannot boot, the test says why and skips only that part.
 #
 #   bash tests/package/deb_fresh_root.sh        (root; ctest: package.deb_fresh_root)
 #
@@ -75,6 +79,7 @@ SRC
   in_root apt-get install -y -qq --no-install-recommends systemd man-db >>"$cache/debootstrap.log" 2>&1 \
     || fail "installing systemd and man-db in the base root failed: see $cache/debootstrap.log"
   in_root apt-get clean
+  chmod 755 "$part"
   unmount_all
   tar -C "$part" -cf "$base.part" . && mv "$base.part" "$base"
   rm -rf --one-file-system "$part"
@@ -94,6 +99,7 @@ echo "== package: $deb"
 # ---- a fresh root -----------------------------------------------------------------------------
 root=$(mktemp -d /var/tmp/edgeway-fresh.XXXX)
 tar -C "$root" -xf "$base"
+chmod 755 "$root"  # mktemp made it 0700: the service user could not reach /
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mount_into "$root"
 cp "$deb" "$root/tmp/edgeway.deb"
@@ -141,6 +147,89 @@ echo "   $sec"
 level=$(echo "$sec" | sed -n 's/.*exposure level for edgeway.service: \([0-9.]*\).*/\1/p')
 [ -n "$level" ] || fail "no exposure level in: $sec"
 awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "exposure $level is above 2.0"
+
+# ---- boot the root with systemd-nspawn, if this machine can --------------------------------
+# --register=no --keep-unit: no machined and no transient scope, so no system bus is needed (its
+# absence is what made a plain `systemd-nspawn -b` fail here, "Failed to open system bus").
+# The package enabled the unit, so booting starts edgeway; a drop-in shortens WatchdogSec so a
+# ping is seen within seconds.
+nspawn_check() {
+  local pid=$1 leader state i
+  for i in $(seq 1 60); do  # the container's init: nspawn's child, once it has forked
+    leader=$(ps --ppid "$pid" -o pid=,comm= | awk '$2 == "systemd" {print $1; exit}')
+    [ -n "$leader" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  [ -n "$leader" ] || { echo "   no container init process appeared"; return 3; }
+  for i in $(seq 1 120); do
+    state=$(nsenter -t "$leader" -a systemctl is-system-running 2>/dev/null || true)
+    case "$state" in running|degraded) break ;; esac
+    sleep 0.5
+  done
+  case "$state" in running|degraded) ;; *) echo "   the container's systemd did not finish booting (state: ${state:-none})"; return 3 ;; esac
+  echo "   booted: systemctl is-system-running = $state"
+  sctl() { nsenter -t "$leader" -a systemctl "$@"; }
+  prop() { sctl show -p "$1" --value edgeway; }
+  for i in $(seq 1 60); do [ "$(prop ActiveState)" = active ] && break; sleep 0.5; done
+  [ "$(prop ActiveState)" = active ] || { nsenter -t "$leader" -a journalctl -u edgeway --no-pager | tail -20; fail "edgeway.service is $(prop ActiveState), not active"; }
+  # Type=notify: "active" only after READY=1; the status line is edgeway's STATUS=.
+  echo "   edgeway.service active (READY=1 received), status \"$(prop StatusText)\", user $(prop User)"
+  [ "$(prop StatusText)" = listening ] || fail "status is \"$(prop StatusText)\""
+  # systemd stamps the watchdog when the service turns active; each WATCHDOG=1 stamps it anew.
+  local start ping
+  start=$(prop WatchdogTimestampMonotonic)
+  for i in $(seq 1 40); do
+    ping=$(prop WatchdogTimestampMonotonic)
+    [ "$ping" -gt "$start" ] 2>/dev/null && break
+    sleep 0.25
+  done
+  [ "$ping" -gt "$start" ] 2>/dev/null || fail "no WATCHDOG=1 within 10 s (WatchdogSec=2s)"
+  echo "   WATCHDOG=1 received $(( (ping - start) / 1000 )) ms after the service turned active"
+  sctl reload edgeway || fail "systemctl reload"
+  [ "$(prop StatusText)" = "listening; configuration reloaded" ] || fail "after reload: \"$(prop StatusText)\""
+  echo "   systemctl reload: RELOADING=1 ... READY=1, status \"$(prop StatusText)\""
+  local warn
+  warn=$(nsenter -t "$leader" -a journalctl -u edgeway -p warning -o cat --no-pager | grep -c ' \(warn\|error\) ' || true)
+  local info
+  info=$(nsenter -t "$leader" -a journalctl -u edgeway -p warning -o cat --no-pager | grep -c ' info ' || true)
+  [ "$info" = 0 ] || fail "journalctl -p warning shows info lines"
+  echo "   journalctl -u edgeway -p warning: $warn warning/error lines, no info lines"
+  sctl stop edgeway
+  [ "$(prop Result)" = success ] && [ "$(prop ExecMainStatus)" = 0 ] || fail "stop: $(prop Result), exit $(prop ExecMainStatus)"
+  echo "   systemctl stop: exit 0"
+  return 0
+}
+echo "== boot the root with systemd-nspawn"
+if ! command -v systemd-nspawn >/dev/null; then
+  echo "   not run: systemd-nspawn is not installed (apt-get install systemd-container)"
+else
+  mkdir -p "$root/etc/systemd/system/edgeway.service.d"
+  printf '[Service]\nWatchdogSec=2s\n' >"$root/etc/systemd/system/edgeway.service.d/test.conf"
+  unmount_all  # nspawn sets up its own /proc, /sys and /dev
+  systemd-nspawn -D "$root" -b --console=pipe --register=no --keep-unit -M "edgeway-test-$$" \
+    </dev/null >"$root.nspawn.log" 2>&1 &
+  nspawn_pid=$!
+  set +e
+  (nspawn_check "$nspawn_pid")
+  ok=$?
+  set -e
+  kill "$nspawn_pid" 2>/dev/null || true
+  for i in $(seq 1 60); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$nspawn_pid" 2>/dev/null || true
+  wait "$nspawn_pid" 2>/dev/null || true
+  if [ "$ok" != 0 ]; then
+    echo "   nspawn's output:"; sed 's/^/   | /' "$root.nspawn.log" | tail -20
+  fi
+  rm -f "$root.nspawn.log"
+  rm -rf "$root/etc/systemd/system/edgeway.service.d"
+  mount_into "$root"
+  if [ "$ok" = 3 ]; then
+    echo "   not run: systemd-nspawn could not boot this root here (see above)"
+  elif [ "$ok" != 0 ]; then
+    fail "edgeway under systemd-nspawn (see above)"
+  fi
+fi
 
 echo "== the INI is a conffile"
 in_root dpkg-query -W -f='${Conffiles}\n' edgeway | grep -q '/etc/edgeway/edgeway.ini' || fail "not a conffile"
