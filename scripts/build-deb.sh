@@ -24,7 +24,9 @@ if [ "$arch" = "$native" ]; then
   pkgs+=(build-essential "libmbedtls-dev:$arch" "libcjson-dev:$arch")
 else
   triple=$(dpkg-architecture -a "$arch" -qDEB_HOST_GNU_TYPE 2>/dev/null)
-  pkgs+=("crossbuild-essential-$arch" "libc6-dev:$arch" "libmbedtls-dev:$arch" "libcjson-dev:$arch")
+  # libstdc++6:ARCH: dpkg-shlibdeps looks for the libraries the binary needs (armhf needs it for
+  # __aeabi_atexit) among the ARCH packages.
+  pkgs+=("crossbuild-essential-$arch" "libc6-dev:$arch" "libstdc++6:$arch" "libmbedtls-dev:$arch" "libcjson-dev:$arch")
 fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
