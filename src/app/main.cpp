@@ -182,7 +182,6 @@ int run(const char* path) {
     return kExitOk;
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
