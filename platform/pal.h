@@ -44,8 +44,11 @@ uint64_t wall_ms();     // Unix epoch, for display only; 0 if the device has no 
 // Entropy for jitter and TLS seeding. Returns 0 when filled.
 int entropy(void* buf, size_t len);
 
-// Log sink: one complete line without newline.
-void log_line(const char* line, size_t len);
+// Log sink: one complete line without newline, with its syslog(3) priority. A sink with
+// levels uses it: on Linux, when stderr is the journal ($JOURNAL_STREAM names it), the line
+// goes out as "<N>line" (sd-daemon(3)), otherwise unchanged; on an RTOS, ESP_LOGx and the like.
+enum class LogPriority : uint8_t { err = 3, warning = 4, notice = 5, info = 6, debug = 7 };
+void log_line(LogPriority priority, const char* line, size_t len);
 
 // Names and addresses: a host is a name or a numeric address, IPv6 without brackets.
 // parse_addr never blocks; resolve may (start-up/reload only).
@@ -81,5 +84,24 @@ namespace pal {
 enum : uint32_t { kSignalTerminate = 1, kSignalReload = 2 };
 void signals_install();       // SIGTERM/SIGINT -> terminate, SIGHUP -> reload, SIGPIPE ignored
 uint32_t signals_take();      // returns and clears the pending kSignal* bits
+
+}  // namespace pal
+
+namespace pal {
+
+// The service manager (on Linux, systemd's notify protocol: one datagram to $NOTIFY_SOCKET,
+// as sd_notify(3) describes; elsewhere a no-op). Never blocks; a lost message is not an error
+// the agent can act on, so nothing is returned. `status` (may be null) is a free-form line
+// for `systemctl status`.
+enum class ServiceState : uint8_t {
+    ready,      // READY=1: listening; also ends a reload
+    reloading,  // RELOADING=1 with MONOTONIC_USEC (systemd 253+ wants it)
+    stopping,   // STOPPING=1: draining before exit
+    watchdog,   // WATCHDOG=1: the loop is alive
+};
+void service_notify(ServiceState state, const char* status);
+// How often the loop must send ServiceState::watchdog: half of $WATCHDOG_USEC when the manager
+// set one for this process ($WATCHDOG_PID, when set, is ours), else 0 (no watchdog).
+uint64_t service_watchdog_interval_ms();
 
 }  // namespace pal

@@ -2,13 +2,15 @@
 # Installs what edgeway needs on Debian 12, as root. Idempotent and quick when present.
 #   scripts/install-deps.sh          build + demo: compiler, CMake, Mbed TLS, cJSON, llhttp, Catch2, Node
 #   scripts/install-deps.sh --test   also: the e2e SDK, clang for fuzzing,
-#                                    lwIP, the ARM and Cortex-M toolchains, qemu
+#                                    lwIP, the ARM and Cortex-M toolchains, qemu,
+#                                    and the package tests' debootstrap, debhelper, lintian, nspawn
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(build-essential cmake pkg-config libmbedtls-dev libcjson-dev node-llhttp catch2 openssl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   want+=(iproute2 procps curl liblwip-dev clang-14 libclang-rt-14-dev
+         debootstrap dpkg-dev debhelper lintian systemd-container
          gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
          qemu-user g++-aarch64-linux-gnu)
 fi

@@ -48,20 +48,21 @@ constexpr unsigned kSafeMtu = 576;
 
 void on_tcpip_ready(void* arg) { sys_sem_signal(static_cast<sys_sem_t*>(arg)); }
 
-__attribute__((format(printf, 1, 2))) void say(const char* fmt, ...) {
+__attribute__((format(printf, 2, 3))) void say(LogPriority priority, const char* fmt, ...) {
     char line[256];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n > 0) log_line(line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
+    if (n > 0)
+        log_line(priority, line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1);
 }
 
 bool env_addr(const char* name, const char* fallback, ip4_addr_t* out) {
     const char* v = getenv(name);
     if (v == nullptr || v[0] == '\0') v = fallback;
     if (ip4addr_aton(v, out)) return true;
-    say("lwip: %s=%s is not an IPv4 address", name, v);
+    say(LogPriority::err, "lwip: %s=%s is not an IPv4 address", name, v);
     return false;
 }
 
@@ -90,11 +91,11 @@ int init() {
         // tapif would otherwise create tap0 and run /sbin/ifconfig, and it calls exit(1) when
         // it cannot open the device: check first so the error is ours and readable.
         if (tap == nullptr || tap[0] == '\0') {
-            say("lwip: set PRECONFIGURED_TAPIF=<tap device> (or EW_LWIP_LOOPBACK=1)");
+            say(LogPriority::err, "lwip: set PRECONFIGURED_TAPIF=<tap device> (or EW_LWIP_LOOPBACK=1)");
             return -1;
         }
         if (if_nametoindex(tap) == 0) {
-            say("lwip: no network device %s here (PRECONFIGURED_TAPIF)", tap);
+            say(LogPriority::err, "lwip: no network device %s here (PRECONFIGURED_TAPIF)", tap);
             return -1;
         }
     }
@@ -107,7 +108,7 @@ int init() {
     if (const char* v = getenv("EW_LWIP_MTU")) {
         mtu = static_cast<unsigned>(strtoul(v, nullptr, 10));
         if (mtu < 296 || mtu > 1500) {
-            say("lwip: EW_LWIP_MTU=%s is outside 296..1500", v);
+            say(LogPriority::err, "lwip: EW_LWIP_MTU=%s is outside 296..1500", v);
             return -1;
         }
     }
@@ -130,14 +131,15 @@ int init() {
     }
     UNLOCK_TCPIP_CORE();
     if (n == nullptr) {
-        say("lwip: netif_add failed");
+        say(LogPriority::err, "lwip: netif_add failed");
         return -1;
     }
     char a[16], m[16], g[16];
     ip4addr_ntoa_r(&ip, a, sizeof a);
     ip4addr_ntoa_r(&mask, m, sizeof m);
     ip4addr_ntoa_r(&gw, g, sizeof g);
-    say("lwip: stack up on %s: addr %s netmask %s gw %s mtu %u", loopback ? "loopback netif" : tap, a, m, g, mtu);
+    say(LogPriority::info, "lwip: stack up on %s: addr %s netmask %s gw %s mtu %u", loopback ? "loopback netif" : tap, a,
+        m, g, mtu);
     g_started = true;
     return 0;
 }

@@ -56,6 +56,35 @@ void set_handler(int sig, void (*fn)(int)) {
     sigaction(sig, &sa, nullptr);
 }
 
+// sd-daemon(3): stderr is connected to the journal when $JOURNAL_STREAM is "DEVICE:INODE" of
+// file descriptor 2 (a child that inherited the variable but not the stream must not match).
+bool parse_u64(const char* s, const char** end, uint64_t* out) {
+    uint64_t v = 0;
+    const char* p = s;
+    while (*p >= '0' && *p <= '9') {
+        uint64_t d = static_cast<uint64_t>(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+        p++;
+    }
+    *end = p;
+    *out = v;
+    return p != s;
+}
+
+bool journal_matches_stderr() {
+    const char* js = ::getenv("JOURNAL_STREAM");
+    if (!js) return false;
+    uint64_t dev = 0, ino = 0;
+    const char* p = js;
+    if (!parse_u64(p, &p, &dev) || *p++ != ':' || !parse_u64(p, &p, &ino) || *p != '\0') return false;
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) return false;
+    return static_cast<uint64_t>(st.st_dev) == dev && static_cast<uint64_t>(st.st_ino) == ino;
+}
+
+int g_stderr_is_journal = -1;  // decided at the first line: -1 unknown, 0 no, 1 yes
+
 }  // namespace
 
 // RTOS: a 64-bit tick count (FreeRTOS xTaskGetTickCount, ESP-IDF esp_timer_get_time()).
@@ -79,15 +108,19 @@ int entropy(void* buf, size_t len) {
     return 0;
 }
 
-// RTOS: the UART or the vendor's log (ESP_LOGx), one line per call.
-void log_line(const char* line, size_t len) {
-    // One writev(2) call: the line and its newline reach stderr together.
-    struct iovec iov[2];
-    iov[0].iov_base = const_cast<char*>(line);
-    iov[0].iov_len = len;
-    iov[1].iov_base = const_cast<char*>("\n");
-    iov[1].iov_len = 1;
-    while (writev(STDERR_FILENO, iov, 2) < 0 && errno == EINTR) {
+// RTOS: the UART or the vendor's log (ESP_LOGx by priority), one line per call.
+void log_line(LogPriority priority, const char* line, size_t len) {
+    if (g_stderr_is_journal < 0) g_stderr_is_journal = journal_matches_stderr() ? 1 : 0;
+    char prefix[4] = {'<', static_cast<char>('0' + (static_cast<int>(priority) & 7)), '>', 0};
+    // One writev(2) call: the prefix, the line and its newline reach stderr together.
+    struct iovec iov[3];
+    iov[0].iov_base = prefix;
+    iov[0].iov_len = g_stderr_is_journal ? 3 : 0;
+    iov[1].iov_base = const_cast<char*>(line);
+    iov[1].iov_len = len;
+    iov[2].iov_base = const_cast<char*>("\n");
+    iov[2].iov_len = 1;
+    while (writev(STDERR_FILENO, iov, 3) < 0 && errno == EINTR) {
     }
 }
 

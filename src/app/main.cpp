@@ -13,9 +13,10 @@ namespace {
 
 using namespace ew;
 
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
+// Exit codes, as a service manager reads them (edgeway(8) documents them).
+constexpr int kExitOk = 0;       // a clean stop; --check-config: valid; --probe-once: every endpoint healthy
+constexpr int kExitRuntime = 1;  // a runtime failure (the port is in use, ...); --probe-once: some healthy
+constexpr int kExitUsage = 2;    // bad usage or configuration; --probe-once: none healthy
 constexpr uint32_t kDrainMs = 10000;  // SIGTERM: in-flight requests get this long to finish
 
 const char kUsage[] =
@@ -25,10 +26,12 @@ const char kUsage[] =
     "\n"
     "  -c, --config FILE   run with this INI file (see config/edgeway.ini)\n"
     "  --check-config      validate the configuration and exit (0 ok, 2 errors)\n"
-    "  --probe-once        probe every endpoint once, print a table, exit 0 if any is healthy\n"
+    "  --probe-once        probe every endpoint once, print a table; exit 0 if all are healthy,\n"
+    "                      1 if some are, 2 if none is\n"
     "  --version           print the version\n"
     "\n"
-    "Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain in-flight requests and exit.\n";
+    "Signals: SIGHUP reloads the file, SIGTERM/SIGINT drain in-flight requests and exit.\n"
+    "Exit: 0 clean stop, 1 runtime failure (e.g. the port is in use), 2 usage or configuration error.\n";
 
 struct Options {
     const char* config = nullptr;
@@ -50,7 +53,7 @@ int file_source(const char* path, char* buf, size_t cap, size_t* len, bool* priv
 bool g_plain_warnings = false;
 void print_warning(const char* line, void*) {
     if (g_plain_warnings)
-        fprintf(stderr, "%s\n", line);
+        log_bare(LogLevel::warn, line);
     else
         EW_LOG_WARN("%s", line);
 }
@@ -61,14 +64,17 @@ bool load_config(const char* path, Config* out) {
     bool private_ok = true;
     int e = pal::read_file(path, g_ini, sizeof g_ini, &len, &private_ok);
     if (e != 0) {
-        fprintf(stderr, "%s:0: config: cannot read it: %s\n", path, pal::strerror(e));
+        char line[512];
+        StrBuf msg(line, sizeof line);
+        msg.appendf("%s:0: config: cannot read it: %s", path, pal::strerror(e));
+        log_bare(LogLevel::error, line);
         return false;
     }
     ConfigSources src{env_source, file_source, nullptr};
     ConfigDiag diag;
     *out = Config();
     if (config_parse(path, g_ini, len, src, out, &diag, print_warning, nullptr) != ConfigStatus::ok) {
-        fprintf(stderr, "%s\n", diag.text);
+        log_bare(LogLevel::error, diag.text);
         return false;
     }
     return true;
@@ -94,8 +100,31 @@ int probe_once() {
     }
     fflush(stdout);
     g_agent.shutdown();
-    return healthy > 0 ? kExitOk : kExitRuntime;
+    if (healthy == static_cast<int>(g_config.endpoint_count)) return kExitOk;
+    return healthy > 0 ? kExitRuntime : kExitUsage;
 }
+
+// WATCHDOG=1 from the loop itself, so a wedged loop stops the pings and the service manager
+// restarts the agent. The loop's poll timeout is cut so that a ping is never late.
+struct WatchdogPing {
+    uint64_t interval_ms = 0;  // 0: no watchdog
+    uint64_t next_ms = 0;
+
+    void start(uint64_t now_ms) {
+        interval_ms = pal::service_watchdog_interval_ms();
+        next_ms = now_ms + interval_ms;
+    }
+    int wait_ms(uint64_t now_ms, int cap_ms) const {
+        if (interval_ms == 0) return cap_ms;
+        uint64_t left = next_ms > now_ms ? next_ms - now_ms : 0;
+        return left < static_cast<uint64_t>(cap_ms) ? static_cast<int>(left) : cap_ms;
+    }
+    void tick(uint64_t now_ms) {
+        if (interval_ms == 0 || now_ms < next_ms) return;
+        pal::service_notify(pal::ServiceState::watchdog, nullptr);
+        next_ms = now_ms + interval_ms;
+    }
+};
 
 int run(const char* path) {
     char err[256];
@@ -108,30 +137,46 @@ int run(const char* path) {
         return kExitRuntime;
     }
     pal::signals_install();
-    g_agent.start_probes(pal::now_ms());
+    uint64_t now = pal::now_ms();
+    g_agent.start_probes(now);
+    WatchdogPing watchdog;
+    watchdog.start(now);
+    pal::service_notify(pal::ServiceState::ready, "listening");
     static Config next;
     bool reload_pending = false;
     for (;;) {
-        g_agent.run_once(1000);
+        g_agent.run_once(watchdog.wait_ms(pal::now_ms(), 1000));
+        watchdog.tick(pal::now_ms());
         uint32_t sig = pal::signals_take();
         if (sig & pal::kSignalTerminate) break;
         if (sig & pal::kSignalReload) {
+            pal::service_notify(pal::ServiceState::reloading, "reloading the configuration");
             // Validate now; apply between requests so nothing in flight changes under it.
             if (load_config(path, &next)) {
                 reload_pending = true;
                 EW_LOG_INFO("reload: %s is valid; applying when no request is in flight", path);
             } else {
                 EW_LOG_ERROR("reload: %s has errors; keeping the running configuration", path);
+                pal::service_notify(pal::ServiceState::ready, "reload refused: the file has errors; running as before");
             }
         }
         if (reload_pending && g_agent.idle()) {
             reload_pending = false;
-            if (!g_agent.reload(next, err, sizeof err)) EW_LOG_ERROR("reload refused: %s", err);
+            if (g_agent.reload(next, err, sizeof err)) {
+                pal::service_notify(pal::ServiceState::ready, "listening; configuration reloaded");
+            } else {
+                EW_LOG_ERROR("reload refused: %s", err);
+                pal::service_notify(pal::ServiceState::ready, "reload refused; running as before");
+            }
         }
     }
+    pal::service_notify(pal::ServiceState::stopping, "draining in-flight requests");
     EW_LOG_INFO("terminating: draining in-flight requests (up to %u ms)", kDrainMs);
     uint64_t until = pal::now_ms() + kDrainMs;
-    while (!g_agent.drain() && pal::now_ms() < until) g_agent.run_once(100);
+    while (!g_agent.drain() && pal::now_ms() < until) {
+        g_agent.run_once(watchdog.wait_ms(pal::now_ms(), 100));
+        watchdog.tick(pal::now_ms());
+    }
     g_agent.shutdown();
     EW_LOG_INFO("stopped");
     return kExitOk;

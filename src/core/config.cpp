@@ -42,10 +42,10 @@ const char* const kProbeKeys[] = {"kind", "interval_ms", "down_interval_ms", "ti
                                   "jitter_pct", "cooldown_max_ms"};
 static_assert(sizeof kProbeKeys / sizeof kProbeKeys[0] == P_COUNT, "probe key table");
 
-enum EndpointKey { E_URL, E_API_KEY, E_API_KEY_ENV, E_API_KEY_FILE, E_MODELS, E_PRIORITY, E_TIMEOUT,
-                   E_TLS_VERIFY, E_CA_FILE, E_COUNT };
-const char* const kEndpointKeys[] = {"url", "api_key", "api_key_env", "api_key_file", "models",
-                                     "priority", "timeout_ms", "tls_verify", "ca_file"};
+enum EndpointKey { E_URL, E_API_KEY, E_API_KEY_ENV, E_API_KEY_FILE, E_API_KEY_CREDENTIAL, E_MODELS, E_PRIORITY,
+                   E_TIMEOUT, E_TLS_VERIFY, E_CA_FILE, E_COUNT };
+const char* const kEndpointKeys[] = {"url", "api_key", "api_key_env", "api_key_file", "api_key_credential",
+                                     "models", "priority", "timeout_ms", "tls_verify", "ca_file"};
 static_assert(sizeof kEndpointKeys / sizeof kEndpointKeys[0] == E_COUNT, "endpoint key table");
 
 enum class Section : uint8_t { none, agent, probe, endpoint, fallback };
@@ -199,10 +199,12 @@ bool probe_key(Ctx& c, ProbeConfig& p, int k, Span v) {
 bool endpoint_key(Ctx& c, Reader& r, int k, Span v) {
     EndpointConfig& e = r.cfg->endpoints[r.ep];
     const uint32_t* seen = r.ep_seen[r.ep];
-    if (k == E_API_KEY || k == E_API_KEY_ENV || k == E_API_KEY_FILE) {
-        for (int o = E_API_KEY; o <= E_API_KEY_FILE; o++)
+    if (k >= E_API_KEY && k <= E_API_KEY_CREDENTIAL) {
+        for (int o = E_API_KEY; o <= E_API_KEY_CREDENTIAL; o++)
             if (o != k && seen[o])
-                return fail(c, "conflicts with %s at line %u; use only one of api_key, api_key_env, api_key_file",
+                return fail(c,
+                            "conflicts with %s at line %u; use only one of api_key, api_key_env, api_key_file, "
+                            "api_key_credential",
                             kEndpointKeys[o], static_cast<unsigned>(seen[o]));
     }
     switch (k) {
@@ -217,6 +219,7 @@ bool endpoint_key(Ctx& c, Reader& r, int k, Span v) {
         char path[EW_CAP_PATH];
         return ini::copy_path(c, v, path, sizeof path) && ini::load_key_file(c, path, e.api_key, sizeof e.api_key);
     }
+    case E_API_KEY_CREDENTIAL: return ini::load_key_credential(c, v, e.api_key, sizeof e.api_key);
     case E_MODELS: return ini::parse_models(c, v, e.models, EW_CAP_MODELS_PER_ENDPOINT, &e.model_count);
     case E_PRIORITY: return ini::parse_i32(c, v, -kMaxPriority, kMaxPriority, &e.priority);
     case E_TIMEOUT: return ini::parse_u32(c, v, 1, kMaxMs, true, &e.timeout_ms);

@@ -17,6 +17,7 @@ bool is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 char lower(char ch) { return (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch; }
 bool is_alnum(char ch) { return is_digit(ch) || (lower(ch) >= 'a' && lower(ch) <= 'z'); }
 bool is_hex(char ch) { return is_digit(ch) || (lower(ch) >= 'a' && lower(ch) <= 'f'); }
+constexpr size_t kMaxCredentialName = 64;
 
 size_t find(Span s, char ch, size_t from = 0) {
     for (size_t i = from; i < s.n; i++)
@@ -403,6 +404,32 @@ bool load_key_file(Ctx& c, const char* path, char* dst, size_t cap) {
     }
     wipe(buf, sizeof buf);
     return ok;
+}
+
+// systemd credentials (LoadCredential=NAME:...): the manager puts each in a file of
+// $CREDENTIALS_DIRECTORY readable by the service alone. NAME is a file name there, so no '/',
+// no leading '.', and the characters systemd's own examples use.
+bool load_key_credential(Ctx& c, Span name, char* dst, size_t cap) {
+    bool ok = name.n > 0 && name.n <= kMaxCredentialName && name.p[0] != '.';
+    for (size_t i = 0; ok && i < name.n; i++)
+        ok = is_alnum(name.p[i]) || name.p[i] == '_' || name.p[i] == '-' || name.p[i] == '.' || name.p[i] == '@';
+    if (!ok)
+        return fail(c, "not a valid credential name: \"%s\" (letters, digits, _ - . @; at most %u)", show(name).s,
+                    static_cast<unsigned>(kMaxCredentialName));
+    const char* dir = (c.src && c.src->getenv) ? c.src->getenv("CREDENTIALS_DIRECTORY", c.src->user) : nullptr;
+    if (!dir || !dir[0])
+        return fail(c, "CREDENTIALS_DIRECTORY is not set; run under systemd with LoadCredential=%s:FILE",
+                    show(name).s);
+    if (dir[0] != '/') return fail(c, "CREDENTIALS_DIRECTORY is not an absolute path");
+    char path[EW_CAP_PATH];
+    StrBuf p(path, sizeof path);
+    p.append(dir);
+    if (p.len && path[p.len - 1] != '/') p.append("/");
+    p.append(name.p, name.n);
+    if (p.overflow)
+        return fail(c, "CREDENTIALS_DIRECTORY/%s is longer than %d characters", show(name).s,
+                    static_cast<int>(sizeof path) - 1);
+    return load_key_file(c, path, dst, cap);
 }
 
 }  // namespace ini

@@ -65,6 +65,8 @@ bool copy_path(Ctx& c, Span v, char* dst, size_t cap);
 bool set_inline_key(Ctx& c, Span v, char* dst, size_t cap);
 bool load_key_env(Ctx& c, Span name, char* dst, size_t cap);
 bool load_key_file(Ctx& c, const char* path, char* dst, size_t cap);
+// api_key_credential: NAME in $CREDENTIALS_DIRECTORY (systemd LoadCredential=), with the rules of load_key_file.
+bool load_key_credential(Ctx& c, Span name, char* dst, size_t cap);
 
 }  // namespace ini
 }  // namespace ew

@@ -1,6 +1,7 @@
 #include "net/log.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "core/strbuf.h"
 #include "pal.h"
@@ -36,6 +37,16 @@ static void append_time(StrBuf* out) {
                  static_cast<unsigned>(in_day % 1000));
 }
 
+static pal::LogPriority priority_of(LogLevel level) {
+    switch (level) {
+    case LogLevel::error: return pal::LogPriority::err;
+    case LogLevel::warn: return pal::LogPriority::warning;
+    case LogLevel::info: return pal::LogPriority::info;
+    case LogLevel::debug: return pal::LogPriority::debug;
+    }
+    return pal::LogPriority::info;
+}
+
 void log_set_level(LogLevel level) { g_level = level; }
 
 bool log_enabled(LogLevel level) { return static_cast<int>(level) <= static_cast<int>(g_level); }
@@ -51,7 +62,18 @@ void logf(LogLevel level, const char* fmt, ...) {
     va_start(ap, fmt);
     out.vappendf(fmt, ap);
     va_end(ap);
-    pal::log_line(out.data, out.len);
+    pal::log_line(priority_of(level), out.data, out.len);
+}
+
+void log_bare(LogLevel level, const char* line) { pal::log_line(priority_of(level), line, strlen(line)); }
+
+void log_state_change(const char* endpoint, HealthState from, HealthState to, double score, const char* via) {
+    // Worse is a warning (to DOWN; HEALTHY to DEGRADED); better (DOWN to DEGRADED, to HEALTHY) and
+    // rate limits (the upstream asked to wait, nothing is broken) are info.
+    bool worse = to == HealthState::down || (to == HealthState::degraded && from == HealthState::healthy);
+    LogLevel level = worse ? LogLevel::warn : LogLevel::info;
+    logf(level, "endpoint=%s state %s -> %s%s%s%s score=%.1f", endpoint, to_string(from), to_string(to),
+         via[0] ? " (" : "", via, via[0] ? ")" : "", score);
 }
 
 }  // namespace ew

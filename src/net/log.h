@@ -1,12 +1,23 @@
-// One line per event: "<level> <event> key=value ...". Secrets are never passed here.
+// One line per event: "<time> <level> <event> key=value ...". Secrets are never passed here.
+// Each level has its syslog priority (error err, warn warning, info info, debug debug), which
+// the PAL's sink uses where it has levels (the journal's "<N>" prefix, an RTOS's log).
 #pragma once
 #include "core/config.h"
+#include "core/health.h"
 
 namespace ew {
 
 void log_set_level(LogLevel level);
 bool log_enabled(LogLevel level);
 void logf(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// A line as it is, without time or level, at the priority of `level` (--check-config's
+// bare "FILE:LINE: key: message" lines, which scripts and editors parse).
+void log_bare(LogLevel level, const char* line);
+
+// An endpoint's health changed. The level follows what it means to an operator: getting worse
+// (DOWN, or HEALTHY to DEGRADED) is a warning; a recovery (DOWN to DEGRADED, to HEALTHY) or a
+// rate limit is info. `via` says what caused it ("" for a probe, "traffic" for a forwarded request).
+void log_state_change(const char* endpoint, HealthState from, HealthState to, double score, const char* via);
 
 #define EW_LOG_ERROR(...) ::ew::logf(::ew::LogLevel::error, __VA_ARGS__)
 #define EW_LOG_WARN(...) ::ew::logf(::ew::LogLevel::warn, __VA_ARGS__)

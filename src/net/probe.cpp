@@ -172,12 +172,7 @@ void Probe::finish(const Observation& o, uint64_t now_ms) {
     else
         EW_LOG_INFO("probe endpoint=%s result=%s latency_ms=%u error=\"%s\"", name, to_string(o.kind), o.latency_ms,
                     last_error_);
-    if (h.state != before) {
-        if (h.state == HealthState::down)
-            EW_LOG_WARN("endpoint=%s state %s -> %s score=%.1f", name, to_string(before), to_string(h.state), h.score);
-        else
-            EW_LOG_INFO("endpoint=%s state %s -> %s score=%.1f", name, to_string(before), to_string(h.state), h.score);
-    }
+    if (h.state != before) log_state_change(name, before, h.state, h.score, "");
     schedule_next(now_ms);
 }
 

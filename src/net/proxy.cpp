@@ -400,9 +400,7 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
     failover_reason_ = f.reason;
     EW_LOG_INFO("attempt %u failed endpoint=%s model=%s error=\"%s\"", attempts_, name, cur_.model, last_error_);
     if (eff == ObservationEffect::key_bad) EW_LOG_WARN("endpoint=%s api_key=rejected status=%u", name, f.status);
-    if (h.state != before)
-        EW_LOG_WARN("endpoint=%s state %s -> %s (traffic) score=%.1f", name, to_string(before), to_string(h.state),
-                    h.score);
+    if (h.state != before) log_state_change(name, before, h.state, h.score, "traffic");
 }
 
 void ProxyExchange::record_success(uint16_t status, uint64_t now_ms) {
@@ -415,8 +413,7 @@ void ProxyExchange::record_success(uint16_t status, uint64_t now_ms) {
     health_observe(&h, *ctx_->params, o, now_ms);
     ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(AttemptOutcome::ok)]++;
     if (h.state != before)
-        EW_LOG_INFO("endpoint=%s state %s -> %s (traffic)", ctx_->cfg->endpoints[cur_.endpoint].name,
-                    to_string(before), to_string(h.state));
+        log_state_change(ctx_->cfg->endpoints[cur_.endpoint].name, before, h.state, h.score, "traffic");
 }
 
 // ---- answers edgeway makes ------------------------------------------------------------------

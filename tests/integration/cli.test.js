@@ -278,13 +278,13 @@ describe('edgeway CLI', () => {
       }));
     }
 
-    it('one healthy and one refused endpoint: table with both, exit 0', async () => {
+    it('one healthy and one refused endpoint: table with both, exit 1 (some healthy)', async () => {
       const file = probeIni([
         { name: 'alive', url: up.url, models: ['m1'], priority: 10 },
         { name: 'dead', url: `http://127.0.0.1:${deadPort}/v1`, models: ['m1'], priority: 5 },
       ]);
       const r = await runCliAsync(['-c', file, '--probe-once']);
-      assert.equal(r.code, 0, show(r));
+      assert.equal(r.code, 1, show(r));
       const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
       assert.ok(lines.length >= 3, `want a header row and two endpoint rows:\n${show(r)}`);
       assert.match(lines[0], /name/i, `header row:\n${show(r)}`);
@@ -304,10 +304,21 @@ describe('edgeway CLI', () => {
       assert.equal(probe.headers.authorization, `Bearer ${TEST_KEY}`);
     });
 
-    it('only a refused endpoint: exit 1', async () => {
+    it('every endpoint healthy: exit 0', async () => {
+      const file = probeIni([
+        { name: 'alive', url: up.url, models: ['m1'], priority: 10 },
+        { name: 'alive2', url: up.url, models: ['m1'], priority: 5 },
+      ]);
+      const r = await runCliAsync(['-c', file, '--probe-once']);
+      assert.equal(r.code, 0, show(r));
+      assert.match(r.stdout, /\balive\b.*\bok\b/, show(r));
+      assert.match(r.stdout, /\balive2\b.*\bok\b/, show(r));
+    });
+
+    it('only a refused endpoint: exit 2 (none healthy)', async () => {
       const file = probeIni([{ name: 'dead', url: `http://127.0.0.1:${deadPort}/v1`, models: ['m1'] }]);
       const r = await runCliAsync(['-c', file, '--probe-once']);
-      assert.equal(r.code, 1, show(r));
+      assert.equal(r.code, 2, show(r));
       assert.match(r.stdout, /\bdead\b.*\bconnect\b/, show(r));
       assertNoSecret(r);
     });

@@ -236,6 +236,6 @@ TEST_CASE("pal: read_file") {
 
 TEST_CASE("pal: log_line writes one line to stderr") {
     const char line[] = "pal test: a log line";
-    pal::log_line(line, sizeof line - 1);
+    pal::log_line(pal::LogPriority::info, line, sizeof line - 1);
     SUCCEED();
 }

@@ -40,6 +40,7 @@ struct Fakes {
         {"EMPTY_KEY", ""},
         {"LONG_KEY", "sk-SECRET-" + std::string(300, 'k')},
         {"SPACE_KEY", "sk SECRET"},
+        {"CREDENTIALS_DIRECTORY", "/run/credentials/edgeway.service"},
     };
     std::map<std::string, FakeFile> files = {
         {"/keys/primary.key", {"sk-SECRET-file\n", true, 0}},
@@ -51,6 +52,11 @@ struct Fakes {
         {"/keys/long.key", {std::string(EW_CAP_SECRET + 44, 'k') + "\n", true, 0}},
         {"/keys/full.key", {std::string(EW_CAP_SECRET + 64, 'k'), true, 0}},  // fills the reader's buffer
         {"/keys/huge.key", {std::string(4096, 'k'), true, 0}},
+        // systemd credentials: what LoadCredential= leaves in $CREDENTIALS_DIRECTORY (mode 0400).
+        {"/run/credentials/edgeway.service/primary-key", {"sk-SECRET-cred\n", true, 0}},
+        {"/run/credentials/edgeway.service/backup.key@fleet", {" sk-SECRET-cred-backup\r\n", true, 0}},
+        {"/run/credentials/edgeway.service/public-key", {"sk-SECRET-cred\n", false, 0}},
+        {"/run/credentials/edgeway.service/empty-key", {"\n", true, 0}},
     };
 };
 
@@ -447,6 +453,43 @@ TEST_CASE("config: sources without getenv or read_file", "[config]") {
     CHECK(ew::config_parse("x.ini", file.data(), file.size(), none, &cfg, &err, nullptr, nullptr) ==
           ew::ConfigStatus::error);
     CHECK(std::string(err.text).rfind("x.ini:4: endpoint.a.api_key_file: /k: ", 0) == 0);
+}
+
+TEST_CASE("config: api_key_credential reads NAME from $CREDENTIALS_DIRECTORY, trimmed", "[config]") {
+    Result r = parse_file(kData + "/good/good_credential.ini");
+    REQUIRE(r.status == ew::ConfigStatus::ok);
+    CHECK(std::string(r.cfg->endpoints[0].api_key) == "sk-SECRET-cred");
+    CHECK(std::string(r.cfg->endpoints[1].api_key) == "sk-SECRET-cred-backup");
+    CHECK_FALSE(r.cfg->endpoints[0].api_key_inline);
+
+    std::string text = std::string(kMinimal) + "api_key_credential = primary-key\n";
+    SECTION("a trailing slash on the directory is not doubled") {
+        Fakes f;
+        f.env["CREDENTIALS_DIRECTORY"] = "/run/credentials/edgeway.service/";
+        Result s = parse("x.ini", text, f);
+        CHECK(s.error == "");
+        CHECK(std::string(s.cfg->endpoints[0].api_key) == "sk-SECRET-cred");
+    }
+    SECTION("outside systemd (no CREDENTIALS_DIRECTORY) the key is an error, not a silent keyless endpoint") {
+        Fakes f;
+        f.env.erase("CREDENTIALS_DIRECTORY");
+        Result s = parse("x.ini", text, f);
+        CHECK(s.status == ew::ConfigStatus::error);
+        CHECK(s.error ==
+              "x.ini:4: endpoint.a.api_key_credential: CREDENTIALS_DIRECTORY is not set; run under systemd with "
+              "LoadCredential=primary-key:FILE");
+    }
+    SECTION("a relative CREDENTIALS_DIRECTORY is refused") {
+        Fakes f;
+        f.env["CREDENTIALS_DIRECTORY"] = "run/credentials";
+        Result s = parse("x.ini", text, f);
+        CHECK(s.error == "x.ini:4: endpoint.a.api_key_credential: CREDENTIALS_DIRECTORY is not an absolute path");
+    }
+    SECTION("a name of 65 characters is refused") {
+        Result s = parse("x.ini", std::string(kMinimal) + "api_key_credential = " + std::string(65, 'c') + "\n");
+        CHECK(s.status == ew::ConfigStatus::error);
+        CHECK(s.error.find("not a valid credential name") != std::string::npos);
+    }
 }
 
 TEST_CASE("config: no message ever shows a key", "[config]") {
