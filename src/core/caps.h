@@ -66,6 +66,9 @@
 #ifndef EW_CAP_INI_BYTES
 #define EW_CAP_INI_BYTES 65536        // whole INI file
 #endif
+#ifndef EW_CAP_DNS_SERVERS
+#define EW_CAP_DNS_SERVERS 4          // entries in [agent] dns_servers
+#endif
 #ifndef EW_CAP_ERROR_TEXT
 #define EW_CAP_ERROR_TEXT 160         // last error message kept per endpoint
 #endif
