@@ -8,6 +8,7 @@
 #include "core/strbuf.h"
 #include "net/client.h"
 #include "net/log.h"
+#include "net/resolver.h"
 
 namespace ew {
 namespace {
@@ -109,6 +110,14 @@ void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
     bool get = strcmp(r.method, "GET") == 0;
     StrBuf out(render_, sizeof render_);
     MetricsView view{&cfg, ctx_->health, ctx_->params, ctx_->metrics, now_ms, started_ms_};
+    NameView names[EW_CAP_ENDPOINTS];
+    if (ctx_->names) {
+        ctx_->names->describe(cfg.endpoint_count, names);
+        pal::DnsHeap h = pal::dns_heap();
+        view.names = names;
+        view.dns_heap_bytes = h.in_use;
+        view.dns_heap_peak_bytes = h.peak;
+    }
     if (!get) {
         c->respond_error(405, "Use GET on this path.", "invalid_request_error", "method_not_allowed",
                          "Allow: GET\r\n");

@@ -121,9 +121,34 @@ bool Resolver::has_address(uint8_t i) const {
     return (e.state == NameState::numeric || e.state == NameState::resolved) && e.count > 0;
 }
 
+bool Resolver::lists(uint8_t i, const pal::Addr& a) const {
+    if (!has_address(i)) return false;
+    const NameEntry& e = entries_[i];
+    for (uint8_t k = 0; k < e.count; k++)
+        if (same_addr(e.addrs[k], a)) return true;
+    return false;
+}
+
 const char* Resolver::unresolved_reason(uint8_t i) const {
     if (i >= EW_CAP_ENDPOINTS || entries_[i].state != NameState::unresolved) return "";
     return entries_[i].error;
+}
+
+void Resolver::describe(uint32_t count, NameView* out) const {
+    for (uint32_t i = 0; i < count && i < EW_CAP_ENDPOINTS; i++) {
+        const NameEntry& e = entries_[i];
+        NameView& n = out[i];
+        n = NameView();
+        n.state = e.state == NameState::resolved && e.querying ? "refreshing" : to_string(e.state);
+        n.error = e.error;
+        pal::Addr a;
+        if (address(static_cast<uint8_t>(i), &a)) pal::format_addr(a, n.address, sizeof n.address);
+        n.addresses = e.count;
+        n.ttl_ms = e.ttl_ms;
+        n.lookups = e.lookups;
+        n.failures = e.failures;
+        n.changes = e.changes;
+    }
 }
 
 void Resolver::connect_failed(uint8_t i, const pal::Addr& a, uint64_t now_ms) {

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/caps.h"
+#include "core/metrics.h"
 #include "net/loop.h"
 #include "pal.h"
 
@@ -69,8 +70,8 @@ public:
     void on_deadline(uint64_t) override {}
 };
 
-// Pollables the resolver registers with the loop (its timer and its socket watches).
-#define EW_RESOLVER_POLLABLES (1 + EW_PAL_DNS_SOCKETS)
+// The loop's table counts the resolver's pollables (its timer and its socket watches).
+static_assert(1 + EW_PAL_DNS_SOCKETS <= EW_CAP_RESOLVER_POLLABLES, "EW_CAP_RESOLVER_POLLABLES too small");
 
 class Resolver final : public Pollable {
 public:
@@ -91,9 +92,14 @@ public:
     // The address new connections to endpoint i use; false while it has none.
     bool address(uint8_t i, pal::Addr* out) const;
     bool has_address(uint8_t i) const;
+    // a is one of endpoint i's current addresses (a parked connection to it may be reused).
+    bool lists(uint8_t i, const pal::Addr& a) const;
     const NameEntry& entry(uint8_t i) const { return entries_[i]; }
     // "dns: NXDOMAIN for api.example.com" while unresolved, else "".
     const char* unresolved_reason(uint8_t i) const;
+
+    // What /status and /metrics show of endpoints [0, count).
+    void describe(uint32_t count, NameView* out) const;
 
     // Connect outcomes for address a of endpoint i (rotation and early refresh).
     void connect_failed(uint8_t i, const pal::Addr& a, uint64_t now_ms);
