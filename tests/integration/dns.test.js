@@ -4,6 +4,7 @@
 //   - a name unresolvable at start is shown as such, is not "down", and requests fail over;
 //     once the server answers, the endpoint becomes HEALTHY without SIGHUP within seconds
 //   - a changed A record is followed by new connections within its TTL
+//   - every A record is kept: a refused address moves connections to the next one
 //   - a silent DNS server: the cached addresses keep serving
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
@@ -164,6 +165,26 @@ describe('dns', () => {
     assert.equal(endpointOf(s, 'api').dns.address, `127.0.0.3:${a.port}`);
     assert.ok(endpointOf(s, 'api').dns.changes >= 1);
     console.log(`# new connections on the new address ${moved} ms after the record changed (TTL ${ttl} s)`);
+  });
+
+  it('every A record is kept: a refused address moves connections to the next one', async () => {
+    const dns = await dnsServer();
+    const { a, b } = await twoOnOnePort();
+    await a.close();  // 127.0.0.2:PORT now refuses connections
+    const name = 'two.edgeway.test';
+    dns.set(name, { a: ['127.0.0.2', '127.0.0.3'], ttl: 300 });
+    const agent = await agentWith({
+      agent: { dns_servers: dns.server, dns_min_ttl_ms: 1000 },
+      probe: FAST_PROBE,
+      endpoints: [{ name: 'api', url: `http://${name}:${b.port}/v1` }],
+    });
+    const s = await agent.waitStatus((st) => endpointOf(st, 'api').dns.address === `127.0.0.3:${b.port}` &&
+      endpointOf(st, 'api').probes_ok >= 1, 'connections moved to the second address');
+    assert.equal(endpointOf(s, 'api').dns.addresses, 2);
+    const r = await send(agent, chatBody());
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.endpoint, 'api');
+    assert.equal(chatReqs(b).length, 1);
   });
 
   it('a silent DNS server: the cached addresses keep serving', async () => {
