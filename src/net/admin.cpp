@@ -41,7 +41,7 @@ const char kPageHead[] =
     "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">"
     "<title>edgeway</title><style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
     "td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.HEALTHY{color:#070}.DEGRADED{color:#a60}"
-    ".DOWN{color:#b00}.RATE_LIMITED{color:#a0a}</style></head><body>";
+    ".DOWN{color:#b00}.RATE_LIMITED{color:#a0a}.UNRESOLVED{color:#777}</style></head><body>";
 
 }  // namespace
 
@@ -161,9 +161,11 @@ void LocalApi::render_page(StrBuf* o, uint64_t now_ms) const {
         const Health& h = ctx_->health[e];
         out.appendf("<tr><td>%s</td><td>", cfg.endpoints[e].name);
         append_html(&out, cfg.endpoints[e].url);
-        out.appendf("</td><td class=\"%s\">%s</td><td>%.1f</td><td>%.0f ms</td><td>%u</td><td>",
-                    to_string(h.state), to_string(h.state), h.score, h.latency_ewma_ms, h.consecutive_failures);
-        append_html(&out, h.last_error);
+        const char* state = h.name_unresolved ? "UNRESOLVED" : to_string(h.state);
+        out.appendf("</td><td class=\"%s\">%s</td><td>%.1f</td><td>%.0f ms</td><td>%u</td><td>", state, state,
+                    h.score, h.latency_ewma_ms, h.consecutive_failures);
+        const char* why = h.name_unresolved && ctx_->names ? ctx_->names->unresolved_reason(static_cast<uint8_t>(e)) : "";
+        append_html(&out, why[0] ? why : h.last_error);
         out.append("</td></tr>");
     }
     out.append("</table><p><a href=\"/status\">/status</a> &middot; <a href=\"/metrics\">/metrics</a></p>"
