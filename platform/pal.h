@@ -1,7 +1,7 @@
 // The platform abstraction layer: the only interface between edgeway and an OS or
 // network stack. One implementation per port is linked (platform/linux, platform/lwip).
-// Everything here is non-blocking except pal_resolve (used only at start-up and reload)
-// and the file functions (start-up and reload only).
+// Everything here is non-blocking except pal_resolve (used only at start-up and reload),
+// dns_open (reads /etc/resolv.conf) and the file functions (start-up and reload only).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +75,71 @@ int poll(PollItem* items, size_t count, int timeout_ms);
 int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* private_ok);
 const char* getenv(const char* name);
 const char* strerror(int err);
+
+// ---- asynchronous name resolution, driven by the loop -------------------------------------
+// Linux: c-ares (platform/linux/pal_dns_cares.cpp): A and AAAA lookups over UDP/TCP sockets
+// the loop polls; no thread, nothing blocks. lwIP: numeric hosts only (dns_open returns
+// kDnsUnsupported; callers parse numeric hosts with parse_addr and never ask).
+// One resolver per process. Its memory comes from a bounded allocator (dns_heap()).
+
+// Sockets the resolver may wait on at once (more are refused: their queries time out).
+#ifndef EW_PAL_DNS_SOCKETS
+#define EW_PAL_DNS_SOCKETS 4
+#endif
+// Addresses kept from one answer (A and AAAA together).
+#ifndef EW_PAL_DNS_ANSWERS
+#define EW_PAL_DNS_ANSWERS 8
+#endif
+
+enum DnsError : int {
+    kDnsOk = 0,
+    kDnsNotFound,     // NXDOMAIN
+    kDnsNoData,       // the name exists but has no A/AAAA record
+    kDnsServFail,     // SERVFAIL
+    kDnsRefused,      // REFUSED
+    kDnsTimeout,      // no answer from any server in time
+    kDnsUnreachable,  // the servers refused the connection / no server configured
+    kDnsBadName,
+    kDnsNoMemory,     // the resolver's heap cap was reached
+    kDnsUnsupported,  // this port has no resolver
+    kDnsCancelled,    // dns_close while the lookup was in flight
+    kDnsBadServers,   // dns_open: the server list was not accepted
+    kDnsOther,
+};
+
+struct DnsAnswer {
+    Addr addr;       // port as asked
+    uint32_t ttl_s;  // the record's TTL
+};
+
+// Called once per lookup, from dns_process or dns_close — or from within dns_lookup when
+// the answer is known at once (a hosts-file hit, a malformed name). answers are valid
+// only during the call; count <= EW_PAL_DNS_ANSWERS.
+using DnsDone = void (*)(void* ctx, int err, const DnsAnswer* answers, size_t count);
+
+// servers: "" for the system's (/etc/resolv.conf), else "IP:PORT,[IPV6]:PORT,...".
+// Re-opening closes the previous resolver first. Returns kDnsOk or a DnsError.
+int dns_open(const char* servers);
+void dns_close();
+// Starts an A+AAAA lookup. Returns kDnsOk (done will be called), or an error (it will not).
+int dns_lookup(const char* host, uint16_t port, DnsDone done, void* ctx);
+// Socket `slot` (0..EW_PAL_DNS_SOCKETS-1) the resolver waits on, and for what (kIn/kOut);
+// false when the slot is unused.
+bool dns_socket(size_t slot, Socket* s, uint16_t* events);
+// Milliseconds until dns_process must run for timeouts (0 = now), -1 when nothing pending.
+int dns_timeout_ms();
+// Readiness of a resolver socket (kNoSocket for none): reads answers, sends retries,
+// handles timeouts, calls DnsDone. dns_process(kNoSocket, kNoSocket) handles timeouts only.
+void dns_process(Socket readable, Socket writable);
+const char* dns_strerror(int err);  // "NXDOMAIN", "SERVFAIL", "timeout", ...
+
+struct DnsHeap {
+    size_t in_use;    // bytes the resolver holds now
+    size_t peak;      // most it ever held
+    size_t cap;       // the bound (EW_PAL_DNS_HEAP_BYTES)
+    uint32_t refused; // allocations refused at the cap
+};
+DnsHeap dns_heap();
 
 }  // namespace pal
 

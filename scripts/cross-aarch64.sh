@@ -17,7 +17,7 @@ TRIPLE=aarch64-linux-gnu
 # ---- dependencies: the cross compiler and qemu-user (host), the libraries (arm64) ------------
 host_pkgs=(cmake make g++-$TRIPLE qemu-user catch2 node-llhttp)
 command -v node >/dev/null || host_pkgs+=(nodejs)
-target_pkgs=(libc6:arm64 libmbedtls-dev:arm64 libcjson-dev:arm64)
+target_pkgs=(libc6:arm64 libmbedtls-dev:arm64 libcjson-dev:arm64 libc-ares-dev:arm64)
 missing=()
 for p in "${host_pkgs[@]}" "${target_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

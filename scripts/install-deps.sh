@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what edgeway needs on Debian 12, as root. Idempotent and quick when present.
-#   scripts/install-deps.sh          build + demo: compiler, CMake, Mbed TLS, cJSON, llhttp, Catch2, Node
+#   scripts/install-deps.sh          build + demo: compiler, CMake, Mbed TLS, cJSON, c-ares, llhttp, Catch2, Node
 #   scripts/install-deps.sh --test   also: the e2e SDK, clang for fuzzing,
 #                                    lwIP, the ARM and Cortex-M toolchains, qemu,
 #                                    and the package tests' debootstrap, debhelper, lintian, nspawn
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=(build-essential cmake pkg-config libmbedtls-dev libcjson-dev node-llhttp catch2 openssl ca-certificates)
+want=(build-essential cmake pkg-config libmbedtls-dev libcjson-dev libc-ares-dev node-llhttp catch2 openssl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
   want+=(iproute2 procps curl liblwip-dev clang-14 libclang-rt-14-dev
          debootstrap dpkg-dev debhelper lintian systemd-container
@@ -29,10 +29,10 @@ fi
 
 if [ "${1:-}" = "--test" ]; then
   # ARM64 builds of the libraries, for the cross-compiled binary under qemu-aarch64.
-  if ! dpkg -s libmbedtls-dev:arm64 libcjson-dev:arm64 >/dev/null 2>&1; then
+  if ! dpkg -s libmbedtls-dev:arm64 libcjson-dev:arm64 libc-ares-dev:arm64 >/dev/null 2>&1; then
     dpkg --add-architecture arm64
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmbedtls-dev:arm64 libcjson-dev:arm64 libc6:arm64
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmbedtls-dev:arm64 libcjson-dev:arm64 libc-ares-dev:arm64 libc6:arm64
   fi
   # The official openai SDK, pinned in tests/e2e/package-lock.json.
   if [ -f tests/e2e/package-lock.json ]; then

@@ -287,6 +287,21 @@ int poll(PollItem* items, size_t count, int timeout_ms) {
     return rc;
 }
 
+// No asynchronous resolver on this port: endpoints must use numeric hosts (the agent
+// parses them with parse_addr and never asks). A name is reported as unresolvable with
+// dns_strerror(kDnsUnsupported), and so shown in /status.
+int dns_open(const char*) { return kDnsUnsupported; }
+void dns_close() {}
+int dns_lookup(const char*, uint16_t, DnsDone, void*) { return kDnsUnsupported; }
+bool dns_socket(size_t, Socket*, uint16_t*) { return false; }
+int dns_timeout_ms() { return -1; }
+void dns_process(Socket, Socket) {}
+const char* dns_strerror(int err) {
+    if (err == kDnsUnsupported) return "this port resolves numeric hosts only (use an IP address in the url)";
+    return err == kDnsOk ? "ok" : "resolver error";
+}
+DnsHeap dns_heap() { return DnsHeap{0, 0, 0, 0}; }
+
 const char* strerror(int err) {
     if (err == kErrNoResolver)
         return LWIP_DNS ? "name not resolved" : "not a numeric address (this lwIP build has no DNS)";

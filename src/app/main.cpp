@@ -93,7 +93,7 @@ int probe_once() {
     for (uint32_t i = 0; i < g_config.endpoint_count; i++) {
         const Probe& p = g_agent.probe(i);
         const Outcome& o = p.last();
-        const char* result = p.runs() ? to_string(o.kind) : "not_run";
+        const char* result = p.runs() ? to_string(o.kind) : p.last_error()[0] ? "unresolved" : "not_run";
         if (p.runs() && o.kind == ResultKind::ok) healthy++;
         printf("%-16s %-40s %-13s %10u  %s\n", g_config.endpoints[i].name, g_config.endpoints[i].url, result,
                o.latency_ms, p.last_error());

@@ -66,6 +66,9 @@
 #ifndef EW_CAP_INI_BYTES
 #define EW_CAP_INI_BYTES 65536        // whole INI file
 #endif
+#ifndef EW_CAP_DNS_SERVERS
+#define EW_CAP_DNS_SERVERS 4          // entries in [agent] dns_servers
+#endif
 #ifndef EW_CAP_ERROR_TEXT
 #define EW_CAP_ERROR_TEXT 160         // last error message kept per endpoint
 #endif
@@ -113,9 +116,12 @@
 
 // ---- the loop ----------------------------------------------------------------------------------
 // Every owner that can be registered at once: each client and its exchange, each upstream
-// connection, each probe, the listener.
+// connection, each probe, the listener, the resolver's timer and its socket watches.
+#ifndef EW_CAP_RESOLVER_POLLABLES
+#define EW_CAP_RESOLVER_POLLABLES 5   // 1 + EW_PAL_DNS_SOCKETS (platform/pal.h; checked in net/resolver.h)
+#endif
 #ifndef EW_CAP_POLLABLES
-#define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1)
+#define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1 + EW_CAP_RESOLVER_POLLABLES)
 #endif
 #ifndef EW_PAL_MAX_POLL
 #define EW_PAL_MAX_POLL 256           // sockets one pal::poll() call takes (the port's table)

@@ -22,6 +22,7 @@ using ini::Span;
 
 constexpr uint32_t kMaxMs = 86400000;  // one day: the ceiling of every *_ms key
 constexpr int32_t kMaxPriority = 1000000;
+constexpr uint32_t kMinDnsTtlMs = 1000;  // a floor below a second would let TTL 0 answers flood the server
 
 const char* const kLogLevels[] = {"error", "warn", "info", "debug"};
 const char* const kStrategies[] = {"priority", "latency", "weighted"};
@@ -29,11 +30,12 @@ const char* const kProbeKinds[] = {"models", "chat", "tcp", "tls"};
 
 enum AgentKey { A_LISTEN, A_TOKEN_FILE, A_LOG_LEVEL, A_STRATEGY, A_MAX_CLIENTS, A_MAX_REQUEST_BYTES,
                 A_REQUEST_TIMEOUT, A_MAX_ATTEMPTS, A_BACKOFF, A_BACKOFF_MAX, A_FIRST_TOKEN,
-                A_CLIENT_HEADER_TIMEOUT, A_CLIENT_WRITE_TIMEOUT, A_COUNT };
+                A_CLIENT_HEADER_TIMEOUT, A_CLIENT_WRITE_TIMEOUT, A_DNS_SERVERS, A_DNS_MIN_TTL, A_DNS_MAX_TTL, A_COUNT };
 const char* const kAgentKeys[] = {"listen", "local_token_file", "log_level", "strategy", "max_clients",
                                   "max_request_bytes", "request_timeout_ms", "max_attempts", "retry_backoff_ms",
                                   "retry_backoff_max_ms", "first_token_timeout_ms",
-                                  "client_header_timeout_ms", "client_write_timeout_ms"};
+                                  "client_header_timeout_ms", "client_write_timeout_ms", "dns_servers",
+                                  "dns_min_ttl_ms", "dns_max_ttl_ms"};
 static_assert(sizeof kAgentKeys / sizeof kAgentKeys[0] == A_COUNT, "agent key table");
 
 enum ProbeKey { P_KIND, P_INTERVAL, P_DOWN_INTERVAL, P_TIMEOUT, P_FALL, P_RISE, P_JITTER, P_COOLDOWN_MAX,
@@ -178,6 +180,9 @@ bool agent_key(Ctx& c, AgentConfig& a, int k, Span v) {
     case A_FIRST_TOKEN: return ini::parse_u32(c, v, 1, kMaxMs, true, &a.first_token_timeout_ms);
     case A_CLIENT_HEADER_TIMEOUT: return ini::parse_u32(c, v, 100, kMaxMs, true, &a.client_header_timeout_ms);
     case A_CLIENT_WRITE_TIMEOUT: return ini::parse_u32(c, v, 100, kMaxMs, true, &a.client_write_timeout_ms);
+    case A_DNS_SERVERS: return ini::parse_dns_servers(c, v, &a);
+    case A_DNS_MIN_TTL: return ini::parse_u32(c, v, kMinDnsTtlMs, kMaxMs, true, &a.dns_min_ttl_ms);
+    case A_DNS_MAX_TTL: return ini::parse_u32(c, v, kMinDnsTtlMs, kMaxMs, true, &a.dns_max_ttl_ms);
     }
     return false;
 }
@@ -263,7 +268,7 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     if (r.section == Section::agent) {
         k = key_index(kAgentKeys, key);
         if (k >= 0) seen = &r.agent_seen[k];
-        empty_ok = k == A_TOKEN_FILE;
+        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS;
     } else if (r.section == Section::probe) {
         k = key_index(kProbeKeys, key);
         if (k >= 0) seen = &r.probe_seen[k];
@@ -377,6 +382,16 @@ bool finish(Ctx& c, Reader& r) {
             return fail(c, "must not be less than probe.down_interval_ms (%u)",
                         static_cast<unsigned>(p.down_interval_ms));
         }
+    }
+    if (a.dns_max_ttl_ms < a.dns_min_ttl_ms) {
+        if (r.agent_seen[A_DNS_MAX_TTL]) {
+            c.line = r.agent_seen[A_DNS_MAX_TTL];
+            set_key(c, "agent", "dns_max_ttl_ms");
+            return fail(c, "must not be less than agent.dns_min_ttl_ms (%u)", static_cast<unsigned>(a.dns_min_ttl_ms));
+        }
+        c.line = r.agent_seen[A_DNS_MIN_TTL];
+        set_key(c, "agent", "dns_min_ttl_ms");
+        return fail(c, "must not exceed agent.dns_max_ttl_ms (%u)", static_cast<unsigned>(a.dns_max_ttl_ms));
     }
     for (uint32_t i = 0; i < cfg.fallback_count; i++) {
         const FallbackRule& rule = cfg.fallback[i];

@@ -28,6 +28,10 @@ struct AgentConfig {
     uint32_t first_token_timeout_ms = 15000;
     uint32_t client_header_timeout_ms = 5000;   // a request head must arrive whole by then
     uint32_t client_write_timeout_ms = 30000;   // a client that reads nothing this long is dropped
+    // The resolver's servers as "IP:PORT,[IPV6]:PORT" (ports filled in); empty = /etc/resolv.conf.
+    char dns_servers[EW_CAP_DNS_SERVERS * 48] = "";
+    uint32_t dns_min_ttl_ms = 30000;   // resolved addresses are refreshed within [min, max] of the TTL
+    uint32_t dns_max_ttl_ms = 600000;
 };
 
 struct ProbeConfig {

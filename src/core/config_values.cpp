@@ -252,6 +252,51 @@ bool parse_listen(Ctx& c, Span v, AgentConfig* a) {
     return true;
 }
 
+bool parse_dns_servers(Ctx& c, Span v, AgentConfig* a) {
+    a->dns_servers[0] = '\0';
+    StrBuf out(a->dns_servers, sizeof a->dns_servers);
+    size_t at = 0;
+    uint32_t count = 0;
+    while (v.n && at <= v.n) {
+        size_t comma = find(v, ',', at);
+        Span item = trim(sub(v, at, comma));
+        at = comma + 1;
+        if (item.n == 0) return fail(c, "empty entry in the list (expected IP:PORT, comma-separated)");
+        if (++count > EW_CAP_DNS_SERVERS) return fail(c, "more than %d servers", EW_CAP_DNS_SERVERS);
+        Span host, port;
+        bool has_port = false;
+        bool v6 = item.p[0] == '[';
+        if (v6) {
+            size_t close = find(item, ']');
+            if (close == item.n) return fail(c, "missing ']' after the IPv6 address, e.g. [::1]:53");
+            host = sub(item, 1, close);
+            if (close + 1 < item.n && item.p[close + 1] != ':') return fail(c, "expected [IPV6]:PORT, e.g. [::1]:53");
+            has_port = close + 1 < item.n;
+            if (has_port) port = sub(item, close + 2, item.n);
+            if (!is_ipv6(host)) return fail(c, "not an IPv6 address: \"%s\"", show(host).s);
+        } else {
+            size_t colon = find(item, ':');
+            if (colon < item.n && find(item, ':', colon + 1) != item.n)
+                return fail(c, "an IPv6 address needs brackets, e.g. [::1]:53");
+            host = sub(item, 0, colon);
+            has_port = colon < item.n;
+            if (has_port) port = sub(item, colon + 1, item.n);
+            if (!is_ipv4(host))
+                return fail(c, "must be an IP address (the resolver cannot look up its own server): \"%s\"", show(host).s);
+        }
+        uint16_t p = 53;
+        if (has_port && !parse_port(c, port, &p)) return false;
+        if (count > 1) out.append(",");
+        if (v6) out.append("[");
+        out.append(host.p, host.n);
+        if (v6) out.append("]");
+        out.appendf(":%u", static_cast<unsigned>(p));
+        if (comma == v.n) break;
+    }
+    if (out.overflow) return fail(c, "too long");
+    return true;
+}
+
 bool parse_url(Ctx& c, Span v, EndpointConfig* e) {
     if (v.n >= sizeof e->url) return fail(c, "longer than %d characters", static_cast<int>(sizeof e->url) - 1);
     for (size_t i = 0; i < v.n; i++) {

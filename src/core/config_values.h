@@ -52,6 +52,9 @@ bool parse_bool(Ctx& c, Span v, bool* out);
 bool parse_enum(Ctx& c, Span v, const char* const* names, size_t count, uint8_t* out);
 
 bool parse_listen(Ctx& c, Span v, AgentConfig* a);
+// "IP[:PORT], [IPV6][:PORT], ..." (port 53 when left out) into a->dns_servers as the
+// resolver takes it; empty = the system's resolvers.
+bool parse_dns_servers(Ctx& c, Span v, AgentConfig* a);
 bool parse_url(Ctx& c, Span v, EndpointConfig* e);
 bool is_loopback(const char* host);
 

@@ -243,7 +243,7 @@ void health_tick(Health* h, const HealthParams& p, uint64_t now_ms) {
 }
 
 bool health_can_serve(const Health& h, int model_index, uint64_t now_ms) {
-    if (h.key_bad || h.state == HealthState::down) return false;
+    if (h.key_bad || h.state == HealthState::down || h.name_unresolved) return false;
     if (now_ms < h.rate_limited_until_ms) return false;
     if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT &&
         now_ms < h.model_limited_until_ms[model_index]) {
@@ -254,6 +254,7 @@ bool health_can_serve(const Health& h, int model_index, uint64_t now_ms) {
 
 uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms) {
     if (h.key_bad) return UINT64_MAX;
+    if (h.name_unresolved) return now_ms + 1000;  // the resolver retries within seconds at first
     if (h.state == HealthState::down) {
         // The next probe may bring the rise-th success and end the cooldown early.
         const uint64_t next_probe = now_ms + (h.down_probe_ms ? h.down_probe_ms : 1000);
@@ -269,7 +270,7 @@ uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms
 }
 
 const char* health_status_class(const Health& h, const HealthParams& p) {
-    if (h.state == HealthState::down || h.key_bad) return "unhealthy";
+    if (h.state == HealthState::down || h.key_bad || h.name_unresolved) return "unhealthy";
     if (h.score > p.healthy_above) return "healthy";
     if (h.score > p.degraded_above) return "degraded";
     return "unhealthy";

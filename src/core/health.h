@@ -57,6 +57,9 @@ struct Health {
     uint64_t rate_limited_until_ms = 0;                            // whole endpoint
     uint64_t model_limited_until_ms[EW_CAP_MODELS_PER_ENDPOINT] = {};  // by model index
     bool key_bad = false;           // a 401/403 was seen; cleared by a later success
+    // The host name has no address yet (DNS): not served, and not a failure of the upstream.
+    // Set by the agent from its resolver; the state machine above is left as it was.
+    bool name_unresolved = false;
     ResultKind last_kind = ResultKind::ok;
     uint16_t last_http_status = 0;
     char last_error[EW_CAP_ERROR_TEXT] = "";
@@ -143,7 +146,7 @@ float health_success_ratio(const Health& h);
 float health_compute_score(const Health& h, const HealthParams& p);
 
 // "healthy" | "degraded" | "unhealthy" from the score (seed thresholds: > healthy_above,
-// > degraded_above); always "unhealthy" while DOWN or with a bad key.
+// > degraded_above); always "unhealthy" while DOWN, with a bad key or an unresolved name.
 const char* health_status_class(const Health& h, const HealthParams& p);
 
 const char* to_string(HealthState s);  // "HEALTHY", "DEGRADED", "DOWN", "RATE_LIMITED"

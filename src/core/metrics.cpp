@@ -20,6 +20,77 @@ void render_histogram(StrBuf* out, const char* name, const char* help, const His
     out->appendf("%s_sum %.6f\n%s_count %llu\n", name, h.sum_s, name, static_cast<unsigned long long>(h.count));
 }
 
+// A Prometheus label value: backslash, quote and newline escaped.
+void append_label(StrBuf* out, const char* s) {
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"') {
+            char esc[2] = {'\\', *s};
+            out->append(esc, 2);
+        } else if (*s == '\n') {
+            out->append("\\n");
+        } else {
+            out->append(s, 1);
+        }
+    }
+}
+
+bool unresolved(const MetricsView& v, uint32_t e) { return v.health[e].name_unresolved; }
+
+void render_names_prometheus(const MetricsView& v, StrBuf* out) {
+    const Config& cfg = *v.cfg;
+    out->append("# HELP edgeway_endpoint_dns_resolved 1 when the endpoint's host has an address (numeric hosts "
+                "always).\n# TYPE edgeway_endpoint_dns_resolved gauge\n");
+    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+        out->appendf("edgeway_endpoint_dns_resolved{endpoint=\"%s\"} %d\n", cfg.endpoints[e].name,
+                     unresolved(v, e) ? 0 : 1);
+    out->append("# HELP edgeway_endpoint_dns_unresolved 1 while the endpoint's host name does not resolve, with "
+                "the reason.\n# TYPE edgeway_endpoint_dns_unresolved gauge\n");
+    for (uint32_t e = 0; e < cfg.endpoint_count; e++) {
+        if (!unresolved(v, e)) continue;
+        out->appendf("edgeway_endpoint_dns_unresolved{endpoint=\"%s\",reason=\"", cfg.endpoints[e].name);
+        append_label(out, v.names[e].error);
+        out->append("\"} 1\n");
+    }
+    struct Counter {
+        const char* name;
+        const char* help;
+        uint64_t NameView::*field;
+    };
+    const Counter counters[] = {
+        {"edgeway_dns_lookups_total", "DNS answers received per endpoint host, good or bad.", &NameView::lookups},
+        {"edgeway_dns_failures_total", "DNS lookups that failed (NXDOMAIN, SERVFAIL, timeout...).", &NameView::failures},
+        {"edgeway_dns_address_changes_total", "DNS answers that changed an endpoint's addresses.", &NameView::changes},
+    };
+    for (const Counter& c : counters) {
+        out->appendf("# HELP %s %s\n# TYPE %s counter\n", c.name, c.help, c.name);
+        for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+            out->appendf("%s{endpoint=\"%s\"} %llu\n", c.name, cfg.endpoints[e].name,
+                         static_cast<unsigned long long>(v.names[e].*c.field));
+    }
+    out->appendf("# HELP edgeway_dns_heap_bytes Memory the resolver holds (bounded allocator).\n"
+                 "# TYPE edgeway_dns_heap_bytes gauge\nedgeway_dns_heap_bytes %llu\n"
+                 "# HELP edgeway_dns_heap_peak_bytes Most memory the resolver ever held.\n"
+                 "# TYPE edgeway_dns_heap_peak_bytes gauge\nedgeway_dns_heap_peak_bytes %llu\n",
+                 static_cast<unsigned long long>(v.dns_heap_bytes), static_cast<unsigned long long>(v.dns_heap_peak_bytes));
+}
+
+void render_name_status(const NameView& n, StrBuf* out) {
+    out->appendf(",\"dns\":{\"state\":\"%s\",\"address\":", n.state);
+    if (n.address[0]) {
+        out->append("\"");
+        out->append_json_escaped(n.address);
+        out->append("\"");
+    } else {
+        out->append("null");
+    }
+    out->appendf(",\"addresses\":%u,\"ttl_ms\":%u,\"lookups\":%llu,\"failures\":%llu,\"changes\":%llu,\"error\":\"",
+                 static_cast<unsigned>(n.addresses), static_cast<unsigned>(n.ttl_ms),
+                 static_cast<unsigned long long>(n.lookups), static_cast<unsigned long long>(n.failures),
+                 static_cast<unsigned long long>(n.changes));
+    out->append_json_escaped(n.error);
+    out->append("\"}");
+}
+
 void json_opt_age(StrBuf* out, const char* key, uint64_t at, uint64_t now) {
     if (at == 0)
         out->appendf(",\"%s\":null", key);
@@ -110,9 +181,12 @@ void metrics_render_prometheus(const MetricsView& v, StrBuf* out) {
     out->append("# HELP edgeway_endpoint_state 1 for the endpoint's current state.\n"
                 "# TYPE edgeway_endpoint_state gauge\n");
     for (uint32_t e = 0; e < cfg.endpoint_count; e++)
-        for (size_t s = 0; s < 4; s++)
+        for (size_t s = 0; s < 5; s++)  // the four health states, then UNRESOLVED (no address yet)
             out->appendf("edgeway_endpoint_state{endpoint=\"%s\",state=\"%s\"} %d\n", cfg.endpoints[e].name,
-                         kStates[s], static_cast<size_t>(v.health[e].state) == s ? 1 : 0);
+                         s < 4 ? kStates[s] : "UNRESOLVED",
+                         s == 4 ? (unresolved(v, e) ? 1 : 0)
+                                : (!unresolved(v, e) && static_cast<size_t>(v.health[e].state) == s ? 1 : 0));
+    if (v.names) render_names_prometheus(v, out);
 
     out->append("# HELP edgeway_requests_total Client requests by endpoint, model and status.\n"
                 "# TYPE edgeway_requests_total counter\n");
@@ -177,7 +251,8 @@ void metrics_render_status(const MetricsView& v, StrBuf* out) {
         out->append_json_escaped(ec.url);
         out->appendf("\",\"state\":\"%s\",\"status\":\"%s\",\"score\":%.1f,\"latency_ewma_ms\":%.1f,"
                      "\"consecutive_failures\":%u,\"consecutive_successes\":%u",
-                     to_string(h.state), health_status_class(h, *v.params), h.score, h.latency_ewma_ms,
+                     h.name_unresolved ? "UNRESOLVED" : to_string(h.state), health_status_class(h, *v.params),
+                     h.score, h.latency_ewma_ms,
                      static_cast<unsigned>(h.consecutive_failures), static_cast<unsigned>(h.consecutive_successes));
         json_opt_age(out, "last_success_ms_ago", h.last_success_ms, v.now_ms);
         json_opt_age(out, "last_failure_ms_ago", h.last_failure_ms, v.now_ms);
@@ -186,7 +261,8 @@ void metrics_render_status(const MetricsView& v, StrBuf* out) {
         else
             out->appendf(",\"last_result\":\"%s\"", to_string(h.last_kind));
         out->append(",\"last_error\":\"");
-        out->append_json_escaped(h.last_error);
+        // While the name does not resolve, that is the error to show.
+        out->append_json_escaped(h.name_unresolved && v.names ? v.names[e].error : h.last_error);
         uint64_t limited = h.rate_limited_until_ms > v.now_ms ? h.rate_limited_until_ms - v.now_ms : 0;
         out->appendf("\",\"probes_ok\":%llu,\"probes_failed\":%llu,\"requests\":%llu,\"ejections\":%u,"
                      "\"key_bad\":%s,\"rate_limited_for_ms\":%llu,\"models\":[",
@@ -209,7 +285,9 @@ void metrics_render_status(const MetricsView& v, StrBuf* out) {
             out->append_json_escaped(ec.models[s]);
             out->appendf("\":%llu", static_cast<unsigned long long>(until - v.now_ms));
         }
-        out->append("}}");
+        out->append("}");
+        if (v.names) render_name_status(v.names[e], out);
+        out->append("}");
     }
     double avg = m.success ? static_cast<double>(m.latency_sum_ms) / static_cast<double>(m.success) : 0.0;
     double rate = m.total ? static_cast<double>(m.success) / static_cast<double>(m.total) : 0.0;

@@ -55,6 +55,19 @@ struct Metrics {
     void count_request(uint8_t endpoint, uint8_t model_slot, uint16_t status);
 };
 
+// One endpoint's name resolution, for /status and /metrics (the agent fills it from its
+// resolver; the core knows nothing of DNS).
+struct NameView {
+    const char* state = "numeric";  // numeric | resolved | refreshing | unresolved
+    const char* error = "";         // unresolved: why ("dns: NXDOMAIN for HOST"); else the last refresh failure
+    char address[48] = "";          // the address new connections use; "" while unresolved
+    uint32_t addresses = 0;         // A/AAAA addresses held
+    uint32_t ttl_ms = 0;            // refresh interval of the last answer (clamped)
+    uint64_t lookups = 0;
+    uint64_t failures = 0;
+    uint64_t changes = 0;           // answers that changed the address set
+};
+
 struct MetricsView {
     const Config* cfg;
     const Health* health;    // [cfg->endpoint_count]
@@ -62,6 +75,9 @@ struct MetricsView {
     const Metrics* m;
     uint64_t now_ms;
     uint64_t started_ms;
+    const NameView* names = nullptr;  // [cfg->endpoint_count], or nullptr: not shown
+    uint64_t dns_heap_bytes = 0;      // the resolver's memory now, and its peak
+    uint64_t dns_heap_peak_bytes = 0;
 };
 
 // Prometheus text format 0.0.4.

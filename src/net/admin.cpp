@@ -8,6 +8,7 @@
 #include "core/strbuf.h"
 #include "net/client.h"
 #include "net/log.h"
+#include "net/resolver.h"
 
 namespace ew {
 namespace {
@@ -40,7 +41,7 @@ const char kPageHead[] =
     "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">"
     "<title>edgeway</title><style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
     "td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.HEALTHY{color:#070}.DEGRADED{color:#a60}"
-    ".DOWN{color:#b00}.RATE_LIMITED{color:#a0a}</style></head><body>";
+    ".DOWN{color:#b00}.RATE_LIMITED{color:#a0a}.UNRESOLVED{color:#777}</style></head><body>";
 
 }  // namespace
 
@@ -109,6 +110,14 @@ void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
     bool get = strcmp(r.method, "GET") == 0;
     StrBuf out(render_, sizeof render_);
     MetricsView view{&cfg, ctx_->health, ctx_->params, ctx_->metrics, now_ms, started_ms_};
+    NameView names[EW_CAP_ENDPOINTS];
+    if (ctx_->names) {
+        ctx_->names->describe(cfg.endpoint_count, names);
+        pal::DnsHeap h = pal::dns_heap();
+        view.names = names;
+        view.dns_heap_bytes = h.in_use;
+        view.dns_heap_peak_bytes = h.peak;
+    }
     if (!get) {
         c->respond_error(405, "Use GET on this path.", "invalid_request_error", "method_not_allowed",
                          "Allow: GET\r\n");
@@ -152,9 +161,11 @@ void LocalApi::render_page(StrBuf* o, uint64_t now_ms) const {
         const Health& h = ctx_->health[e];
         out.appendf("<tr><td>%s</td><td>", cfg.endpoints[e].name);
         append_html(&out, cfg.endpoints[e].url);
-        out.appendf("</td><td class=\"%s\">%s</td><td>%.1f</td><td>%.0f ms</td><td>%u</td><td>",
-                    to_string(h.state), to_string(h.state), h.score, h.latency_ewma_ms, h.consecutive_failures);
-        append_html(&out, h.last_error);
+        const char* state = h.name_unresolved ? "UNRESOLVED" : to_string(h.state);
+        out.appendf("</td><td class=\"%s\">%s</td><td>%.1f</td><td>%.0f ms</td><td>%u</td><td>", state, state,
+                    h.score, h.latency_ewma_ms, h.consecutive_failures);
+        const char* why = h.name_unresolved && ctx_->names ? ctx_->names->unresolved_reason(static_cast<uint8_t>(e)) : "";
+        append_html(&out, why[0] ? why : h.last_error);
         out.append("</td></tr>");
     }
     out.append("</table><p><a href=\"/status\">/status</a> &middot; <a href=\"/metrics\">/metrics</a></p>"

@@ -19,25 +19,42 @@ static HealthParams params_from(const Config& cfg) {
     return p;
 }
 
+static ResolverParams resolver_params_from(const Config& cfg) {
+    ResolverParams p;
+    p.min_ttl_ms = cfg.agent.dns_min_ttl_ms;
+    p.max_ttl_ms = cfg.agent.dns_max_ttl_ms;
+    return p;
+}
+
+void Agent::open_resolver() {
+    char err[EW_CAP_ERROR_TEXT];
+    // Not fatal: numeric hosts work without it; names stay unresolved, with this reason.
+    if (!resolver_.open(cfg_.agent.dns_servers, resolver_params_from(cfg_), &loop_, err, sizeof err))
+        EW_LOG_INFO("resolver unavailable: %s", err);
+    resolver_.set_on_change(on_name_change, this);
+}
+
+void Agent::on_name_change(void* self, uint8_t endpoint) {
+    // A name gained an address (or its addresses changed): probe it now rather than at its
+    // next interval, so a device that booted before its network serves within seconds.
+    auto* a = static_cast<Agent*>(self);
+    if (endpoint >= a->cfg_.endpoint_count) return;
+    a->health_[endpoint].name_unresolved = false;
+    a->pool_.close_idle(endpoint);  // parked connections may point at an address no longer listed
+    if (!a->probes_[endpoint].running()) a->probes_[endpoint].schedule(a->loop_.now_ms());
+}
+
 void Agent::setup_endpoints() {
+    uint64_t now = loop_.now_ms();
+    for (uint32_t i = cfg_.endpoint_count; i < EW_CAP_ENDPOINTS; i++) resolver_.clear(static_cast<uint8_t>(i));
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
         const EndpointConfig& ec = cfg_.endpoints[i];
         EndpointRuntime& rt = runtime_[i];
-        rt.resolved = false;
-        rt.resolve_error[0] = '\0';
-        if (pal::parse_addr(ec.host, ec.port, &rt.addr)) {
-            rt.resolved = true;
-        } else {
-            // Name resolution happens here, at start-up and reload, never on the loop's hot path.
-            int e = pal::resolve(ec.host, ec.port, &rt.addr);
-            if (e == 0) {
-                rt.resolved = true;
-            } else {
-                StrBuf m(rt.resolve_error, sizeof rt.resolve_error);
-                m.appendf("cannot resolve %s: %s", ec.host, pal::strerror(e));
-                EW_LOG_WARN("endpoint=%s %s", ec.name, rt.resolve_error);
-            }
-        }
+        // Numeric hosts have their address now; names are looked up on the loop, in the
+        // background (an unchanged host keeps its addresses across a reload).
+        rt.names = &resolver_;
+        resolver_.set_host(static_cast<uint8_t>(i), ec.host, ec.port, now);
+        health_[i].name_unresolved = !resolver_.has_address(static_cast<uint8_t>(i));
         rt.tls_ready = false;
         rt.tls_error[0] = '\0';
         if (ec.scheme == Scheme::https) {
@@ -69,6 +86,7 @@ void Agent::wire_context() {
     ctx_.loop = &loop_;
     ctx_.runtime = runtime_;
     ctx_.rng = &rng_;
+    ctx_.names = &resolver_;
 }
 
 bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
@@ -83,6 +101,7 @@ bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
     api_.init(&ctx_, started_ms_);
     for (uint32_t i = 0; i < EW_CAP_ENDPOINTS; i++) health_init(&health_[i]);
     pool_.init(&loop_);
+    open_resolver();
     setup_endpoints();
     max_clients_ = cfg_.agent.max_clients;
     body_limit_ = cfg_.agent.max_request_bytes;
@@ -129,6 +148,16 @@ void Agent::start_probes(uint64_t now_ms) {
 }
 
 void Agent::probe_all_once(uint64_t deadline_ms) {
+    // Names first: until each has an address or its first lookup failed.
+    for (;;) {
+        bool waiting = false;
+        for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
+            const NameEntry& e = resolver_.entry(static_cast<uint8_t>(i));
+            waiting = waiting || (e.state == NameState::unresolved && e.failures == 0);
+        }
+        if (!waiting || pal::now_ms() >= deadline_ms) break;
+        loop_.run_once(100);
+    }
     uint64_t now = pal::now_ms();
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].start(now);
     for (;;) {
@@ -238,9 +267,12 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
         probes_[i].stop();
         pool_.close_idle(static_cast<uint8_t>(i));
     }
+    bool servers_changed = strcmp(old.agent.dns_servers, cfg.agent.dns_servers) != 0;
     cfg_ = cfg;
     params_ = params_from(cfg_);
     log_set_level(cfg_.agent.log_level);
+    if (servers_changed) open_resolver();  // cached addresses are kept; lookups in flight are asked again
+    resolver_.set_params(resolver_params_from(cfg_));
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
         health_init(&health_[i]);
         for (uint32_t j = 0; j < old.endpoint_count; j++)
@@ -289,6 +321,7 @@ void Agent::shutdown() {
     for (ClientConn& c : clients_) c.close_now();
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].stop();
     pool_.close_all();
+    resolver_.close();
     if (listener_.sock != pal::kNoSocket) {
         loop_.remove(&listener_);
         pal::close(listener_.sock);

@@ -13,6 +13,7 @@
 #include "net/context.h"
 #include "net/loop.h"
 #include "net/probe.h"
+#include "net/resolver.h"
 #include "net/slots.h"
 #include "net/upstream.h"
 
@@ -33,8 +34,8 @@ public:
 
 class Agent final : public ClientHost {
 public:
-    // Takes a validated configuration. Resolves names, loads TLS material, allocates the
-    // request-body storage once. Returns false with a message on failure.
+    // Takes a validated configuration. Starts resolving names (in the background, on the
+    // loop), loads TLS material, allocates the request-body storage once. Returns false with a message on failure.
     bool init(const Config& cfg, char* err, size_t err_cap);
     bool listen(char* err, size_t err_cap);
     void start_probes(uint64_t now_ms);
@@ -60,6 +61,8 @@ public:
 
 private:
     void setup_endpoints();
+    void open_resolver();
+    static void on_name_change(void* self, uint8_t endpoint);
     ClientConn* free_client_slot(uint32_t* index);
     void wire_context();
 
@@ -68,6 +71,7 @@ private:
     Health health_[EW_CAP_ENDPOINTS];
     Metrics metrics_;
     TlsCaCache ca_cache_;
+    Resolver resolver_;
     EndpointRuntime runtime_[EW_CAP_ENDPOINTS];
     Probe probes_[EW_CAP_ENDPOINTS];
     UpstreamPool pool_;

@@ -12,6 +12,7 @@ namespace ew {
 
 class Loop;
 class UpstreamPool;
+class Resolver;
 struct EndpointRuntime;
 
 struct NetContext {
@@ -23,6 +24,7 @@ struct NetContext {
     Loop* loop = nullptr;
     EndpointRuntime* runtime = nullptr;    // [EW_CAP_ENDPOINTS]
     Rng* rng = nullptr;
+    Resolver* names = nullptr;             // host names -> addresses (nullptr: numeric hosts only)
 };
 
 }  // namespace ew

@@ -6,6 +6,7 @@
 #include "core/retry.h"
 #include "core/strbuf.h"
 #include "net/log.h"
+#include "net/resolver.h"
 
 namespace ew {
 
@@ -30,6 +31,13 @@ void Probe::stop() {
 
 void Probe::start(uint64_t now_ms) {
     if (conn_) return;
+    if (ctx_->names && !ctx_->names->has_address(endpoint_)) {
+        // No address yet: no verdict (an unresolved name is not a down upstream). The agent
+        // schedules this probe again the moment the name resolves.
+        next_ms_ = 0;
+        copy_str(last_error_, sizeof last_error_, ctx_->names->unresolved_reason(endpoint_));
+        return;
+    }
     const Config& cfg = *ctx_->cfg;
     const EndpointConfig& ec = cfg.endpoints[endpoint_];
     started_ms_ = now_ms;

@@ -4,6 +4,7 @@
 
 #include "core/strbuf.h"
 #include "net/log.h"
+#include "net/resolver.h"
 
 namespace ew {
 namespace {
@@ -39,8 +40,11 @@ ResultKind UpstreamConn::open(const EndpointConfig* ec, EndpointRuntime* rt, uin
     bytes_in_ = 0;
     pending_release_ = Release::none;
     resp_.init(this);
-    if (!rt->resolved) {
-        copy_str(err, err_cap, rt->resolve_error[0] ? rt->resolve_error : "host not resolved");
+    if (rt->names == nullptr || !rt->names->address(endpoint, &addr_)) {
+        // Not reached from the router or the probes (an endpoint without an address is not a
+        // candidate and is not probed); kept for any other caller.
+        const char* why = rt->names ? rt->names->unresolved_reason(endpoint) : "";
+        copy_str(err, err_cap, why[0] ? why : "host not resolved");
         user_ = nullptr;
         return ResultKind::connect;
     }
@@ -52,8 +56,9 @@ ResultKind UpstreamConn::open(const EndpointConfig* ec, EndpointRuntime* rt, uin
     }
     t_ = pool_->source_ ? pool_->source_->transport_for(*this, *ec) : nullptr;
     if (t_ == nullptr) t_ = https ? static_cast<Transport*>(&tls_) : static_cast<Transport*>(&plain_);
-    TransportStep s = t_->start(rt->addr, ec->host, https ? &rt->tls : nullptr);
+    TransportStep s = t_->start(addr_, ec->host, https ? &rt->tls : nullptr);
     if (s == TransportStep::error) {
+        if (strncmp(t_->error_text(), "connect", 7) == 0) note_connect(false, now_ms);
         copy_str(err, err_cap, t_->error_text());
         t_->close();
         user_ = nullptr;
@@ -170,6 +175,7 @@ void UpstreamConn::on_deadline(uint64_t now_ms) {
         close_now();  // parked too long: the server may drop it any moment
         return;
     }
+    if (state_ == ConnState::connecting) note_connect(false, now_ms);
     const char* what = state_ == ConnState::connecting ? (uses_tls() ? "timeout connecting or in the TLS handshake"
                                                                      : "timeout while connecting")
                        : resp_.head_done             ? "timeout while reading the response body"
@@ -177,9 +183,19 @@ void UpstreamConn::on_deadline(uint64_t now_ms) {
     fail(ResultKind::timeout, what, now_ms);
 }
 
+void UpstreamConn::note_connect(bool ok, uint64_t now_ms) {
+    if (rt_ == nullptr || rt_->names == nullptr) return;
+    if (ok)
+        rt_->names->connect_ok(endpoint_, addr_);
+    else
+        rt_->names->connect_failed(endpoint_, addr_, now_ms);  // next address; early re-query
+}
+
 void UpstreamConn::step_connect(uint64_t now_ms) {
     TransportStep s = t_->advance();
     if (s == TransportStep::in_progress) return;
+    // A TLS failure means the address itself answered.
+    note_connect(s != TransportStep::error || strncmp(t_->error_text(), "connect", 7) != 0, now_ms);
     if (s == TransportStep::error) {
         const char* e = t_->error_text();
         fail(strncmp(e, "connect", 7) == 0 ? ResultKind::connect : ResultKind::tls, e, now_ms);
@@ -351,7 +367,10 @@ void UpstreamConn::release_after_ticket(uint64_t deadline_ms) {
 void UpstreamConn::release_now(bool keep) {
     user_ = nullptr;
     // Reused only when the last response was read to its end with nothing left over.
-    if (keep && state_ == ConnState::idle && resp_.done && resp_.keep_alive && !leftover_ && !t_->pending()) {
+    // Not parked when its address left the endpoint's DNS answer: new requests go to the new one.
+    bool listed = rt_ == nullptr || rt_->names == nullptr || rt_->names->lists(endpoint_, addr_);
+    if (keep && listed && state_ == ConnState::idle && resp_.done && resp_.keep_alive && !leftover_ &&
+        !t_->pending()) {
         deadline_ = now_ms_ + kIdleKeepMs;
         return;  // parked: take_idle() hands it out again
     }

@@ -21,6 +21,7 @@ namespace ew {
 
 class UpstreamConn;
 class UpstreamPool;
+class Resolver;
 
 class UpstreamUser {
 public:
@@ -43,11 +44,9 @@ protected:
 enum class ConnState : uint8_t { unused, connecting, idle, sending, receiving };
 const char* to_string(ConnState s);
 
-// Per-endpoint runtime: resolved address, TLS configuration, counters.
+// Per-endpoint runtime: where its addresses come from, TLS configuration, counters.
 struct EndpointRuntime {
-    pal::Addr addr = {};
-    bool resolved = false;
-    char resolve_error[EW_CAP_ERROR_TEXT] = "";
+    Resolver* names = nullptr;  // the agent's resolver: the address to connect to, connect outcomes
     TlsClientConfig tls;
     bool tls_ready = false;
     char tls_error[EW_CAP_ERROR_TEXT] = "";
@@ -114,6 +113,7 @@ private:
     friend class UpstreamPool;
     bool back_pressured() const;
     void fail(ResultKind kind, const char* message, uint64_t now_ms);
+    void note_connect(bool ok, uint64_t now_ms);  // tells the resolver how addr_ fared
     void step_connect(uint64_t now_ms);
     void step_send(uint64_t now_ms);
     pal::IoResult write_pending();
@@ -132,6 +132,7 @@ private:
     ConnState state_ = ConnState::unused;
     const EndpointConfig* ec_ = nullptr;
     EndpointRuntime* rt_ = nullptr;
+    pal::Addr addr_ = {};  // the address this connection uses
     uint8_t endpoint_ = 0;
     UpstreamUser* user_ = nullptr;
     uint64_t deadline_ = 0;

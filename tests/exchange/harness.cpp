@@ -23,8 +23,10 @@ World::World(const char* ini) : cfg(new Config), pool(new UpstreamPool), runtime
     rng.seed(42);
     loop.set_backend(&clock);
     pool->init(&loop, &ups);
+    names.reset(new Resolver);
     for (uint32_t i = 0; i < cfg->endpoint_count; i++) {
-        runtime[i].resolved = pal::parse_addr("127.0.0.1", cfg->endpoints[i].port, &runtime[i].addr);
+        names->set_host(static_cast<uint8_t>(i), "127.0.0.1", cfg->endpoints[i].port, 0);
+        runtime[i].names = names.get();
     }
     ctx.cfg = cfg.get();
     ctx.health = health;
@@ -34,6 +36,7 @@ World::World(const char* ini) : cfg(new Config), pool(new UpstreamPool), runtime
     ctx.loop = &loop;
     ctx.runtime = runtime.get();
     ctx.rng = &rng;
+    ctx.names = names.get();
     ex.reset(new ProxyExchange);
 }
 

@@ -18,6 +18,7 @@
 #include "net/context.h"
 #include "net/loop.h"
 #include "net/proxy.h"
+#include "net/resolver.h"
 #include "net/upstream.h"
 
 namespace ew_test {
@@ -214,6 +215,7 @@ struct World {
     Loop loop;
     std::unique_ptr<UpstreamPool> pool;
     std::unique_ptr<EndpointRuntime[]> runtime;
+    std::unique_ptr<Resolver> names;  // numeric hosts only: never opened, never asks DNS
     FakeUpstreams ups;
     NetContext ctx;
     RecordingWriter out;

@@ -8,7 +8,7 @@ const {
 } = require('./lib/agent');
 const { startUpstream } = require('./lib/fake_upstream');
 
-const STATES = ['HEALTHY', 'DEGRADED', 'DOWN', 'RATE_LIMITED'];
+const STATES = ['HEALTHY', 'DEGRADED', 'DOWN', 'RATE_LIMITED', 'UNRESOLVED'];  // UNRESOLVED: the host name has no address yet
 const RESULTS = ['ok', 'timeout', 'connect', 'tls', 'http_status', 'bad_response'];
 
 function assertOpenAiError(r, what) {

@@ -213,6 +213,9 @@ TEST_CASE("config: the documented example config/edgeway.ini", "[config]") {
         CHECK(a.retry_backoff_ms == d.retry_backoff_ms);
         CHECK(a.retry_backoff_max_ms == d.retry_backoff_max_ms);
         CHECK(a.first_token_timeout_ms == d.first_token_timeout_ms);
+        CHECK(std::string(a.dns_servers) == d.dns_servers);
+        CHECK(a.dns_min_ttl_ms == d.dns_min_ttl_ms);
+        CHECK(a.dns_max_ttl_ms == d.dns_max_ttl_ms);
         const auto& p = r.cfg->probe;
         const auto& dp = defaults.probe;
         CHECK(p.kind == dp.kind);
@@ -229,8 +232,9 @@ TEST_CASE("config: the documented example config/edgeway.ini", "[config]") {
         const char* const keys[] = {
             "listen", "local_token_file", "log_level", "strategy", "max_clients", "max_request_bytes",
             "request_timeout_ms", "max_attempts", "retry_backoff_ms", "retry_backoff_max_ms",
-            "first_token_timeout_ms", "kind", "interval_ms", "down_interval_ms", "timeout_ms", "fall", "rise",
-            "jitter_pct", "cooldown_max_ms", "url", "api_key_env", "models", "priority", "tls_verify", "ca_file"};
+            "first_token_timeout_ms", "dns_servers", "dns_min_ttl_ms", "dns_max_ttl_ms", "kind", "interval_ms",
+            "down_interval_ms", "timeout_ms", "fall", "rise", "jitter_pct", "cooldown_max_ms", "url", "api_key_env",
+            "models", "priority", "tls_verify", "ca_file"};
         for (const char* k : keys) {
             INFO(k);
             CHECK(text.find(std::string("\n") + k + " =") != std::string::npos);
@@ -329,6 +333,28 @@ TEST_CASE("config: probe.cooldown_max_ms and down_interval_ms", "[config]") {
     REQUIRE(set.status == ew::ConfigStatus::ok);
     CHECK(set.cfg->probe.cooldown_max_ms == 600000);
     CHECK(set.cfg->probe.down_interval_ms == 5000);
+}
+
+TEST_CASE("config: the resolver's keys", "[config]") {
+    SECTION("defaults: the system's servers, TTL clamped to [30 s, 10 min]") {
+        Result r = parse_file(kData + "/good/good_minimal.ini");
+        REQUIRE(r.status == ew::ConfigStatus::ok);
+        CHECK(std::string(r.cfg->agent.dns_servers).empty());
+        CHECK(r.cfg->agent.dns_min_ttl_ms == 30000);
+        CHECK(r.cfg->agent.dns_max_ttl_ms == 600000);
+    }
+    SECTION("servers in the form the resolver takes, port 53 filled in") {
+        Result r = parse_file(kData + "/good/good_dns.ini");
+        REQUIRE(r.status == ew::ConfigStatus::ok);
+        CHECK(std::string(r.cfg->agent.dns_servers) == "127.0.0.1:5353,[::1]:5300,10.0.0.53:53,[fd00::53]:53");
+        CHECK(r.cfg->agent.dns_min_ttl_ms == 1000);
+        CHECK(r.cfg->agent.dns_max_ttl_ms == 1000);
+    }
+    SECTION("an empty value means the system's servers") {
+        Result r = parse("t.ini", "[agent]\ndns_servers =\n[endpoint.a]\nurl = http://127.0.0.1:1/\nmodels = m\n");
+        REQUIRE(r.status == ew::ConfigStatus::ok);
+        CHECK(std::string(r.cfg->agent.dns_servers).empty());
+    }
 }
 
 TEST_CASE("config: syntax variants", "[config]") {

@@ -4,6 +4,7 @@
 //
 //   const up = await startUpstream({ name: 'a', tls: { key, cert }, models: ['m1'] });
 //                     (tls.maxVersion, e.g. 'TLSv1.2', caps the protocol; default: TLS 1.3)
+//                     (host: another loopback address than 127.0.0.1, port: a fixed port)
 //   up.url            'https://localhost:PORT/v1' with tls (the host name the test
 //                     certificates carry), 'http://127.0.0.1:PORT/v1' without
 //   up.port, up.name
@@ -433,10 +434,11 @@ async function startUpstream(opts = {}) {
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => { server.removeListener('error', reject); resolve(); });
+    server.listen(opts.port || 0, opts.host || '127.0.0.1', () => { server.removeListener('error', reject); resolve(); });
   });
   up.port = server.address().port;
-  up.url = opts.tls ? `https://localhost:${up.port}/v1` : `http://127.0.0.1:${up.port}/v1`;
+  up.host = opts.host || '127.0.0.1';
+  up.url = opts.tls ? `https://localhost:${up.port}/v1` : `http://${up.host}:${up.port}/v1`;
 
   // 'refused': the listener closes; leaving that mode listens again on the same port
   // (retried while the port is briefly unavailable).
@@ -450,7 +452,7 @@ async function startUpstream(opts = {}) {
       if (attempt < 100) later(50, () => relisten(attempt + 1));
     };
     server.once('error', onErr);
-    server.listen(up.port, '127.0.0.1', () => server.removeListener('error', onErr));
+    server.listen(up.port, up.host, () => server.removeListener('error', onErr));
   }
   up.set = (b = {}) => {
     const nb = Object.assign(defaults(), b);
