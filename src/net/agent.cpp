@@ -168,12 +168,12 @@ void Agent::probe_all_once(uint64_t deadline_ms) {
     }
 }
 
-// A slot for a new client. When the table is full, the connections that use a slot least
-// make room, in this order: one lingering after an error answer; one that has not sent a
-// whole request head (slowloris: the longest open first); the longest-idle keep-alive
-// connection between requests; a connection that has sent nothing for a second since it
-// was accepted. A connection just accepted, whose request may not have been read yet, is
-// never the one to go.
+// A slot for a new client. When the table is full, what every waiting connection has sent
+// is read first (a client whose request just arrived is then busy, not idle), and the
+// connections that use a slot least make room, in this order: one lingering after an error
+// answer; one that has not sent a whole request head (slowloris: the longest open first);
+// the longest-idle keep-alive connection between requests; a connection that has sent
+// nothing yet (the longest open first).
 ClientConn* Agent::free_client_slot(uint32_t* index) {
     for (uint32_t i = 0; i < max_clients_; i++) {
         ClientConn* c = clients_.get(i);
@@ -183,6 +183,14 @@ ClientConn* Agent::free_client_slot(uint32_t* index) {
         }
     }
     uint64_t now = loop_.now_ms();
+    for (uint32_t i = 0; i < max_clients_; i++) clients_.get(i)->take_input(now);
+    for (uint32_t i = 0; i < max_clients_; i++) {
+        ClientConn* c = clients_.get(i);
+        if (c->state() == ClientState::unused) {  // closed while reading (the peer left)
+            *index = i;
+            return c;
+        }
+    }
     for (int pass = 0; pass < 4; pass++) {
         ClientConn* victim = nullptr;
         uint32_t vi = 0;
@@ -198,7 +206,10 @@ ClientConn* Agent::free_client_slot(uint32_t* index) {
                     key = c->opened_ms();
                     break;
                 case 2: candidate = c->between_requests() && c->requests_served() > 0; break;
-                default: candidate = c->between_requests() && now - c->opened_ms() >= 1000; break;
+                default:
+                    candidate = c->between_requests();
+                    key = c->opened_ms();
+                    break;
             }
             if (candidate && (victim == nullptr || key < victim_key)) {
                 victim = c;

@@ -44,6 +44,10 @@ public:
     // Draining input after an error answer: the connection is done.
     bool lingering() const { return state_ == ClientState::closing; }
     uint32_t requests_served() const { return requests_; }
+    // Reads what the client has sent, now (the table is full and a slot must be chosen).
+    void take_input(uint64_t now_ms) {
+        if (state_ == ClientState::reading) read_some(now_ms);
+    }
     uint64_t opened_ms() const { return opened_ms_; }
     uint64_t last_activity_ms() const { return last_activity_ms_; }
 
