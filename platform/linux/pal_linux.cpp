@@ -139,25 +139,35 @@ void format_addr(const Addr& a, char* buf, size_t cap) {
     }
 }
 
+// Closes a socket that failed to set up; errno becomes *err.
+Socket close_failed(int fd, int* err) {
+    int e = errno;
+    ::close(fd);
+    set_err(err, e);
+    return kNoSocket;
+}
+
+// A non-blocking stream socket for `a`'s family, and `a` as a sockaddr; -1 with *err set.
+int stream_socket(const Addr& a, struct sockaddr_storage* ss, socklen_t* sl, int* err) {
+    *sl = to_sockaddr(a, ss);
+    if (*sl == 0) {
+        set_err(err, EAFNOSUPPORT);
+        return -1;
+    }
+    int fd = ::socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) set_err(err, errno);
+    return fd;
+}
+
 Socket tcp_listen(const Addr& a, int backlog, int* err) {
     struct sockaddr_storage ss;
-    socklen_t sl = to_sockaddr(a, &ss);
-    if (sl == 0) {
-        set_err(err, EAFNOSUPPORT);
-        return kNoSocket;
-    }
-    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        set_err(err, errno);
-        return kNoSocket;
-    }
+    socklen_t sl = 0;
+    int fd = stream_socket(a, &ss, &sl, err);
+    if (fd < 0) return kNoSocket;
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (::bind(fd, reinterpret_cast<struct sockaddr*>(&ss), sl) != 0 || ::listen(fd, backlog) != 0) {
-        int e = errno;
-        ::close(fd);
-        set_err(err, e);
-        return kNoSocket;
+        return close_failed(fd, err);
     }
     set_err(err, 0);
     return fd;
@@ -179,26 +189,16 @@ Socket tcp_accept(Socket listener, int* err) {
 
 Socket tcp_connect(const Addr& a, int* err) {
     struct sockaddr_storage ss;
-    socklen_t sl = to_sockaddr(a, &ss);
-    if (sl == 0) {
-        set_err(err, EAFNOSUPPORT);
-        return kNoSocket;
-    }
-    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        set_err(err, errno);
-        return kNoSocket;
-    }
+    socklen_t sl = 0;
+    int fd = stream_socket(a, &ss, &sl, err);
+    if (fd < 0) return kNoSocket;
     set_nodelay(fd);
     int rc;
     do {
         rc = ::connect(fd, reinterpret_cast<struct sockaddr*>(&ss), sl);
     } while (rc != 0 && errno == EINTR);
     if (rc != 0 && errno != EINPROGRESS) {
-        int e = errno;
-        ::close(fd);
-        set_err(err, e);
-        return kNoSocket;
+        return close_failed(fd, err);
     }
     set_err(err, 0);
     return fd;

@@ -62,17 +62,29 @@ void set_err(int* err, int value) {
 }
 
 // A new TCP socket, non-blocking, or kNoSocket with *err set.
-Socket new_socket(const SockAddr& ss, int* err) {
+// Closes a socket that failed to set up; errno becomes *err.
+Socket close_failed(int s, int* err) {
+    int e = errno;
+    lwip_close(s);
+    set_err(err, e);
+    return kNoSocket;
+}
+
+// A non-blocking lwIP stream socket for `a`'s family, and `a` as a sockaddr in *ss.
+Socket new_socket(const Addr& a, SockAddr* out, socklen_t* sl, int* err) {
+    *sl = to_sockaddr(a, out);
+    if (*sl == 0) {
+        set_err(err, EAFNOSUPPORT);
+        return kNoSocket;
+    }
+    const SockAddr& ss = *out;
     int s = lwip_socket(ss.sa.sa_family, SOCK_STREAM, 0);  // lwIP takes no SOCK_NONBLOCK flag
     if (s < 0) {
         set_err(err, errno);
         return kNoSocket;
     }
     if (lwip_fcntl(s, F_SETFL, O_NONBLOCK) != 0) {
-        int e = errno;
-        lwip_close(s);
-        set_err(err, e);
-        return kNoSocket;
+        return close_failed(s, err);
     }
     return s;
 }
@@ -145,20 +157,13 @@ void format_addr(const Addr& a, char* buf, size_t cap) {
 
 Socket tcp_listen(const Addr& a, int backlog, int* err) {
     SockAddr ss;
-    socklen_t sl = to_sockaddr(a, &ss);
-    if (sl == 0) {
-        set_err(err, EAFNOSUPPORT);
-        return kNoSocket;
-    }
-    Socket s = new_socket(ss, err);
+    socklen_t sl = 0;
+    Socket s = new_socket(a, &ss, &sl, err);
     if (s == kNoSocket) return kNoSocket;
     int one = 1;
     (void)lwip_setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (lwip_bind(s, &ss.sa, sl) != 0 || lwip_listen(s, backlog) != 0) {
-        int e = errno;
-        lwip_close(s);
-        set_err(err, e);
-        return kNoSocket;
+        return close_failed(s, err);
     }
     set_err(err, 0);
     return s;
@@ -173,10 +178,7 @@ Socket tcp_accept(Socket listener, int* err) {
     }
     // Accepted lwIP sockets do not inherit O_NONBLOCK.
     if (lwip_fcntl(s, F_SETFL, O_NONBLOCK) != 0) {
-        int e = errno;
-        lwip_close(s);
-        set_err(err, e);
-        return kNoSocket;
+        return close_failed(s, err);
     }
     set_nodelay(s);
     set_err(err, 0);
@@ -185,19 +187,12 @@ Socket tcp_accept(Socket listener, int* err) {
 
 Socket tcp_connect(const Addr& a, int* err) {
     SockAddr ss;
-    socklen_t sl = to_sockaddr(a, &ss);
-    if (sl == 0) {
-        set_err(err, EAFNOSUPPORT);
-        return kNoSocket;
-    }
-    Socket s = new_socket(ss, err);
+    socklen_t sl = 0;
+    Socket s = new_socket(a, &ss, &sl, err);
     if (s == kNoSocket) return kNoSocket;
     set_nodelay(s);
     if (lwip_connect(s, &ss.sa, sl) != 0 && errno != EINPROGRESS) {
-        int e = errno;
-        lwip_close(s);
-        set_err(err, e);
-        return kNoSocket;
+        return close_failed(s, err);
     }
     set_err(err, 0);
     return s;

@@ -62,11 +62,7 @@ void ClientConn::open(ClientHost* host, const NetContext* ctx, pal::Socket s, ch
     state_ = ClientState::reading;
     req_.init(body_storage, body_limit);
     keep_alive_ = true;
-    close_after_ = false;
-    linger_ = false;
-    short_linger_ = false;
-    peer_closed_ = false;
-    staging_ = false;
+    close_after_ = linger_ = short_linger_ = peer_closed_ = staging_ = false;
     in_len_ = 0;
     out_len_ = 0;
     out_off_ = 0;

@@ -31,6 +31,17 @@ protected:
     ~Pollable() = default;
 };
 
+// An owner with no socket: only a deadline (a timer). Exchanges, probes, the resolver.
+class TimerPollable : public Pollable {
+public:
+    pal::Socket poll_socket() const override { return pal::kNoSocket; }
+    uint16_t poll_events() const override { return 0; }
+    void on_ready(uint16_t, uint64_t) override {}
+
+protected:
+    ~TimerPollable() = default;
+};
+
 class LoopBackend {
 public:
     virtual uint64_t now_ms() = 0;

@@ -12,7 +12,7 @@
 
 namespace ew {
 
-class Probe final : public UpstreamUser, public Pollable {
+class Probe final : public UpstreamUser, public TimerPollable {
 public:
     void init(const NetContext* ctx, uint8_t endpoint);
     void schedule(uint64_t at_ms) { next_ms_ = at_ms; }
@@ -31,10 +31,7 @@ public:
     void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) override;
 
     // Pollable: a timer only.
-    pal::Socket poll_socket() const override { return pal::kNoSocket; }
-    uint16_t poll_events() const override { return 0; }
     uint64_t deadline_ms() const override { return conn_ ? 0 : next_ms_; }
-    void on_ready(uint16_t, uint64_t) override {}
     void on_deadline(uint64_t now_ms) override { start(now_ms); }
 
 private:

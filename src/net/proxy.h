@@ -43,7 +43,7 @@ struct AttemptFailure {
     FailoverReason reason = FailoverReason::bad_response;
 };
 
-class ProxyExchange final : public UpstreamUser, public Pollable {
+class ProxyExchange final : public UpstreamUser, public TimerPollable {
 public:
     // The request has been read whole. Validates it, then runs attempts.
     void start(const NetContext* ctx, ClientWriter* out, const RequestView& req, uint64_t now_ms);
@@ -64,10 +64,7 @@ public:
     size_t upstream_body_room() const override;
 
     // Pollable: no socket, only the back-off timer and the request deadline.
-    pal::Socket poll_socket() const override { return pal::kNoSocket; }
-    uint16_t poll_events() const override { return 0; }
     uint64_t deadline_ms() const override;
-    void on_ready(uint16_t, uint64_t) override {}
     void on_deadline(uint64_t now_ms) override;
 
 private:

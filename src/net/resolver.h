@@ -73,7 +73,7 @@ public:
 // The loop's table counts the resolver's pollables (its timer and its socket watches).
 static_assert(1 + EW_PAL_DNS_SOCKETS <= EW_CAP_RESOLVER_POLLABLES, "EW_CAP_RESOLVER_POLLABLES too small");
 
-class Resolver final : public Pollable {
+class Resolver final : public TimerPollable {
 public:
     // Opens the PAL resolver (servers: "" = the system's) and registers with the loop.
     // False with a reason when it cannot: numeric hosts still work, names stay unresolved
@@ -120,10 +120,7 @@ public:
     uint64_t next_due_ms() const;
 
     // Pollable: the timer of due lookups and of the PAL resolver's own timeouts.
-    pal::Socket poll_socket() const override { return pal::kNoSocket; }
-    uint16_t poll_events() const override { return 0; }
     uint64_t deadline_ms() const override;
-    void on_ready(uint16_t, uint64_t) override {}
     void on_deadline(uint64_t now_ms) override;
 
 private:

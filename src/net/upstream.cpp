@@ -25,21 +25,25 @@ const char* to_string(ConnState s) {
     return "?";
 }
 
+void UpstreamConn::begin_use(UpstreamUser* user, uint64_t deadline_ms, bool reused) {
+    user_ = user;
+    deadline_ = deadline_ms;
+    reused_ = reused;
+    bytes_in_ = 0;
+    leftover_ = false;
+    pending_release_ = Release::none;
+}
+
 ResultKind UpstreamConn::open(const EndpointConfig* ec, EndpointRuntime* rt, uint8_t endpoint, UpstreamUser* user,
                               uint64_t deadline_ms, uint64_t now_ms, char* err, size_t err_cap) {
     ec_ = ec;
     rt_ = rt;
     endpoint_ = endpoint;
-    user_ = user;
-    deadline_ = deadline_ms;
     now_ms_ = now_ms;
-    reused_ = false;
     tls_resumed_ = false;
-    leftover_ = false;
     awaiting_ticket_ = false;
-    bytes_in_ = 0;
-    pending_release_ = Release::none;
     resp_.init(this);
+    begin_use(user, deadline_ms, false);
     if (rt->names == nullptr || !rt->names->address(endpoint, &addr_)) {
         // Not reached from the router or the probes (an endpoint without an address is not a
         // candidate and is not probed); kept for any other caller.
@@ -401,12 +405,7 @@ UpstreamConn* UpstreamPool::take_idle(uint8_t endpoint, UpstreamUser* user, uint
             c.close_now();  // the server closed it, or wrote to it, while parked
             continue;
         }
-        c.user_ = user;
-        c.deadline_ = deadline_ms;
-        c.reused_ = true;
-        c.bytes_in_ = 0;
-        c.leftover_ = false;
-        c.pending_release_ = UpstreamConn::Release::none;
+        c.begin_use(user, deadline_ms, true);
         c.resp_.reset();
         return &c;
     }

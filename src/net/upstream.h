@@ -112,6 +112,7 @@ public:
 private:
     friend class UpstreamPool;
     bool back_pressured() const;
+    void begin_use(UpstreamUser* user, uint64_t deadline_ms, bool reused);  // one exchange's fields
     void fail(ResultKind kind, const char* message, uint64_t now_ms);
     void note_connect(bool ok, uint64_t now_ms);  // tells the resolver how addr_ fared
     void step_connect(uint64_t now_ms);
