@@ -58,6 +58,21 @@ void openai_stream_error_event(StrBuf* out, const char* message, const char* cod
     out->append("\n\n");
 }
 
+void openai_responses_error_event(StrBuf* out, const char* message, const char* code) {
+    out->append("event: error\ndata: {\"type\":\"error\",\"code\":");
+    append_string(out, code);
+    out->append(",\"message\":");
+    append_string(out, message);
+    out->append(",\"param\":null}\n\n");
+}
+
+bool openai_event_ends_response(const SseEvent& ev) {
+    static const char* const kEnds[] = {"response.completed", "response.incomplete", "response.failed"};
+    for (const char* e : kEnds)
+        if (ev.event_len == strlen(e) && memcmp(ev.event, e, ev.event_len) == 0) return true;
+    return false;
+}
+
 void openai_chat_probe_body(StrBuf* out, const char* model) {
     out->append("{\"model\":");
     append_string(out, model);
