@@ -92,6 +92,7 @@ bool cors_origin_ok(const char* o, size_t n) {
         return false;
     size_t host = i;
     bool bracket = i < n && o[i] == '[';
+    if (bracket) i++;
     for (; i < n; i++) {
         char c = o[i];
         if (bracket) {
@@ -105,7 +106,7 @@ bool cors_origin_ok(const char* o, size_t n) {
         if (c == ':') break;
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '-' || c == '.')) return false;
     }
-    if (i == host || (bracket && o[i - 1] != ']')) return false;
+    if (i == host || (bracket && (i < host + 3 || o[i - 1] != ']'))) return false;
     if (i == n) return true;
     if (o[i] != ':' || i + 1 == n || n - i - 1 > 5) return false;
     for (size_t k = i + 1; k < n; k++)
