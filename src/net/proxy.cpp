@@ -536,6 +536,7 @@ void ProxyExchange::answer_unavailable(uint64_t now_ms) {
     const char* code = "all_endpoints_down";
     bool all_limited = fail_rate_limited_ > 0 && fail_key_bad_ == 0 && fail_other_ == 0;
     bool all_keys = fail_key_bad_ > 0 && fail_rate_limited_ == 0 && fail_other_ == 0;
+    if (attempts_ == 0) untried_cause(now_ms, &all_limited, &all_keys);
     if (all_limited) {
         status = 429;
         type = "rate_limit_error";
@@ -555,6 +556,32 @@ void ProxyExchange::answer_unavailable(uint64_t now_ms) {
     EW_LOG_WARN("request failed model=%s attempts=%u status=%u error=\"%s\"", requested_model_, attempts_, status,
                 last_error_);
     answer_error(status, msg, type, nullptr, code, more, now_ms);
+}
+
+// Nothing was tried: the endpoints that serve the model (or its fallbacks) were all left
+// out. When each was left out for a rate limit, or each for a rejected key, the answer says
+// so (429 / upstream_auth_failed), as it does after attempts that met the same.
+void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys) const {
+    const Config& cfg = *ctx_->cfg;
+    const char* chain[EW_ROUTER_CHAIN_CAP];
+    size_t chain_n = router_model_chain(cfg, requested_model_, chain, EW_ROUTER_CHAIN_CAP);
+    size_t serving = 0, limited = 0, keys = 0;
+    for (size_t c = 0; c < chain_n; c++)
+        for (uint32_t e = 0; e < cfg.endpoint_count; e++) {
+            const EndpointConfig& ec = cfg.endpoints[e];
+            for (uint32_t m = 0; m < ec.model_count; m++) {
+                if (strcmp(ec.models[m], chain[c]) != 0) continue;
+                const Health& h = ctx_->health[e];
+                serving++;
+                if (h.key_bad)
+                    keys++;
+                else if (h.state != HealthState::down &&
+                         (now_ms < h.rate_limited_until_ms || now_ms < h.model_limited_until_ms[m]))
+                    limited++;
+            }
+        }
+    *all_limited = serving > 0 && limited == serving;
+    *all_keys = serving > 0 && keys == serving;
 }
 
 void ProxyExchange::end(AnswerEnd how, uint16_t status, uint64_t now_ms) {

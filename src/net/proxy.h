@@ -88,6 +88,7 @@ private:
     void answer_error(uint16_t status, const char* message, const char* type, const char* param, const char* code,
                       const char* more_headers, uint64_t now_ms);
     void answer_unavailable(uint64_t now_ms);
+    void untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys) const;
     void edgeway_headers(StrBuf* h, bool served) const;
     void end(AnswerEnd how, uint16_t status, uint64_t now_ms);
     void finish_metrics(uint16_t status, uint64_t now_ms);
