@@ -542,10 +542,18 @@ void ProxyExchange::answer_unavailable(uint64_t now_ms) {
         type = "rate_limit_error";
         code = "rate_limit_exceeded";
         hs.appendf("retry-after-ms: %llu\r\n", static_cast<unsigned long long>(wait_ms ? wait_ms : 1000));
-        m.appendf("Every upstream for model `%s` is rate limited; last: %s.", requested_model_, last_error_);
+        if (attempts_ > 0)
+            m.appendf("Every upstream for model `%s` is rate limited; last: %s.", requested_model_, last_error_);
+        else
+            m.appendf("Every upstream for model `%s` is rate limited; retry after the Retry-After delay.",
+                      requested_model_);
     } else if (all_keys) {
         code = "upstream_auth_failed";
-        m.appendf("Every upstream for model `%s` rejected its API key; last: %s.", requested_model_, last_error_);
+        if (attempts_ > 0)
+            m.appendf("Every upstream for model `%s` rejected its API key; last: %s.", requested_model_, last_error_);
+        else
+            m.appendf("Every upstream for model `%s` rejected its API key (see /status); check the keys.",
+                      requested_model_);
     } else if (attempts_ == 0) {
         m.appendf("No upstream can serve model `%s` right now (all endpoints down or rate limited).", requested_model_);
     } else {
