@@ -220,3 +220,27 @@ describe('Responses API streams', () => {
     assert.match(text, /\n\nevent: error\ndata: \{"type":"error","code":"upstream_stream_error","message":"[^"]*primary[^"]*","param":null\}\n\n$/, text);
   });
 });
+
+describe('curl sees a broken stream', () => {
+  const { spawnSync } = require('node:child_process');
+  const haveCurl = spawnSync('curl', ['--version']).status === 0;
+  it('curl exits non-zero when a stream breaks after its first token, 0 for a whole one', { skip: haveCurl ? false : 'curl is not installed' }, async () => {
+    const up = await upstream({ name: 'primary' });
+    const agent = await agentWith({ endpoints: [{ name: 'primary', url: up.url }] });
+    const body = JSON.stringify(chatBody('test-model', { stream: true }));
+    const curl = () => new Promise((resolve) => {
+      const { spawn } = require('node:child_process');
+      const p = spawn('curl', ['-sS', '-N', '--max-time', '20', '-H', 'Content-Type: application/json', '-d', body, `${agent.url}/v1/chat/completions`]);
+      let out = '';
+      p.stdout.on('data', (c) => { out += c; });
+      p.on('close', (code) => resolve({ code, out }));
+    });
+    const whole = await curl();
+    assert.equal(whole.code, 0, whole.out);
+    assert.match(whole.out, /data: \[DONE\]/);
+    up.set({ mode: 'drop_mid_stream' });
+    const cut = await curl();
+    assert.notEqual(cut.code, 0, `curl exited 0 on a broken stream: ${cut.out}`);
+    assert.match(cut.out, /upstream_stream_error/);
+  });
+});
