@@ -333,14 +333,14 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     if (r.section == Section::agent) {
         k = key_index(kAgentKeys, key);
         if (k >= 0) seen = &r.agent_seen[k];
-        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS;
+        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS || k == A_CORS_ORIGINS;
     } else if (r.section == Section::probe) {
         k = key_index(kProbeKeys, key);
         if (k >= 0) seen = &r.probe_seen[k];
     } else {
         k = key_index(kEndpointKeys, key);
         if (k >= 0) seen = &r.ep_seen[r.ep][k];
-        empty_ok = k == E_CA_FILE;
+        empty_ok = k == E_CA_FILE || k == E_HEADERS;
     }
     if (k < 0) return fail(c, "unknown key");
     if (!first_use(c, seen)) return false;
