@@ -73,6 +73,13 @@ bool openai_event_ends_response(const SseEvent& ev) {
     return false;
 }
 
+bool openai_event_ends_transcript(const SseEvent& ev) {
+    JsonSpan t;
+    if (json_find_key(ev.data, ev.data_len, "type", &t) != 1) return false;
+    static const char kDone[] = "\"transcript.text.done\"";
+    return t.size() == sizeof kDone - 1 && memcmp(ev.data + t.begin, kDone, t.size()) == 0;
+}
+
 void openai_chat_probe_body(StrBuf* out, const char* model) {
     out->append("{\"model\":");
     append_string(out, model);

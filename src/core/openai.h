@@ -30,6 +30,8 @@ void openai_responses_error_event(StrBuf* out, const char* message, const char* 
 // A Responses-API stream's last event (response.completed / .incomplete / .failed): that
 // API sends no [DONE].
 bool openai_event_ends_response(const SseEvent& ev);
+// A streamed transcription's last event: data whose "type" is "transcript.text.done".
+bool openai_event_ends_transcript(const SseEvent& ev);
 
 // The chat probe: {"model":"<m>","messages":[{"role":"user","content":"ping"}],"max_tokens":1}
 void openai_chat_probe_body(StrBuf* out, const char* model);

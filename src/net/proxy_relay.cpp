@@ -197,7 +197,8 @@ void ProxyExchange::on_sse_event(const SseEvent& ev, void* user) {
         self->sse_first_ = true;
         return;
     }
-    if (ev.is_done || (self->responses_api_ && openai_event_ends_response(ev))) {
+    if (ev.is_done || (self->responses_api_ && openai_event_ends_response(ev)) ||
+        (self->multipart_ && openai_event_ends_transcript(ev))) {
         self->saw_done_ = true;
         return;
     }

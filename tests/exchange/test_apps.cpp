@@ -181,3 +181,21 @@ TEST_CASE("Responses API: response.completed ends a stream; a break ends it with
     CHECK(chat.out.end == AnswerEnd::unfinished);
     CHECK(chat.out.body.find("data: {\"error\":{") != std::string::npos);
 }
+
+TEST_CASE("multipart stream=true: a transcription stream ends properly with transcript.text.done (no [DONE])") {
+    World w(kFallbackEndpoints);
+    std::string f = "--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"stream\"\r\n\r\ntrue\r\n" +
+                    form("whisper-1", "abc");
+    std::string b = "data: {\"type\":\"transcript.text.delta\",\"delta\":\"hel\"}\n\n"
+                    "data: {\"type\":\"transcript.text.done\",\"text\":\"hello\"}\n\n";
+    char size[32];
+    snprintf(size, sizeof size, "%zx\r\n", b.size());
+    w.ups.add(A, Script{0, false, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                      std::string(size) + b + "\r\n0\r\n\r\n"});
+    w.request_as(f, "/v1/audio/transcriptions", kMultipartType);
+    w.run();
+    CHECK(w.out.status == 200);
+    CHECK(w.out.end == AnswerEnd::complete);
+    CHECK(w.out.body == b);
+    CHECK(has_header(head_of(w.ups.last(A)->written), "Accept: text/event-stream"));
+}
