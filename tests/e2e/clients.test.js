@@ -147,7 +147,7 @@ describe(`AI SDK (ai ${aiSdk.version}, @ai-sdk/openai-compatible ${compat.versio
     assert.equal(posts(primary), 1);
   });
 
-  it('all down: APICallError 503 all_endpoints_down from generateText; streamText's text rejects', async () => {
+  it('all down: APICallError 503 all_endpoints_down from generateText; the text of streamText rejects', async () => {
     const { agent, primary, secondary } = await pair();
     primary.set({ mode: 'status', status: 500 });
     secondary.set({ mode: 'status', status: 502 });
