@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what edgeway needs on Debian 12, as root. Idempotent and quick when present.
 #   scripts/install-deps.sh          build + demo: compiler, CMake, Mbed TLS, cJSON, c-ares, llhttp, Catch2, Node
-#   scripts/install-deps.sh --test   also: the e2e SDK, clang for fuzzing,
+#   scripts/install-deps.sh --test   also: the e2e client libraries and Chromium, clang for fuzzing,
 #                                    lwIP, the ARM and Cortex-M toolchains, qemu,
 #                                    and the package tests' debootstrap, debhelper, lintian, nspawn
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 want=(build-essential cmake pkg-config libmbedtls-dev libcjson-dev libc-ares-dev node-llhttp catch2 openssl ca-certificates)
 if [ "${1:-}" = "--test" ]; then
-  want+=(iproute2 procps curl liblwip-dev clang-14 libclang-rt-14-dev
+  want+=(iproute2 procps curl chromium liblwip-dev clang-14 libclang-rt-14-dev
          debootstrap dpkg-dev debhelper lintian systemd-container
          gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
          qemu-user g++-aarch64-linux-gnu)
@@ -34,7 +34,7 @@ if [ "${1:-}" = "--test" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmbedtls-dev:arm64 libcjson-dev:arm64 libc-ares-dev:arm64 libc6:arm64
   fi
-  # The official openai SDK, pinned in tests/e2e/package-lock.json.
+  # The e2e clients (openai, @langchain/openai, ai, playwright-core), pinned in tests/e2e/package-lock.json.
   if [ -f tests/e2e/package-lock.json ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
   fi

@@ -98,8 +98,20 @@
 #ifndef EW_CAP_PASSTHROUGH
 #define EW_CAP_PASSTHROUGH 768        // upstream headers relayed to the client (x-request-id, ...)
 #endif
+#ifndef EW_CAP_FORWARD_HEADERS
+#define EW_CAP_FORWARD_HEADERS 512    // client headers forwarded upstream (OpenAI-Project, ...)
+#endif
+#ifndef EW_CAP_ENDPOINT_HEADERS
+#define EW_CAP_ENDPOINT_HEADERS 384   // an endpoint's fixed `headers =`, as written upstream
+#endif
+#ifndef EW_CAP_CORS_ORIGINS
+#define EW_CAP_CORS_ORIGINS 8         // entries in `cors_origins`
+#endif
+#ifndef EW_CAP_ORIGIN
+#define EW_CAP_ORIGIN 128             // one origin, incl. NUL
+#endif
 #ifndef EW_CAP_UPSTREAM_HEAD
-#define EW_CAP_UPSTREAM_HEAD 1536     // request head sent upstream (path + key included)
+#define EW_CAP_UPSTREAM_HEAD 2560     // request head sent upstream (path + key included)
 #endif
 #ifndef EW_CAP_UPSTREAM_RX
 #define EW_CAP_UPSTREAM_RX 4096       // raw bytes read from an upstream per step
@@ -132,9 +144,11 @@
 static_assert(EW_CAP_POLLABLES <= EW_PAL_MAX_POLL,
               "more pollables than the port's poll table: pal::poll would fail and the loop stall");
 static_assert(EW_CAP_UPSTREAM_CONNS > EW_CAP_ENDPOINTS, "each endpoint's probe needs a connection, traffic more");
-static_assert(EW_CAP_UPSTREAM_HEAD >= 256 + 512 + EW_CAP_PATH + EW_CAP_HOST + EW_CAP_SECRET,
-              "the upstream head must hold the fixed headers, a local path, base path, host and key");
-static_assert(EW_CAP_CLIENT_HEAD >= 512 + EW_CAP_PASSTHROUGH + 3 * EW_CAP_MODEL_NAME,
+static_assert(EW_CAP_UPSTREAM_HEAD >= 256 + 512 + EW_CAP_PATH + EW_CAP_HOST + EW_CAP_SECRET +
+                                        EW_CAP_FORWARD_HEADERS + EW_CAP_ENDPOINT_HEADERS + 160,
+              "the upstream head must hold the fixed headers, a local path, base path, host, key, the forwarded "
+              "and the endpoint's headers and a multipart content type");
+static_assert(EW_CAP_CLIENT_HEAD >= 512 + EW_CAP_PASSTHROUGH + 3 * EW_CAP_MODEL_NAME + 256 + EW_CAP_ORIGIN,
               "a client head holds the status line, edgeway's headers and the relayed ones");
 static_assert(EW_CAP_STREAM_ERROR_RESERVE >= EW_CAP_ERROR_TEXT + 2 * EW_CAP_NAME + 256,
               "the error event (message, endpoint name, framing) must fit the reserve");

@@ -30,12 +30,13 @@ const char* const kProbeKinds[] = {"models", "chat", "tcp", "tls"};
 
 enum AgentKey { A_LISTEN, A_TOKEN_FILE, A_LOG_LEVEL, A_STRATEGY, A_MAX_CLIENTS, A_MAX_REQUEST_BYTES,
                 A_REQUEST_TIMEOUT, A_MAX_ATTEMPTS, A_BACKOFF, A_BACKOFF_MAX, A_FIRST_TOKEN,
-                A_CLIENT_HEADER_TIMEOUT, A_CLIENT_WRITE_TIMEOUT, A_DNS_SERVERS, A_DNS_MIN_TTL, A_DNS_MAX_TTL, A_COUNT };
+                A_CLIENT_HEADER_TIMEOUT, A_CLIENT_WRITE_TIMEOUT, A_DNS_SERVERS, A_DNS_MIN_TTL, A_DNS_MAX_TTL,
+                A_CORS_ORIGINS, A_COUNT };
 const char* const kAgentKeys[] = {"listen", "local_token_file", "log_level", "strategy", "max_clients",
                                   "max_request_bytes", "request_timeout_ms", "max_attempts", "retry_backoff_ms",
                                   "retry_backoff_max_ms", "first_token_timeout_ms",
                                   "client_header_timeout_ms", "client_write_timeout_ms", "dns_servers",
-                                  "dns_min_ttl_ms", "dns_max_ttl_ms"};
+                                  "dns_min_ttl_ms", "dns_max_ttl_ms", "cors_origins"};
 static_assert(sizeof kAgentKeys / sizeof kAgentKeys[0] == A_COUNT, "agent key table");
 
 enum ProbeKey { P_KIND, P_INTERVAL, P_DOWN_INTERVAL, P_TIMEOUT, P_FALL, P_RISE, P_JITTER, P_COOLDOWN_MAX,
@@ -45,9 +46,11 @@ const char* const kProbeKeys[] = {"kind", "interval_ms", "down_interval_ms", "ti
 static_assert(sizeof kProbeKeys / sizeof kProbeKeys[0] == P_COUNT, "probe key table");
 
 enum EndpointKey { E_URL, E_API_KEY, E_API_KEY_ENV, E_API_KEY_FILE, E_API_KEY_CREDENTIAL, E_MODELS, E_PRIORITY,
-                   E_TIMEOUT, E_TLS_VERIFY, E_CA_FILE, E_COUNT };
+                   E_TIMEOUT, E_TLS_VERIFY, E_CA_FILE, E_HEADERS, E_AUTH_HEADER, E_COUNT };
 const char* const kEndpointKeys[] = {"url", "api_key", "api_key_env", "api_key_file", "api_key_credential",
-                                     "models", "priority", "timeout_ms", "tls_verify", "ca_file"};
+                                     "models", "priority", "timeout_ms", "tls_verify", "ca_file", "headers",
+                                     "auth_header"};
+const char* const kAuthHeaders[] = {"bearer", "api-key", "x-api-key", "none"};
 static_assert(sizeof kEndpointKeys / sizeof kEndpointKeys[0] == E_COUNT, "endpoint key table");
 
 enum class Section : uint8_t { none, agent, probe, endpoint, fallback };
@@ -162,6 +165,65 @@ bool section_header(Ctx& c, Reader& r, Span t) {
 
 // ---- keys -----------------------------------------------------------------------------------
 
+// `cors_origins = https://kiosk.local, http://localhost:3000` or `*`; empty: CORS off.
+bool parse_cors_origins(Ctx& c, Span v, AgentConfig* a) {
+    a->cors_origin_count = 0;
+    a->cors_any = false;
+    size_t i = 0;
+    while (i < v.n) {
+        size_t j = i;
+        while (j < v.n && v.p[j] != ',') j++;
+        Span o = ini::trim(Span{v.p + i, j - i});
+        i = j + 1;
+        if (o.n == 0) return fail(c, "empty entry in the origin list");
+        if (o.n == 1 && o.p[0] == '*') {
+            a->cors_any = true;
+            continue;
+        }
+        if (o.n >= EW_CAP_ORIGIN || !cors_origin_ok(o.p, o.n))
+            return fail(c, "'%s' is not an origin (scheme://host[:port], lower-case, no path)", show(o).s);
+        if (a->cors_origin_count == EW_CAP_CORS_ORIGINS)
+            return fail(c, "more than %u origins", static_cast<unsigned>(EW_CAP_CORS_ORIGINS));
+        for (uint32_t k = 0; k < a->cors_origin_count; k++)
+            if (ini::span_eq(o, a->cors_origins[k])) return fail(c, "duplicate origin '%s'", show(o).s);
+        memcpy(a->cors_origins[a->cors_origin_count], o.p, o.n);
+        a->cors_origins[a->cors_origin_count][o.n] = '\0';
+        a->cors_origin_count++;
+    }
+    if (a->cors_any && a->cors_origin_count > 0) return fail(c, "'*' stands alone; list origins or '*'");
+    return true;
+}
+
+// `headers = HTTP-Referer: https://kiosk.example; X-Title: Kiosk` into "Name: value\r\n"...
+bool parse_extra_headers(Ctx& c, Span v, EndpointConfig* e) {
+    StrBuf out(e->extra_headers, sizeof e->extra_headers);
+    size_t i = 0;
+    while (i < v.n) {
+        size_t j = i;
+        while (j < v.n && v.p[j] != ';') j++;
+        Span h = ini::trim(Span{v.p + i, j - i});
+        i = j + 1;
+        if (h.n == 0) continue;
+        size_t colon = 0;
+        while (colon < h.n && h.p[colon] != ':') colon++;
+        if (colon == h.n) return fail(c, "'%s' is not 'Name: value'", show(h).s);
+        Span name = ini::trim(Span{h.p, colon});
+        Span value = ini::trim(Span{h.p + colon + 1, h.n - colon - 1});
+        if (!header_name_ok(name.p, name.n)) return fail(c, "'%s' is not a header name", show(name).s);
+        if (header_name_reserved(name.p, name.n))
+            return fail(c, "'%s' cannot be set here (framing, edgeway's own, or a credential: use auth_header "
+                           "and api_key_env/api_key_file)", show(name).s);
+        if (value.n == 0 || !header_value_ok(value.p, value.n))
+            return fail(c, "the value of '%s' must be printable ASCII and not empty", show(name).s);
+        out.append(name.p, name.n);
+        out.append(": ");
+        out.append(value.p, value.n);
+        out.append("\r\n");
+        if (out.overflow) return fail(c, "longer than %u bytes", static_cast<unsigned>(EW_CAP_ENDPOINT_HEADERS - 1));
+    }
+    return true;
+}
+
 bool agent_key(Ctx& c, AgentConfig& a, int k, Span v) {
     switch (k) {
     case A_LISTEN: return ini::parse_listen(c, v, &a);
@@ -183,6 +245,7 @@ bool agent_key(Ctx& c, AgentConfig& a, int k, Span v) {
     case A_DNS_SERVERS: return ini::parse_dns_servers(c, v, &a);
     case A_DNS_MIN_TTL: return ini::parse_u32(c, v, kMinDnsTtlMs, kMaxMs, true, &a.dns_min_ttl_ms);
     case A_DNS_MAX_TTL: return ini::parse_u32(c, v, kMinDnsTtlMs, kMaxMs, true, &a.dns_max_ttl_ms);
+    case A_CORS_ORIGINS: return parse_cors_origins(c, v, &a);
     }
     return false;
 }
@@ -233,6 +296,8 @@ bool endpoint_key(Ctx& c, Reader& r, int k, Span v) {
         if (!e.tls_verify) ini::warnf(c, "TLS verification is off");
         return true;
     case E_CA_FILE: return ini::copy_path(c, v, e.ca_file, sizeof e.ca_file);
+    case E_HEADERS: return parse_extra_headers(c, v, &e);
+    case E_AUTH_HEADER: return enum_value(c, v, kAuthHeaders, &e.auth_header);
     }
     return false;
 }
@@ -268,14 +333,14 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     if (r.section == Section::agent) {
         k = key_index(kAgentKeys, key);
         if (k >= 0) seen = &r.agent_seen[k];
-        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS;
+        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS || k == A_CORS_ORIGINS;
     } else if (r.section == Section::probe) {
         k = key_index(kProbeKeys, key);
         if (k >= 0) seen = &r.probe_seen[k];
     } else {
         k = key_index(kEndpointKeys, key);
         if (k >= 0) seen = &r.ep_seen[r.ep][k];
-        empty_ok = k == E_CA_FILE;
+        empty_ok = k == E_CA_FILE || k == E_HEADERS;
     }
     if (k < 0) return fail(c, "unknown key");
     if (!first_use(c, seen)) return false;
@@ -360,6 +425,11 @@ bool finish(Ctx& c, Reader& r) {
         }
     }
     const AgentConfig& a = cfg.agent;
+    if (a.cors_any && a.local_token[0]) {
+        c.line = r.agent_seen[A_CORS_ORIGINS];
+        set_key(c, "agent", "cors_origins");
+        return fail(c, "'*' is not allowed with local_token_file; list the origins");
+    }
     if (a.retry_backoff_max_ms < a.retry_backoff_ms) {
         if (r.agent_seen[A_BACKOFF_MAX]) {
             c.line = r.agent_seen[A_BACKOFF_MAX];

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/caps.h"
+#include "core/header_policy.h"
 
 namespace ew {
 
@@ -32,6 +33,11 @@ struct AgentConfig {
     char dns_servers[EW_CAP_DNS_SERVERS * 48] = "";
     uint32_t dns_min_ttl_ms = 30000;   // resolved addresses are refreshed within [min, max] of the TTL
     uint32_t dns_max_ttl_ms = 600000;
+    // Browser callers (CORS): exact origins, or any (`*`, refused with a local token).
+    char cors_origins[EW_CAP_CORS_ORIGINS][EW_CAP_ORIGIN] = {};
+    uint32_t cors_origin_count = 0;
+    bool cors_any = false;
+    bool cors_on() const { return cors_any || cors_origin_count > 0; }
 };
 
 struct ProbeConfig {
@@ -62,6 +68,9 @@ struct EndpointConfig {
     uint32_t timeout_ms = 30000;
     bool tls_verify = true;
     char ca_file[EW_CAP_PATH] = "";   // empty: system bundle
+    // `headers =`, validated and written as "Name: value\r\n"... (sent with every request)
+    char extra_headers[EW_CAP_ENDPOINT_HEADERS] = "";
+    AuthHeader auth_header = AuthHeader::bearer;
     uint32_t line = 0;                // line of the section header, for messages
 
     bool serves(const char* model) const;

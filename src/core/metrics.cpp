@@ -212,6 +212,9 @@ void metrics_render_prometheus(const MetricsView& v, StrBuf* out) {
     for (size_t r = 0; r < static_cast<size_t>(FailoverReason::count); r++)
         out->appendf("edgeway_failovers_total{reason=\"%s\"} %llu\n", to_string(static_cast<FailoverReason>(r)),
                      static_cast<unsigned long long>(m.failovers[r]));
+    out->appendf("# HELP edgeway_cors_rejected_total Requests refused: their Origin is not in cors_origins.\n"
+                 "# TYPE edgeway_cors_rejected_total counter\nedgeway_cors_rejected_total %llu\n",
+                 static_cast<unsigned long long>(m.cors_rejected));
     out->append("# HELP edgeway_tokens_total Tokens reported by upstream usage.\n"
                 "# TYPE edgeway_tokens_total counter\n");
     for (uint32_t e = 0; e < cfg.endpoint_count; e++)

@@ -50,6 +50,7 @@ struct Metrics {
     uint64_t rejected_full = 0;   // clients refused: connection table full
     uint64_t clients_evicted = 0; // idle or incomplete connections closed to admit a new client
     uint64_t clients_active = 0;
+    uint64_t cors_rejected = 0;   // requests from a browser origin cors_origins does not allow
 
     void count_probe(size_t endpoint, ResultKind k);
     void count_request(uint8_t endpoint, uint8_t model_slot, uint16_t status);

@@ -58,6 +58,28 @@ void openai_stream_error_event(StrBuf* out, const char* message, const char* cod
     out->append("\n\n");
 }
 
+void openai_responses_error_event(StrBuf* out, const char* message, const char* code) {
+    out->append("event: error\ndata: {\"type\":\"error\",\"code\":");
+    append_string(out, code);
+    out->append(",\"message\":");
+    append_string(out, message);
+    out->append(",\"param\":null}\n\n");
+}
+
+bool openai_event_ends_response(const SseEvent& ev) {
+    static const char* const kEnds[] = {"response.completed", "response.incomplete", "response.failed"};
+    for (const char* e : kEnds)
+        if (ev.event_len == strlen(e) && memcmp(ev.event, e, ev.event_len) == 0) return true;
+    return false;
+}
+
+bool openai_event_ends_transcript(const SseEvent& ev) {
+    JsonSpan t;
+    if (json_find_key(ev.data, ev.data_len, "type", &t) != 1) return false;
+    static const char kDone[] = "\"transcript.text.done\"";
+    return t.size() == sizeof kDone - 1 && memcmp(ev.data + t.begin, kDone, t.size()) == 0;
+}
+
 void openai_chat_probe_body(StrBuf* out, const char* model) {
     out->append("{\"model\":");
     append_string(out, model);

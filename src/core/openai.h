@@ -22,6 +22,17 @@ void openai_error_body(StrBuf* out, const char* message, const char* type, const
 // data: {"error":{"message":"...","type":"server_error","param":null,"code":"<code>"}}\n\n
 void openai_stream_error_event(StrBuf* out, const char* message, const char* code = "upstream_stream_error");
 
+// The same for a Responses-API stream (/v1/responses), in that API's own shape:
+// event: error
+// data: {"type":"error","code":"<code>","message":"...","param":null}\n\n
+void openai_responses_error_event(StrBuf* out, const char* message, const char* code = "upstream_stream_error");
+
+// A Responses-API stream's last event (response.completed / .incomplete / .failed): that
+// API sends no [DONE].
+bool openai_event_ends_response(const SseEvent& ev);
+// A streamed transcription's last event: data whose "type" is "transcript.text.done".
+bool openai_event_ends_transcript(const SseEvent& ev);
+
 // The chat probe: {"model":"<m>","messages":[{"role":"user","content":"ping"}],"max_tokens":1}
 void openai_chat_probe_body(StrBuf* out, const char* model);
 

@@ -4,7 +4,10 @@
 
 #include "net/admin.h"
 
+#include "core/header_policy.h"
 #include "core/openai.h"
+#include "core/request_check.h"
+#include "core/router.h"
 #include "core/strbuf.h"
 #include "net/client.h"
 #include "net/log.h"
@@ -64,6 +67,29 @@ bool LocalApi::authorized(const ClientConn* c) const {
 void LocalApi::serve(ClientConn* c, uint64_t now_ms) {
     const RequestParser& r = c->request();
     for (uint32_t i = 0; i < ctx_->cfg->endpoint_count; i++) health_tick(&ctx_->health[i], *ctx_->params, now_ms);
+    if (c->origin_refused()) {
+        // A page on an origin cors_origins does not list: refused before anything runs (a
+        // "simple" cross-site POST needs no preflight), and without CORS headers, so the
+        // browser shows the page nothing.
+        ctx_->metrics->cors_rejected++;
+        EW_LOG_INFO("cors: origin not allowed (%s %s)", r.method, r.path);
+        c->respond_error(403, "This origin may not call this edgeway agent (see [agent] cors_origins).",
+                         "permission_error", "origin_not_allowed");
+        c->finish_response();
+        return;
+    }
+    bool head = strcmp(r.method, "HEAD") == 0;
+    bool get = head || strcmp(r.method, "GET") == 0;
+    if (strcmp(r.method, "OPTIONS") == 0) {
+        // A CORS preflight (no credentials): what a page on an allowed origin may send.
+        char more[512];
+        StrBuf h(more, sizeof more);
+        if (r.origin.present) cors_preflight_headers(&h, header_equals(r.acr_private_network, "true"));
+        h.append("Allow: GET, POST, HEAD, OPTIONS\r\n");
+        c->respond_bodiless(204, more);
+        c->finish_response();
+        return;
+    }
     if (strncmp(r.path, "/v1/", 4) == 0) {
         if (!authorized(c)) {
             c->respond_error(401, "Missing or wrong bearer token for this edgeway agent.", "authentication_error",
@@ -75,12 +101,16 @@ void LocalApi::serve(ClientConn* c, uint64_t now_ms) {
             c->start_exchange(now_ms);
             return;
         }
-        if (strcmp(r.method, "GET") == 0 && path_is(r.path, "/v1/models")) {
+        if (get && path_is(r.path, "/v1/models")) {
             serve_models(c);
             return;
         }
-        c->respond_error(405, "Only POST (and GET /v1/models) is served under /v1/.", "invalid_request_error",
-                         "method_not_allowed", "Allow: POST\r\n");
+        if (get && strncmp(r.path, "/v1/models/", 11) == 0) {
+            serve_model(c);
+            return;
+        }
+        c->respond_error(405, "Only POST (and GET /v1/models, /v1/models/{id}) is served under /v1/.",
+                         "invalid_request_error", "method_not_allowed", "Allow: POST\r\n");
         c->finish_response();
         return;
     }
@@ -104,10 +134,62 @@ void LocalApi::serve_models(ClientConn* c) {
     c->finish_response();
 }
 
+// GET /v1/models/{id}: the id is the rest of the path, percent-decoded (the SDKs encode a
+// '/' in a name as %2F), checked like a requested model name.
+void LocalApi::serve_model(ClientConn* c) {
+    const RequestParser& r = c->request();
+    const char* p = r.path + 11;
+    char id[EW_CAP_MODEL_NAME + 1];
+    size_t n = 0;
+    bool bad = false;
+    for (; *p && *p != '?' && !bad; p++) {
+        char ch = *p;
+        if (ch == '%') {
+            int v = 0;
+            for (int k = 1; k <= 2; k++) {
+                char x = p[k];
+                int d = (x >= '0' && x <= '9') ? x - '0' : (x >= 'a' && x <= 'f') ? x - 'a' + 10
+                        : (x >= 'A' && x <= 'F') ? x - 'A' + 10 : -1;
+                if (d < 0) bad = true;
+                v = v * 16 + (d < 0 ? 0 : d);
+            }
+            if (bad) break;
+            ch = static_cast<char>(v);
+            p += 2;
+        }
+        if (n == sizeof id) {
+            bad = true;
+            break;
+        }
+        id[n++] = ch;
+    }
+    StrBuf out(render_, sizeof render_);
+    if (bad || model_name_check(id, n) != ModelNameCheck::ok) {
+        c->respond_error(400, "The model id in the path is not a valid model name.", "invalid_request_error",
+                         "invalid_model_id");
+        c->finish_response();
+        return;
+    }
+    id[n] = '\0';
+    if (!router_model_known(*ctx_->cfg, id)) {
+        char msg[EW_CAP_MODEL_NAME + 96];
+        StrBuf m(msg, sizeof msg);
+        m.appendf("The model `%s` does not exist or is not served by this edgeway agent.", id);
+        c->respond_error(404, msg, "invalid_request_error", "model_not_found");
+        c->finish_response();
+        return;
+    }
+    out.append("{\"id\":\"");
+    out.append_json_escaped(id);
+    out.append("\",\"object\":\"model\",\"created\":0,\"owned_by\":\"edgeway\"}");
+    c->respond(200, "application/json", out.data, out.len, "");
+    c->finish_response();
+}
+
 void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
     const RequestParser& r = c->request();
     const Config& cfg = *ctx_->cfg;
-    bool get = strcmp(r.method, "GET") == 0;
+    bool get = strcmp(r.method, "GET") == 0 || strcmp(r.method, "HEAD") == 0;
     StrBuf out(render_, sizeof render_);
     MetricsView view{&cfg, ctx_->health, ctx_->params, ctx_->metrics, now_ms, started_ms_};
     NameView names[EW_CAP_ENDPOINTS];
@@ -120,7 +202,7 @@ void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
     }
     if (!get) {
         c->respond_error(405, "Use GET on this path.", "invalid_request_error", "method_not_allowed",
-                         "Allow: GET\r\n");
+                         "Allow: GET, HEAD\r\n");
     } else if (path_is(r.path, "/healthz")) {
         out.append("{\"status\":\"ok\"}");
         c->respond(200, "application/json", out.data, out.len, "");

@@ -25,6 +25,7 @@ public:
 private:
     bool authorized(const ClientConn* c) const;
     void serve_models(ClientConn* c);
+    void serve_model(ClientConn* c);
     void serve_admin(ClientConn* c, uint64_t now_ms);
     void render_page(StrBuf* out, uint64_t now_ms) const;
 

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "core/header_policy.h"
 #include "core/openai.h"
 #include "core/strbuf.h"
 #include "net/log.h"
@@ -62,7 +63,8 @@ void ClientConn::open(ClientHost* host, const NetContext* ctx, pal::Socket s, ch
     state_ = ClientState::reading;
     req_.init(body_storage, body_limit);
     keep_alive_ = true;
-    close_after_ = linger_ = short_linger_ = peer_closed_ = staging_ = false;
+    close_after_ = linger_ = short_linger_ = peer_closed_ = staging_ = cors_allowed_ = false;
+    chunked_ok_ = true;
     in_len_ = 0;
     out_len_ = 0;
     out_off_ = 0;
@@ -102,6 +104,12 @@ RequestView ClientConn::request_view() const {
     v.path_len = req_.path_len;
     v.body = req_.body;
     v.body_len = req_.body_len;
+    if (req_.content_type.present && !req_.content_type.truncated) {
+        v.content_type = req_.content_type.text;
+        v.content_type_len = req_.content_type.len;
+    }
+    v.forward_headers = req_.forward;
+    v.forward_len = req_.forward_len;
     return v;
 }
 
@@ -205,8 +213,11 @@ void ClientConn::parse_buffered(uint64_t now_ms) {
                 }
                 return;
             case HttpParse::complete:
-                keep_alive_ = req_.keep_alive;
+                keep_alive_ = req_.keep_alive && !req_.http10;  // HTTP/1.0: one request, then close
                 requests_++;
+                chunked_ok_ = !req_.http10;
+                cors_allowed_ = req_.origin.present && !req_.origin.truncated &&
+                                cors_allows(ctx_->cfg->agent, req_.origin.text, req_.origin.len);
                 state_ = ClientState::proxying;  // the host answers now or later
                 host_->on_request(this, now_ms);
                 return;
@@ -260,6 +271,11 @@ size_t ClientConn::format_head(char* head, size_t cap, uint16_t status, const ch
     if (content_type && content_type[0]) h.appendf("Content-Type: %s\r\n", content_type);
     h.append(framing);
     h.append(extra_headers);
+    const AgentConfig& a = ctx_->cfg->agent;
+    if (cors_allowed_)
+        cors_answer_headers(&h, a, req_.origin.text, req_.origin.len);
+    else if (a.cors_on() && !a.cors_any)
+        h.append("Vary: Origin\r\n");
     h.append((keep_alive_ && !close_after_) ? "\r\n" : "Connection: close\r\n\r\n");
     return h.overflow ? 0 : h.len;
 }
@@ -271,7 +287,9 @@ void ClientConn::respond(uint16_t status, const char* content_type, const char* 
     f.appendf("Content-Length: %zu\r\n", len);
     char head[EW_CAP_CLIENT_HEAD];
     size_t n = format_head(head, sizeof head, status, content_type, framing, extra_headers);
-    if (n == 0 || !write_raw(head, n) || !write_raw(body, len)) {
+    // HEAD: the head GET would have, no body.
+    bool head_only = strcmp(req_.method, "HEAD") == 0;
+    if (n == 0 || !write_raw(head, n) || (!head_only && !write_raw(body, len))) {
         EW_LOG_WARN("client response_too_large status=%u bytes=%zu", status, len);
         close_after_ = true;
     }
@@ -314,9 +332,26 @@ void ClientConn::drop_staged() {
 
 bool ClientConn::begin_chunked(uint16_t status, const char* content_type, const char* extra_headers) {
     char head[EW_CAP_CLIENT_HEAD];
-    size_t n = format_head(head, sizeof head, status, content_type, "Transfer-Encoding: chunked\r\n", extra_headers);
+    // HTTP/1.0 has no chunked coding: the body then ends when the connection closes.
+    if (!chunked_ok_) close_after_ = true;
+    size_t n = format_head(head, sizeof head, status, content_type,
+                           chunked_ok_ ? "Transfer-Encoding: chunked\r\n" : "", extra_headers);
     if (n == 0) return false;
     if (!staging_) return write_raw(head, n);
+    if (!chunked_ok_) {
+        // The staged bytes follow the head as they are.
+        size_t staged = out_len_ - stage_start_;
+        staging_ = false;
+        if (out_len_ + n > sizeof out_) {
+            out_len_ = stage_start_;
+            return false;
+        }
+        if (write_stalled_ms_ == 0) write_stalled_ms_ = ctx_->loop->now_ms();
+        memmove(out_ + stage_start_ + n, out_ + stage_start_, staged);
+        memcpy(out_ + stage_start_, head, n);
+        out_len_ += n;
+        return true;
+    }
     // The staged bytes become the first chunk: move them up behind the head and size line.
     size_t staged = out_len_ - stage_start_;
     staging_ = false;
@@ -352,6 +387,11 @@ size_t ClientConn::chunk_room() const {
 
 bool ClientConn::write_chunk(const char* data, size_t len, bool use_reserve) {
     if (len == 0) return true;
+    if (!chunked_ok_) {
+        size_t keep = use_reserve ? 0 : EW_CAP_STREAM_ERROR_RESERVE;
+        if (free_space() < len + keep) return false;
+        return write_raw(data, len);
+    }
     char size_line[24];
     StrBuf s(size_line, sizeof size_line);
     s.appendf("%zx\r\n", len);
@@ -384,7 +424,7 @@ void ClientConn::flush() {
 }
 
 void ClientConn::end_answer(AnswerEnd how, bool chunked) {
-    if (how == AnswerEnd::complete && chunked) write_raw("0\r\n\r\n", 5);
+    if (how == AnswerEnd::complete && chunked && chunked_ok_) write_raw("0\r\n\r\n", 5);
     // An unfinished body: no terminating chunk, and the connection closes after what was
     // written, so the client sees the cut (never a clean end).
     if (how == AnswerEnd::unfinished) close_after_ = true;
@@ -417,6 +457,7 @@ void ClientConn::after_flush(uint64_t now_ms) {
     }
     // Next request on this keep-alive connection.
     state_ = ClientState::reading;
+    cors_allowed_ = false;
     req_.reset();
     last_activity_ms_ = now_ms;
     idle_deadline_ = now_ms + kIdleTimeoutMs;

@@ -50,6 +50,8 @@ public:
     }
     uint64_t opened_ms() const { return opened_ms_; }
     uint64_t last_activity_ms() const { return last_activity_ms_; }
+    // CORS: the request came from a browser page on an origin cors_origins does not allow.
+    bool origin_refused() const { return req_.origin.present && !cors_allowed_; }
 
     const RequestParser& request() const { return req_; }
     RequestView request_view() const;
@@ -103,6 +105,8 @@ private:
     bool linger_ = false;  // drain unread input before closing (error answers mid-request)
     bool short_linger_ = false;  // the linger after a 408 is short: the client is slow on purpose
     bool peer_closed_ = false;
+    bool cors_allowed_ = false;  // this request's Origin is allowed: its answer carries CORS headers
+    bool chunked_ok_ = true;     // false for HTTP/1.0: a stream is close-delimited
     bool staging_ = false;
     size_t stage_start_ = 0;
     uint64_t started_ms_ = 0;

@@ -14,6 +14,10 @@ struct RequestView {
     size_t path_len = 0;
     const char* body = "";
     size_t body_len = 0;
+    const char* content_type = "";  // as sent ("" when none); printable (llhttp refuses line breaks)
+    size_t content_type_len = 0;
+    const char* forward_headers = "";  // "Name: value\r\n"... for upstream (header_policy.h)
+    size_t forward_len = 0;
 };
 
 // How an answer ends.

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/header_policy.h"
 #include "core/strbuf.h"
 
 namespace ew {
@@ -83,8 +84,49 @@ int req_url(llhttp_t* hp, const char* at, size_t len) {
     return 0;
 }
 
+void fwd_append(RequestParser* p, const char* s, size_t n) {
+    if (p->fwd_bad) return;
+    if (p->forward_len + n >= sizeof p->forward) {
+        p->fwd_bad = true;
+        return;
+    }
+    memcpy(p->forward + p->forward_len, s, n);
+    p->forward_len = static_cast<uint16_t>(p->forward_len + n);
+    p->forward[p->forward_len] = '\0';
+}
+
+int req_value(llhttp_t* hp, const char* at, size_t len) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    if (p->forwarding) {
+        if (!header_value_ok(at, len)) p->fwd_bad = true;
+        fwd_append(p, at, len);
+    }
+    return value_cb<RequestParser>(hp, at, len);
+}
+
+int req_value_complete(llhttp_t* hp) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    if (p->forwarding) {
+        fwd_append(p, "\r\n", 2);
+        if (p->fwd_bad) {  // dropped whole; the earlier ones stay
+            p->forward_len = p->fwd_start;
+            p->forward[p->forward_len] = '\0';
+        }
+        p->forwarding = false;
+        p->fwd_bad = false;
+    }
+    return value_complete_cb<RequestParser>(hp);
+}
+
 int req_field_complete(llhttp_t* hp) {
     RequestParser* p = static_cast<RequestParser*>(hp->data);
+    if (!p->field_truncated && client_header_forwarded(p->field, p->field_len)) {
+        p->fwd_start = p->forward_len;
+        p->fwd_bad = false;
+        p->forwarding = true;
+        fwd_append(p, p->field, p->field_len);
+        fwd_append(p, ": ", 2);
+    }
     if (field_is(p->field, p->field_truncated, "authorization")) {
         if (p->authorization.present) {
             p->error = HttpParse::bad_request;
@@ -96,6 +138,10 @@ int req_field_complete(llhttp_t* hp) {
         p->current = start_value(&p->content_type);
     } else if (field_is(p->field, p->field_truncated, "expect")) {
         p->current = start_value(&p->expect);
+    } else if (field_is(p->field, p->field_truncated, "origin")) {
+        p->current = start_value(&p->origin);
+    } else if (field_is(p->field, p->field_truncated, "access-control-request-private-network")) {
+        p->current = start_value(&p->acr_private_network);
     } else {
         p->current = nullptr;
     }
@@ -106,6 +152,7 @@ int req_headers_complete(llhttp_t* hp) {
     RequestParser* p = static_cast<RequestParser*>(hp->data);
     copy_str(p->method, sizeof p->method, llhttp_method_name(static_cast<llhttp_method_t>(hp->method)));
     p->keep_alive = llhttp_should_keep_alive(hp) != 0;
+    p->http10 = hp->http_major == 1 && hp->http_minor == 0;
     p->in_body = true;
     if ((hp->flags & F_CONTENT_LENGTH) && hp->content_length > p->body_cap) {
         p->error = HttpParse::body_too_large;
@@ -262,8 +309,8 @@ void RequestParser::init(char* body_storage, size_t body_limit) {
     settings.on_url = req_url;
     settings.on_header_field = field_cb<RequestParser>;
     settings.on_header_field_complete = req_field_complete;
-    settings.on_header_value = value_cb<RequestParser>;
-    settings.on_header_value_complete = value_complete_cb<RequestParser>;
+    settings.on_header_value = req_value;
+    settings.on_header_value_complete = req_value_complete;
     settings.on_headers_complete = req_headers_complete;
     settings.on_body = req_body;
     settings.on_message_complete = req_message_complete;
@@ -279,6 +326,14 @@ void RequestParser::reset() {
     authorization.clear();
     content_type.clear();
     expect.clear();
+    origin.clear();
+    acr_private_network.clear();
+    forward[0] = '\0';
+    forward_len = 0;
+    fwd_start = 0;
+    forwarding = false;
+    fwd_bad = false;
+    http10 = false;
     wants_continue = false;
     body_len = 0;
     keep_alive = true;

@@ -43,6 +43,16 @@ struct RequestParser {
     HeaderValue authorization;
     HeaderValue content_type;
     HeaderValue expect;
+    HeaderValue origin;                   // CORS
+    HeaderValue acr_private_network;      // Access-Control-Request-Private-Network (Chromium PNA)
+    // The client headers that go upstream (header_policy: OpenAI-Project, ...), "Name: value\r\n"
+    // each, validated; one that does not fit or carries a control byte is dropped whole.
+    char forward[EW_CAP_FORWARD_HEADERS];
+    uint16_t forward_len = 0;
+    uint16_t fwd_start = 0;
+    bool forwarding = false;
+    bool fwd_bad = false;
+    bool http10 = false;                  // an HTTP/1.0 request: no chunked answers
     bool wants_continue = false;  // "Expect: 100-continue" with a body to come (curl sends it)
     char* body = nullptr;       // caller-owned storage
     size_t body_cap = 0;        // limit (max_request_bytes)
@@ -54,7 +64,7 @@ struct RequestParser {
     // Internal
     size_t head_bytes = 0;
     bool in_body = false;
-    char field[32];
+    char field[48];  // "access-control-request-private-network" fits
     uint8_t field_len = 0;
     bool field_truncated = false;
     HeaderValue* current = nullptr;

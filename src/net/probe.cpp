@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "core/header_policy.h"
 #include "core/openai.h"
 #include "core/retry.h"
 #include "core/strbuf.h"
@@ -91,7 +92,8 @@ void Probe::on_upstream_ready(UpstreamConn* c, uint64_t now_ms) {
     }
     h.appendf("Host: %s:%u\r\nUser-Agent: edgeway/%s\r\nAccept: application/json\r\n", ec.host, ec.port,
               EW_VERSION);
-    if (ec.api_key[0]) h.appendf("Authorization: Bearer %s\r\n", ec.api_key);
+    h.append(ec.extra_headers);
+    append_auth_header(&h, ec.auth_header, ec.api_key);
     h.append("\r\n");
     char err[EW_CAP_ERROR_TEXT];
     ResultKind k = h.overflow ? ResultKind::bad_response

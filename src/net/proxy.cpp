@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "core/header_policy.h"
 #include "core/request_check.h"
 #include "core/retry.h"
 #include "core/strbuf.h"
@@ -26,6 +27,12 @@ AttemptOutcome outcome_of(ResultKind kind, uint16_t status) {
             return AttemptOutcome::http_4xx;
     }
     return AttemptOutcome::bad_response;
+}
+
+// The local path is `want`, with or without a query.
+bool path_is(const RequestView& r, const char* want) {
+    size_t n = strlen(want);
+    return r.path_len >= n && memcmp(r.path, want, n) == 0 && (r.path_len == n || r.path[n] == '?');
 }
 
 FailoverReason reason_of(ResultKind kind, uint16_t status) {
@@ -70,6 +77,8 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     conn_ = nullptr;
     cur_ = Candidate{255, 255, nullptr, false};
     stream_ = fresh_retry_ = fresh_retry_used_ = fallback_used_ = failover_pending_ = false;
+    multipart_ = raw_ = speech_ = responses_api_ = false;
+    mp_model_ = MultipartSpan{};
     saw_done_ = sse_first_ = sse_early_end_ = bodiless_ = false;
     started_ms_ = now_ms;
     wake_ms_ = 0;
@@ -96,6 +105,11 @@ bool ProxyExchange::validate(uint64_t now_ms) {
         answer_error(400, msg, "invalid_request_error", nullptr, "invalid_path", "", now_ms);
         return false;
     }
+    responses_api_ = path_is(req_, "/v1/responses");
+    speech_ = path_is(req_, "/v1/audio/speech");
+    raw_ = speech_;
+    if (path_is(req_, "/v1/audio/transcriptions") || path_is(req_, "/v1/audio/translations"))
+        return validate_multipart(now_ms);
     const char* body = req_.body;
     size_t n = req_.body_len;
     if (n == 0) {
@@ -149,9 +163,13 @@ bool ProxyExchange::validate(uint64_t now_ms) {
         answer_error(400, msg, "invalid_request_error", "model", nullptr, "", now_ms);
         return false;
     }
-    copy_str(requested_model_, sizeof requested_model_, name, name_len);
     JsonSpan stream_span;
     if (json_find_key(body, n, "stream", &stream_span) >= 1) json_span_bool(body, stream_span, &stream_);
+    return accept_model(name, name_len, now_ms);
+}
+
+bool ProxyExchange::accept_model(const char* name, size_t len, uint64_t now_ms) {
+    copy_str(requested_model_, sizeof requested_model_, name, len);
     if (!router_model_known(*ctx_->cfg, requested_model_)) {
         char msg[160];
         StrBuf m(msg, sizeof msg);
@@ -160,6 +178,51 @@ bool ProxyExchange::validate(uint64_t now_ms) {
         return false;
     }
     return true;
+}
+
+// /v1/audio/transcriptions and /translations: multipart/form-data, passed through as it
+// came but for the "model" field, which each attempt rewrites (three segments, no copy).
+bool ProxyExchange::validate_multipart(uint64_t now_ms) {
+    const char* b = nullptr;
+    size_t bl = 0;
+    if (!multipart_boundary(req_.content_type, req_.content_type_len, &b, &bl) ||
+        !header_value_ok(req_.content_type, req_.content_type_len)) {
+        answer_error(400, "This path takes multipart/form-data (with a boundary), as OpenAI's audio API does.",
+                     "invalid_request_error", nullptr, "invalid_content_type", "", now_ms);
+        return false;
+    }
+    int count = 0;
+    MultipartStatus st = multipart_find_field(req_.body, req_.body_len, b, bl, "model", &mp_model_, &count);
+    if (st != MultipartStatus::ok) {
+        char msg[160];
+        StrBuf m(msg, sizeof msg);
+        m.appendf("The request body is not valid multipart/form-data: %s.", to_string(st));
+        answer_error(400, msg, "invalid_request_error", nullptr, nullptr, "", now_ms);
+        return false;
+    }
+    if (count == 0) {
+        answer_error(400, "you must provide a model parameter", "invalid_request_error", "model", nullptr, "", now_ms);
+        return false;
+    }
+    if (count > 1) {
+        answer_error(400, "The request has more than one \"model\" field.", "invalid_request_error", "model",
+                     nullptr, "", now_ms);
+        return false;
+    }
+    const char* name = req_.body + mp_model_.begin;
+    ModelNameCheck mc = model_name_check(name, mp_model_.size());
+    if (mc != ModelNameCheck::ok) {
+        answer_error(400, "\"model\" must be 1-63 bytes of printable ASCII.", "invalid_request_error", "model",
+                     nullptr, "", now_ms);
+        return false;
+    }
+    MultipartSpan s;
+    int streams = 0;
+    multipart_find_field(req_.body, req_.body_len, b, bl, "stream", &s, &streams);
+    stream_ = streams >= 1 && s.size() == 4 && memcmp(req_.body + s.begin, "true", 4) == 0;
+    multipart_ = true;
+    raw_ = !stream_;  // JSON, or text/srt/vtt as response_format asks
+    return accept_model(name, mp_model_.size(), now_ms);
 }
 
 // ---- attempts -------------------------------------------------------------------------------
@@ -293,17 +356,33 @@ void ProxyExchange::on_upstream_ready(UpstreamConn*, uint64_t now_ms) {
 
 ResultKind ProxyExchange::send_request(uint64_t now_ms, char* err, size_t cap) {
     const EndpointConfig& ec = ctx_->cfg->endpoints[cur_.endpoint];
-    size_t lit = 0;
-    json_string_literal(cur_.model, strlen(cur_.model), model_json_, sizeof model_json_, &lit);
-    json_rewrite_model(req_.body, req_.body_len, model_span_, model_json_, lit, &body_);
     char head[EW_CAP_UPSTREAM_HEAD];
     StrBuf h(head, sizeof head);
     // Local path /v1/<rest> (validated) maps to the endpoint's base path + /<rest>.
-    h.appendf("POST %s%s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-              "Accept: %s\r\nUser-Agent: edgeway/%s\r\n",
-              ec.base_path, req_.path + 3, ec.host, ec.port, body_.total(),
-              stream_ ? "text/event-stream" : "application/json", EW_VERSION);
-    if (ec.api_key[0]) h.appendf("Authorization: Bearer %s\r\n", ec.api_key);
+    h.appendf("POST %s%s HTTP/1.1\r\nHost: %s:%u\r\n", ec.base_path, req_.path + 3, ec.host, ec.port);
+    if (multipart_) {
+        // The form as sent, the model's value replaced: [before][model][after].
+        body_.part[0] = req_.body;
+        body_.len[0] = mp_model_.begin;
+        body_.part[1] = cur_.model;
+        body_.len[1] = strlen(cur_.model);
+        body_.part[2] = req_.body + mp_model_.end;
+        body_.len[2] = req_.body_len - mp_model_.end;
+        h.append("Content-Type: ");
+        h.append(req_.content_type, req_.content_type_len);
+        h.append("\r\n");
+    } else {
+        size_t lit = 0;
+        json_string_literal(cur_.model, strlen(cur_.model), model_json_, sizeof model_json_, &lit);
+        json_rewrite_model(req_.body, req_.body_len, model_span_, model_json_, lit, &body_);
+        h.append("Content-Type: application/json\r\n");
+    }
+    h.appendf("Content-Length: %zu\r\nAccept: %s\r\nUser-Agent: edgeway/%s\r\n", body_.total(),
+              stream_ ? "text/event-stream" : speech_ ? "*/*" : "application/json", EW_VERSION);
+    // The client's OpenAI headers (header_policy), the endpoint's own, then its key.
+    h.append(req_.forward_headers, req_.forward_len);
+    h.append(ec.extra_headers);
+    append_auth_header(&h, ec.auth_header, ec.api_key);
     h.append("\r\n");
     if (h.overflow) {
         copy_str(err, cap, "request head too large");
@@ -457,15 +536,24 @@ void ProxyExchange::answer_unavailable(uint64_t now_ms) {
     const char* code = "all_endpoints_down";
     bool all_limited = fail_rate_limited_ > 0 && fail_key_bad_ == 0 && fail_other_ == 0;
     bool all_keys = fail_key_bad_ > 0 && fail_rate_limited_ == 0 && fail_other_ == 0;
+    if (attempts_ == 0) untried_cause(now_ms, &all_limited, &all_keys);
     if (all_limited) {
         status = 429;
         type = "rate_limit_error";
         code = "rate_limit_exceeded";
         hs.appendf("retry-after-ms: %llu\r\n", static_cast<unsigned long long>(wait_ms ? wait_ms : 1000));
-        m.appendf("Every upstream for model `%s` is rate limited; last: %s.", requested_model_, last_error_);
+        if (attempts_ > 0)
+            m.appendf("Every upstream for model `%s` is rate limited; last: %s.", requested_model_, last_error_);
+        else
+            m.appendf("Every upstream for model `%s` is rate limited; retry after the Retry-After delay.",
+                      requested_model_);
     } else if (all_keys) {
         code = "upstream_auth_failed";
-        m.appendf("Every upstream for model `%s` rejected its API key; last: %s.", requested_model_, last_error_);
+        if (attempts_ > 0)
+            m.appendf("Every upstream for model `%s` rejected its API key; last: %s.", requested_model_, last_error_);
+        else
+            m.appendf("Every upstream for model `%s` rejected its API key (see /status); check the keys.",
+                      requested_model_);
     } else if (attempts_ == 0) {
         m.appendf("No upstream can serve model `%s` right now (all endpoints down or rate limited).", requested_model_);
     } else {
@@ -476,6 +564,32 @@ void ProxyExchange::answer_unavailable(uint64_t now_ms) {
     EW_LOG_WARN("request failed model=%s attempts=%u status=%u error=\"%s\"", requested_model_, attempts_, status,
                 last_error_);
     answer_error(status, msg, type, nullptr, code, more, now_ms);
+}
+
+// Nothing was tried: the endpoints that serve the model (or its fallbacks) were all left
+// out. When each was left out for a rate limit, or each for a rejected key, the answer says
+// so (429 / upstream_auth_failed), as it does after attempts that met the same.
+void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys) const {
+    const Config& cfg = *ctx_->cfg;
+    const char* chain[EW_ROUTER_CHAIN_CAP];
+    size_t chain_n = router_model_chain(cfg, requested_model_, chain, EW_ROUTER_CHAIN_CAP);
+    size_t serving = 0, limited = 0, keys = 0;
+    for (size_t c = 0; c < chain_n; c++)
+        for (uint32_t e = 0; e < cfg.endpoint_count; e++) {
+            const EndpointConfig& ec = cfg.endpoints[e];
+            for (uint32_t m = 0; m < ec.model_count; m++) {
+                if (strcmp(ec.models[m], chain[c]) != 0) continue;
+                const Health& h = ctx_->health[e];
+                serving++;
+                if (h.key_bad)
+                    keys++;
+                else if (h.state != HealthState::down &&
+                         (now_ms < h.rate_limited_until_ms || now_ms < h.model_limited_until_ms[m]))
+                    limited++;
+            }
+        }
+    *all_limited = serving > 0 && limited == serving;
+    *all_keys = serving > 0 && keys == serving;
 }
 
 void ProxyExchange::end(AnswerEnd how, uint16_t status, uint64_t now_ms) {

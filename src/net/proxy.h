@@ -13,6 +13,7 @@
 
 #include "core/json_scan.h"
 #include "core/metrics.h"
+#include "core/multipart.h"
 #include "core/openai.h"
 #include "core/router.h"
 #include "core/sse.h"
@@ -70,6 +71,8 @@ public:
 private:
     // ---- validation and attempts (proxy.cpp)
     bool validate(uint64_t now_ms);
+    bool validate_multipart(uint64_t now_ms);
+    bool accept_model(const char* name, size_t len, uint64_t now_ms);
     void next_attempt(uint64_t now_ms);
     ResultKind open_attempt(uint64_t now_ms, bool fresh_only, char* err, size_t cap);
     ResultKind send_request(uint64_t now_ms, char* err, size_t cap);
@@ -82,6 +85,7 @@ private:
     void answer_error(uint16_t status, const char* message, const char* type, const char* param, const char* code,
                       const char* more_headers, uint64_t now_ms);
     void answer_unavailable(uint64_t now_ms);
+    void untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys) const;
     void edgeway_headers(StrBuf* h, bool served) const;
     void end(AnswerEnd how, uint16_t status, uint64_t now_ms);
     void finish_metrics(uint16_t status, uint64_t now_ms);
@@ -109,6 +113,12 @@ private:
     UpstreamConn* conn_ = nullptr;
     Candidate cur_ = {255, 255, nullptr, false};
     bool stream_ = false;
+    // What the request and its answer are (set by validate from the path):
+    bool multipart_ = false;     // audio in: multipart/form-data, the "model" field rewritten
+    bool raw_ = false;           // a 2xx relayed as bytes from its head (audio out, transcript text)
+    bool speech_ = false;        // /v1/audio/speech: audio/* answers
+    bool responses_api_ = false; // /v1/responses: its own stream end and error event
+    MultipartSpan mp_model_ = {};
     bool fresh_retry_ = false;       // the next attempt re-tries cur_ on a fresh connection
     bool fresh_retry_used_ = false;  // once per request
     bool fallback_used_ = false;

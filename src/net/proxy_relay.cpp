@@ -63,8 +63,18 @@ bool ProxyExchange::check_head(const ResponseParser& r, AttemptFailure* f, char*
     char mt[56];
     media_type(r.content_type, mt, sizeof mt);
     bool html = contains_ci(r.content_type, "text/html");
-    bool ok = stream_ ? header_starts_with(r.content_type, "text/event-stream")
-                      : (!r.content_type.present || contains_ci(r.content_type, "json"));
+    bool ok;
+    if (stream_)
+        ok = header_starts_with(r.content_type, "text/event-stream");
+    else if (speech_)  // audio bytes (or their SSE form, stream_format=sse)
+        ok = !r.content_type.present || header_starts_with(r.content_type, "audio/") ||
+             header_starts_with(r.content_type, "application/octet-stream") ||
+             header_starts_with(r.content_type, "text/event-stream");
+    else if (multipart_)  // a transcript: JSON, or text / srt / vtt
+        ok = !r.content_type.present || contains_ci(r.content_type, "json") ||
+             (header_starts_with(r.content_type, "text/") && !html);
+    else
+        ok = !r.content_type.present || contains_ci(r.content_type, "json");
     if (ok) return true;
     StrBuf m(msg, cap);
     if (html)
@@ -108,6 +118,13 @@ void ProxyExchange::on_upstream_head(UpstreamConn* c, uint64_t now_ms) {
         }
         if (!check_head(r, &f, msg, sizeof msg)) {
             attempt_failed(f, now_ms);
+            return;
+        }
+        if (raw_) {
+            // Bytes (audio, a transcript): relayed from the head on, as they come.
+            char ct[EW_CAP_NAME * 4];
+            safe_value(r.content_type, ct, sizeof ct, speech_ ? "application/octet-stream" : "application/json");
+            commit(status, ct, now_ms);
             return;
         }
         if (stream_) {
@@ -180,7 +197,8 @@ void ProxyExchange::on_sse_event(const SseEvent& ev, void* user) {
         self->sse_first_ = true;
         return;
     }
-    if (ev.is_done) {
+    if (ev.is_done || (self->responses_api_ && openai_event_ends_response(ev)) ||
+        (self->multipart_ && openai_event_ends_transcript(ev))) {
         self->saw_done_ = true;
         return;
     }
@@ -261,7 +279,7 @@ void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
             if (used == 0) break;
             off += used;
         }
-    } else {
+    } else if (!raw_) {
         keep_tail(data, len);
     }
     if (!out_->write_chunk(data, len, false)) {
@@ -269,7 +287,7 @@ void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
         fail_committed("client buffer full", now_ms);
         return;
     }
-    if (stream_) out_->flush();  // tokens go out as they come
+    if (stream_ || raw_) out_->flush();  // tokens (and audio) go out as they come
     if (conn_) conn_->set_deadline(now_ms + inactivity_ms());
 }
 
@@ -292,7 +310,8 @@ void ProxyExchange::on_upstream_done(UpstreamConn* c, uint64_t now_ms) {
     c->release(true);
     ctx_->pool->park_limit(cur_.endpoint);
     if (stream_ && !bodiless_ && commit_status_ >= 200 && commit_status_ < 300 && !saw_done_) {
-        fail_committed("stream ended without [DONE]", now_ms);
+        fail_committed(responses_api_ ? "stream ended without response.completed" : "stream ended without [DONE]",
+                       now_ms);
         return;
     }
     if (!stream_) {
@@ -327,7 +346,10 @@ void ProxyExchange::fail_committed(const char* message, uint64_t now_ms) {
         if (sse_has_partial(&sse_)) out_->write_chunk("\n\n", 2, true);
         char ev[EW_CAP_STREAM_ERROR_RESERVE];
         StrBuf e(ev, sizeof ev);
-        openai_stream_error_event(&e, why);
+        if (responses_api_)
+            openai_responses_error_event(&e, why);
+        else
+            openai_stream_error_event(&e, why);
         out_->write_chunk(e.data, e.len, true);
     }
     // No terminating chunk: the client sees an unfinished body, never a clean end.

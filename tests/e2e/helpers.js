@@ -12,6 +12,9 @@
 //                                                the HTTP requests the SDK made
 //   collect(stream)  -> { chunks, content, finish, error }: iterates an SDK stream to its
 //                       end or to the error it throws
+//   optional(name)   -> { mod, version, skip }: another client library from package.json;
+//                       skip is a reason (printed) when it cannot run on this Node
+//   failure(fn)      -> the error fn's promise rejects with (fails when it resolves)
 const path = require('node:path');
 
 const INTEGRATION_LIB = path.join(__dirname, '..', 'integration', 'lib');
@@ -103,6 +106,43 @@ function fakeStreamText(chunks) {
   return s;
 }
 
+// Another client library pinned in package.json. Each one states the Node it needs
+// (engines.node, a ">=N" range); on an older Node, or when it is not installed, the tests
+// that use it are skipped with the reason printed, never failed for the wrong cause.
+function optional(name) {
+  let pkg;
+  try {
+    pkg = require(`${name}/package.json`);
+  } catch (_) {
+    try {
+      pkg = JSON.parse(require('node:fs').readFileSync(path.join(E2E_DIR, 'node_modules', name, 'package.json'), 'utf8'));
+    } catch (e) {
+      const skip = `${name} is not installed: run npm ci in ${E2E_DIR}`;
+      console.log(`edgeway e2e: skipped: ${skip}`);
+      return { skip };
+    }
+  }
+  const want = /^>=\s*(\d+)/.exec((pkg.engines && pkg.engines.node) || '');
+  const have = Number(process.versions.node.split('.')[0]);
+  if (want && have < Number(want[1])) {
+    const skip = `${name} ${pkg.version} needs Node ${pkg.engines.node}, this is ${process.version}`;
+    console.log(`edgeway e2e: skipped: ${skip}`);
+    return { skip, version: pkg.version };
+  }
+  // eslint-disable-next-line global-require, import/no-dynamic-require
+  return { mod: require(name), version: pkg.version, skip: false };
+}
+
+async function failure(fn) {
+  let value;
+  try {
+    value = await fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error(`expected the client to raise, it returned ${JSON.stringify(value)}`);
+}
+
 function describeError(e) {
   if (!e) return String(e);
   const fields = {
@@ -113,6 +153,6 @@ function describeError(e) {
 }
 
 module.exports = {
-  loadSdk, track, client, collect, fakeStreamText, describeError,
+  loadSdk, track, client, collect, fakeStreamText, describeError, optional, failure,
   agentLib, upstreamLib, proxyClient,
 };

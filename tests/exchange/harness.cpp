@@ -52,6 +52,24 @@ void World::request(const std::string& b, const char* path) {
     ex->start(&ctx, &out, v, clock.now);
 }
 
+void World::request_as(const std::string& b, const char* path, const std::string& ct, const std::string& fwd) {
+    body = b;
+    content_type = ct;
+    forward = fwd;
+    out = RecordingWriter();
+    RequestView v;
+    v.method = "POST";
+    v.path = path;
+    v.path_len = strlen(path);
+    v.body = body.data();
+    v.body_len = body.size();
+    v.content_type = content_type.c_str();
+    v.content_type_len = content_type.size();
+    v.forward_headers = forward.c_str();
+    v.forward_len = forward.size();
+    ex->start(&ctx, &out, v, clock.now);
+}
+
 int World::run(int max_turns) {
     int turns = 0;
     while (ex->active() && turns < max_turns) {

@@ -201,6 +201,9 @@ struct World {
     explicit World(const char* ini = kTwoEndpoints);
     // Starts a request; `body` defaults to a JSON chat request.
     void request(const std::string& body, const char* path = "/v1/chat/completions");
+    // The same with the request's Content-Type and forwarded headers ("Name: value\r\n"...).
+    void request_as(const std::string& body, const char* path, const std::string& content_type,
+                    const std::string& forward = "");
     // Runs the loop until the exchange is over (or `max_turns`); returns the turns taken.
     int run(int max_turns = 1000);
     void turn() { loop.run_once(60000); }
@@ -220,7 +223,7 @@ struct World {
     NetContext ctx;
     RecordingWriter out;
     std::unique_ptr<ProxyExchange> ex;
-    std::string body;
+    std::string body, content_type, forward;
 };
 
 // HTTP answers.

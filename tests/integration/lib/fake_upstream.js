@@ -31,7 +31,11 @@
 //   await up.close()  stops listening and destroys every open socket; idempotent
 //
 // Routes: GET /v1/models, POST /v1/chat/completions (JSON, or SSE when "stream": true),
-// POST /v1/embeddings; anything else 404 with an OpenAI error body.
+// POST /v1/embeddings, POST /v1/responses (JSON, or its SSE events ending with
+// response.completed), POST /v1/audio/transcriptions and /translations (multipart in,
+// {"text"} out; entry.model is the form's model field), POST /v1/audio/speech (JSON in,
+// SPEECH_BYTES out as audio/mpeg); anything else 404 with an OpenAI error body.
+// Each request entry also has `raw`, the body as a Buffer (bytes exactly as received).
 //
 // Modes (apply to every request, or only to those whose path contains `match`;
 // the rest are answered as 'ok'; with `times`, only to the next `times` such requests,
@@ -76,6 +80,16 @@
 const http = require('node:http');
 const https = require('node:https');
 const net = require('node:net');
+
+// The "audio" /v1/audio/speech answers: every byte value, CR/LF pairs and NULs included.
+const SPEECH_BYTES = Buffer.from(Array.from({ length: 6000 }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
+
+// The value of a text field in a multipart/form-data body (latin1 view), or undefined.
+function multipartField(raw, field) {
+  const text = raw.toString('latin1');
+  const m = new RegExp(`name="${field}"\\r\\n(?:[^\\r]*\\r\\n)*?\\r\\n([^\\r]*)\\r\\n`).exec(text);
+  return m ? m[1] : undefined;
+}
 
 const MODES = new Set(['ok', 'slow', 'status', 'hang', 'reset', 'garbage', 'stall_first_token', 'drop_mid_stream',
   'informational', 'no_content', 'captive_portal', 'no_done', 'cut_mid_line', 'many_line_first_event', 'flow', 'slow_sse',
@@ -305,6 +319,34 @@ async function startUpstream(opts = {}) {
       }
       return sendJson(res, 200, chatResponse(reqModel, n, echo), b.headers);
     }
+    if (req.method === 'POST' && (p === '/v1/audio/transcriptions' || p === '/v1/audio/translations')) {
+      return sendJson(res, 200, { text: `transcript from ${name}` }, b.headers);
+    }
+    if (req.method === 'POST' && p === '/v1/audio/speech') {
+      res.writeHead(200, Object.assign({ 'Content-Type': 'audio/mpeg', 'x-fake-upstream': name }, b.headers || {}));
+      res.write(SPEECH_BYTES.subarray(0, 2000));
+      later(b.chunkDelayMs, () => res.end(SPEECH_BYTES.subarray(2000)));
+      return undefined;
+    }
+    if (req.method === 'POST' && p === '/v1/responses') {
+      const resp = { id: `resp_fake_${name}_${n}`, object: 'response', created_at: Math.floor(Date.now() / 1000), status: 'completed', model: reqModel,
+        output: [{ type: 'message', id: `msg_${n}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: `Hello from ${name}`, annotations: [] }] }],
+        usage: { input_tokens: 5, output_tokens: 3, total_tokens: 8 } };
+      if (!isStream) return sendJson(res, 200, resp, b.headers);
+      sseHead(res);
+      const evs = [['response.created', { type: 'response.created', sequence_number: 0, response: Object.assign({}, resp, { status: 'in_progress', output: [] }) }]];
+      for (let i = 0; i < b.chunks; i++) evs.push(['response.output_text.delta', { type: 'response.output_text.delta', sequence_number: i + 1, item_id: `msg_${n}`, output_index: 0, content_index: 0, delta: `tok${i} ` }]);
+      evs.push(['response.completed', { type: 'response.completed', sequence_number: b.chunks + 1, response: resp }]);
+      let i = 0;
+      const next = () => {
+        if (res.destroyed || res.socket == null || res.socket.destroyed) return;
+        if (mode === 'drop_mid_stream' && i >= 2) { res.socket.destroy(); return; }
+        if (i < evs.length) { const [ev, data] = evs[i++]; res.write(`event: ${ev}\ndata: ${JSON.stringify(data)}\n\n`, () => later(b.chunkDelayMs, next)); }
+        else res.end();
+      };
+      next();
+      return undefined;
+    }
     if (req.method === 'POST' && p === '/v1/embeddings') {
       return sendJson(res, 200, {
         object: 'list',
@@ -320,13 +362,15 @@ async function startUpstream(opts = {}) {
     const parts = [];
     req.on('data', (c) => parts.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(parts).toString('utf8');
+      const raw = Buffer.concat(parts);
+      const body = raw.toString('utf8');
       let json;
       try { json = body ? JSON.parse(body) : undefined; } catch (_) { json = undefined; }
       const sock = req.socket;
+      const multipart = /^multipart\/form-data/i.test(req.headers['content-type'] || '');
       const entry = {
-        method: req.method, path: req.url, headers: req.headers, body, json, at: Date.now(),
-        model: json && typeof json.model === 'string' ? json.model : undefined,
+        method: req.method, path: req.url, headers: req.headers, body, raw, json, at: Date.now(),
+        model: json && typeof json.model === 'string' ? json.model : multipart ? multipartField(raw, 'model') : undefined,
         conn: connSerial(sock), socketClosed: !!(sock && sock.destroyed), closedAt: undefined,
       };
       if (sock && !entry.socketClosed) {
@@ -343,7 +387,7 @@ async function startUpstream(opts = {}) {
         if (b.times > 0) b.times--;
         else mode = 'ok';
       }
-      const isStream = !!(json && json.stream === true);
+      const isStream = !!(json && json.stream === true) || (multipart && multipartField(raw, 'stream') === 'true');
       const delay = mode === 'slow' ? (b.delayMs || 1000) : (b.delayMs || 0);
       if (STREAM_MODES.has(mode) && !isStream && mode !== 'stall_first_token' && mode !== 'drop_mid_stream') {
         return later(delay, () => answerOk(req, res, json, b, 'ok'));
@@ -514,4 +558,4 @@ async function startUpstream(opts = {}) {
   return up;
 }
 
-module.exports = { startUpstream, reservedClosedPort, openaiError };
+module.exports = { startUpstream, reservedClosedPort, openaiError, SPEECH_BYTES, multipartField };
