@@ -52,6 +52,7 @@ if [ "$EW_RELEASE" != bookworm ]; then
   if [ ! -f "$extra_root/.complete" ]; then
     echo "== unpacking libllhttp-dev:$ARCH libcatch2-dev:$ARCH into $extra_root"
     tmp=$(mktemp -d)
+    chmod 755 "$tmp"   # apt downloads as _apt
     (cd "$tmp" && apt-get download -qq "libllhttp-dev:$ARCH" "libcatch2-dev:$ARCH")
     rm -rf "$extra_root" && mkdir -p "$extra_root"
     for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" "$extra_root"; done
