@@ -16,7 +16,9 @@ LOGS=$SRC/$BUILD/sanitizer-logs
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 echo "== configure $BUILD ($san)"
 mkdir -p "$BUILD"
-cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" \
+# -O1 -g, as the sanitizers' documentation advises: reports with usable stacks, and the test
+# programs (Catch2) compile several times faster than at -O2.
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=None -DCMAKE_C_FLAGS="-O1 -g $san" -DCMAKE_CXX_FLAGS="-O1 -g $san" \
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" -DEW_CI_JOBS=OFF -DEW_PORTABILITY_TESTS=OFF \
       -DEW_LWIP_TEST=OFF >"$BUILD/configure.log" 2>&1 || { cat "$BUILD/configure.log"; exit 1; }
 echo "== build"
