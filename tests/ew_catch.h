@@ -1,13 +1,9 @@
 // The one Catch2 include for every test source: Catch2 v2 (Debian 12, header only) or v3
-// (Debian 13, a library), chosen by the build (tests/CMakeLists.txt sets EW_CATCH2_MAJOR;
-// EW_CATCH2_AMALGAMATED when v3 is compiled from its amalgamated source for a cross target).
+// (Debian 13, a library), chosen by the build (tests/CMakeLists.txt sets EW_CATCH2_MAJOR).
 // A main.cpp defines CATCH_CONFIG_MAIN before including this, with either version.
 #pragma once
 
-#if defined(EW_CATCH2_AMALGAMATED)
-#include "catch_amalgamated.hpp"
-#define EW_CATCH2_V3 1
-#elif defined(EW_CATCH2_MAJOR) && EW_CATCH2_MAJOR >= 3
+#if defined(EW_CATCH2_MAJOR) && EW_CATCH2_MAJOR >= 3
 #include <catch2/catch_all.hpp>
 #define EW_CATCH2_V3 1
 #elif defined(EW_CATCH2_MAJOR) && EW_CATCH2_MAJOR == 2
