@@ -8,7 +8,7 @@
 # built is this working tree's tracked files (committed or not), copied to build-deb/ARCH/src,
 # because dpkg-buildpackage writes its results into the parent folder of the source.
 # A foreign ARCH is cross-built (dpkg-buildpackage -a ARCH) with Debian's cross compiler and
-# the multiarch Mbed TLS and cJSON of that architecture. Root on Debian 12 installs what is
+# the multiarch Mbed TLS and c-ares of that architecture. Root on Debian 12 installs what is
 # missing, as scripts/cross-aarch64.sh does; otherwise it says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +21,12 @@ esac
 
 pkgs=(dpkg-dev debhelper lintian cmake pkg-config node-llhttp)
 if [ "$arch" = "$native" ]; then
-  pkgs+=(build-essential "libmbedtls-dev:$arch" "libcjson-dev:$arch")
+  pkgs+=(build-essential "libmbedtls-dev:$arch" "libc-ares-dev:$arch")
 else
   triple=$(dpkg-architecture -a "$arch" -qDEB_HOST_GNU_TYPE 2>/dev/null)
   # libstdc++6:ARCH: dpkg-shlibdeps looks for the libraries the binary needs (armhf needs it for
   # __aeabi_atexit) among the ARCH packages.
-  pkgs+=("crossbuild-essential-$arch" "libc6-dev:$arch" "libstdc++6:$arch" "libmbedtls-dev:$arch" "libcjson-dev:$arch")
+  pkgs+=("crossbuild-essential-$arch" "libc6-dev:$arch" "libstdc++6:$arch" "libmbedtls-dev:$arch" "libc-ares-dev:$arch")
 fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

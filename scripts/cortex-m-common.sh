@@ -18,7 +18,7 @@ cm4_install() {
     echo "== installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || echo "warning: apt-get update reported errors; installing anyway"
-    apt-get install -y -qq "${missing[@]}" >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 }
 

@@ -12,7 +12,10 @@ set(CMAKE_LIBRARY_ARCHITECTURE ${EW_TRIPLE})
 
 # Multiarch packages install headers to /usr/include and libraries to /usr/lib/<triple>,
 # so the find root holds "/" as well as the toolchain's sysroot.
-set(CMAKE_FIND_ROOT_PATH /usr/${EW_TRIPLE} /)
+# EW_TARGET_EXTRA_ROOT: target packages unpacked rather than installed (scripts/cross-arm.sh
+# does it on Debian 13 for llhttp and Catch2), searched first.
+set(EW_TARGET_EXTRA_ROOT "" CACHE PATH "Unpacked target .debs searched before / (cross-arm.sh)")
+set(CMAKE_FIND_ROOT_PATH ${EW_TARGET_EXTRA_ROOT} /usr/${EW_TRIPLE} /)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

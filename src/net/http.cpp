@@ -95,8 +95,40 @@ void fwd_append(RequestParser* p, const char* s, size_t n) {
     p->forward[p->forward_len] = '\0';
 }
 
+// RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+// "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+bool is_tchar(unsigned char c) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+// A header name that is not a token ("X A", a control byte) is refused whatever llhttp's
+// build lets through.
+int req_field(llhttp_t* hp, const char* at, size_t len) {
+    RequestParser* p = static_cast<RequestParser*>(hp->data);
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar(static_cast<unsigned char>(at[i]))) {
+            p->error = HttpParse::bad_request;
+            p->error_reason = "header name is not a token";
+            return -1;
+        }
+    }
+    return field_cb<RequestParser>(hp, at, len);
+}
+
+// A value is one line. llhttp hands an obsolete line folding ("X: a\r\n b") over as a second
+// piece of the same value; a piece is only a continuation when the first one ended with a
+// buffer and this one starts the next. Folding is refused, as RFC 9112 5.2 allows a server to.
 int req_value(llhttp_t* hp, const char* at, size_t len) {
     RequestParser* p = static_cast<RequestParser*>(hp->data);
+    bool continues = p->value_at_buffer_end && at == p->feed_start;
+    if ((p->value_open && !continues) || memchr(at, '\r', len) != nullptr || memchr(at, '\n', len) != nullptr) {
+        p->error = HttpParse::bad_request;
+        p->error_reason = "header value folded over lines";
+        return -1;
+    }
+    p->value_open = true;
+    p->value_at_buffer_end = at + len == p->feed_end;
     if (p->forwarding) {
         if (!header_value_ok(at, len)) p->fwd_bad = true;
         fwd_append(p, at, len);
@@ -106,6 +138,8 @@ int req_value(llhttp_t* hp, const char* at, size_t len) {
 
 int req_value_complete(llhttp_t* hp) {
     RequestParser* p = static_cast<RequestParser*>(hp->data);
+    p->value_open = false;
+    p->value_at_buffer_end = false;
     if (p->forwarding) {
         fwd_append(p, "\r\n", 2);
         if (p->fwd_bad) {  // dropped whole; the earlier ones stay
@@ -116,6 +150,18 @@ int req_value_complete(llhttp_t* hp) {
         p->fwd_bad = false;
     }
     return value_complete_cb<RequestParser>(hp);
+}
+
+// Chunk data must be followed by CRLF. The bytes after the data are checked here (and at the
+// start of the next feed() when they are not in this buffer), whatever llhttp's build skips.
+bool chunk_crlf_ok(RequestParser* p, const char* from) {
+    static const char crlf[] = "\r\n";
+    while (p->chunk_crlf_left > 0 && from < p->feed_end) {
+        if (*from != crlf[2 - p->chunk_crlf_left]) return false;
+        from++;
+        p->chunk_crlf_left--;
+    }
+    return true;
 }
 
 int req_field_complete(llhttp_t* hp) {
@@ -171,6 +217,14 @@ int req_body(llhttp_t* hp, const char* at, size_t len) {
     }
     memcpy(p->body + p->body_len, at, len);
     p->body_len += len;
+    if ((hp->flags & F_CHUNKED) && hp->content_length == 0) {  // this chunk's data ends here
+        p->chunk_crlf_left = 2;
+        if (!chunk_crlf_ok(p, at + len)) {
+            p->error = HttpParse::bad_request;
+            p->error_reason = "chunk data not followed by CRLF";
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -297,6 +351,23 @@ bool head_over_cap(size_t* head_bytes, bool head_done, size_t len) {
     return *head_bytes > EW_CAP_HEAD_BYTES;
 }
 
+// Every lenient mode of llhttp off (they are off after llhttp_init; a system library of
+// another version must not differ). The 9.x ones exist only there.
+void strict_http(llhttp_t* hp) {
+    llhttp_set_lenient_headers(hp, 0);
+    llhttp_set_lenient_chunked_length(hp, 0);
+    llhttp_set_lenient_keep_alive(hp, 0);
+    llhttp_set_lenient_transfer_encoding(hp, 0);
+#if defined(LLHTTP_VERSION_MAJOR) && LLHTTP_VERSION_MAJOR >= 9
+    llhttp_set_lenient_version(hp, 0);
+    llhttp_set_lenient_data_after_close(hp, 0);
+    llhttp_set_lenient_optional_lf_after_cr(hp, 0);
+    llhttp_set_lenient_optional_cr_before_lf(hp, 0);
+    llhttp_set_lenient_optional_crlf_after_chunk(hp, 0);
+    llhttp_set_lenient_spaces_after_chunk_size(hp, 0);
+#endif
+}
+
 }  // namespace
 
 // ---- RequestParser -------------------------------------------------------------------------
@@ -307,7 +378,7 @@ void RequestParser::init(char* body_storage, size_t body_limit) {
     llhttp_settings_init(&settings);
     settings.on_message_begin = req_message_begin;
     settings.on_url = req_url;
-    settings.on_header_field = field_cb<RequestParser>;
+    settings.on_header_field = req_field;
     settings.on_header_field_complete = req_field_complete;
     settings.on_header_value = req_value;
     settings.on_header_value_complete = req_value_complete;
@@ -315,6 +386,7 @@ void RequestParser::init(char* body_storage, size_t body_limit) {
     settings.on_body = req_body;
     settings.on_message_complete = req_message_complete;
     llhttp_init(&parser, HTTP_REQUEST, &settings);
+    strict_http(&parser);
     parser.data = this;
     reset();
 }
@@ -346,6 +418,9 @@ void RequestParser::reset() {
     field_len = 0;
     field_truncated = false;
     current = nullptr;
+    chunk_crlf_left = 0;
+    value_open = false;
+    value_at_buffer_end = false;
     if (llhttp_get_errno(&parser) == HPE_PAUSED) llhttp_resume(&parser);
 }
 
@@ -368,6 +443,13 @@ HttpParse RequestParser::feed(const char* data, size_t len, size_t* used) {
             return r;
         }
         error = HttpParse::head_too_large;
+        return error;
+    }
+    feed_start = data;
+    feed_end = data + len;
+    if (chunk_crlf_left > 0 && !chunk_crlf_ok(this, data)) {  // the CRLF after a chunk, split off
+        error = HttpParse::bad_request;
+        error_reason = "chunk data not followed by CRLF";
         return error;
     }
     llhttp_errno_t e = llhttp_execute(&parser, data, len);

@@ -68,6 +68,11 @@ struct RequestParser {
     uint8_t field_len = 0;
     bool field_truncated = false;
     HeaderValue* current = nullptr;
+    const char* feed_start = nullptr;  // the bytes llhttp_execute is parsing
+    const char* feed_end = nullptr;
+    bool value_open = false;           // a header value has begun and not ended
+    bool value_at_buffer_end = false;  // its last piece ended with the buffer
+    uint8_t chunk_crlf_left = 0;     // bytes of the CRLF after chunk data still to check
 
     void init(char* body_storage, size_t body_limit);
     void reset();  // next message on a keep-alive connection

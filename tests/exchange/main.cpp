@@ -1,6 +1,6 @@
 // Catch2 main for the exchange tests; the agent's log lines are kept to errors.
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include "net/log.h"
 

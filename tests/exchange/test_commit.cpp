@@ -1,6 +1,6 @@
 // Commit and relay rules: what a 2xx must look like, when it commits, and how every answer
 // that does not end properly ends.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include "harness.h"
 

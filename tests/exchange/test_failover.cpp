@@ -1,5 +1,5 @@
 // The failover rules of the exchange, driven through scripted upstreams and a manual clock.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include "harness.h"
 

@@ -8,7 +8,8 @@
 #   FUZZ_BUILD_DIR  build directory (default: build-fuzz at the top of the source tree)
 #   FUZZ_JOBS       parallel compile jobs (default 2)
 #   FUZZ_ARGS       extra libFuzzer arguments, e.g. "-max_len=8192"
-#   CC, CXX         compilers (default clang-14, clang++-14)
+#   CC, CXX         compilers (default: the newest clang-19 or clang-14 installed, as
+#                   scripts/install-deps.sh --test installs the one of this Debian release)
 #
 # Seeds for fuzz_NAME: tests/fuzz/corpus/NAME/ and tests/unit/data/NAME/ when they exist
 # (read, never written); tests/fuzz/fuzz_NAME.dict is passed as -dict when it exists.
@@ -21,8 +22,12 @@ src=$(cd "$here/../.." && pwd)
 seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz}
 jobs=${FUZZ_JOBS:-2}
-export CC=${CC:-clang-14}
-export CXX=${CXX:-clang++-14}
+if [ -z "${CXX:-}" ]; then
+    for v in 19 14; do
+        if command -v "clang++-$v" >/dev/null; then CC=clang-$v CXX=clang++-$v; break; fi
+    done
+fi
+export CC=${CC:-clang} CXX=${CXX:-clang++}
 
 echo "fuzz: building in $build with $CXX"
 mkdir -p "$build"

@@ -273,7 +273,9 @@ describe('edgeway CLI', () => {
     function probeIni(endpoints) {
       return writeIni(iniFor({
         agent: { listen: '127.0.0.1:1' }, // never bound by --probe-once
-        probe: FAST_PROBE,
+        // One probe each, so a generous timeout costs nothing: a loaded CI machine (or qemu
+        // in the ARM builds) can take longer than FAST_PROBE's 500 ms to answer.
+        probe: { ...FAST_PROBE, timeout_ms: 10000 },
         endpoints,
       }));
     }

@@ -1,3 +1,3 @@
-// Catch2 v2 main for the net tests (the Linux PAL and the TLS layer on loopback sockets).
+// The net tests' main (the Linux PAL and the TLS layer on loopback sockets), Catch2 v2 or v3.
 #define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
+#include "ew_catch.h"

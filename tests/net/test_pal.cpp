@@ -1,5 +1,5 @@
 // The Linux PAL on real loopback sockets, driven from one thread with pal::poll.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <errno.h>
 #include <stdio.h>

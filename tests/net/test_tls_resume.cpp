@@ -8,7 +8,7 @@
 // connections, must not pay a full handshake (certificate, signature, ~2x the bytes) each
 // time; and a TLS 1.3 ticket is offered once only (RFC 8446 C.4), so connections cannot be
 // linked by it.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 #include <fstream>
 #include <map>
 #include <memory>

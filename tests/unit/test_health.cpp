@@ -1,5 +1,5 @@
 // Health: EWMA, ring, score, HEALTHY/DEGRADED/DOWN/RATE_LIMITED, driven by a fake clock.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <string.h>
 

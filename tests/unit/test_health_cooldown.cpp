@@ -1,6 +1,6 @@
 // Cooldown length: grows only while an endpoint flaps, decays after minutes of clean
 // serving, never exceeds cooldown_max_ms. Fake clock throughout.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include "core/health.h"
 

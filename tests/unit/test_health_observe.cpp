@@ -1,6 +1,6 @@
 // health_observe: the one rule for what an outcome does to health, for probes and for
 // proxied attempts alike. Fake clock throughout.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <string.h>
 #include <string>

@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 // Client values that reach heads: model names (x-edgeway-model, the upstream body) and the
 // path forwarded upstream. Hostile input, refused rather than repaired.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <string.h>
 #include <ctype.h>

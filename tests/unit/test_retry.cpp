@@ -1,5 +1,5 @@
 // Retry policy: verdicts, back-off bounds, Retry-After and HTTP-date parsing.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <string.h>
 #include <time.h>

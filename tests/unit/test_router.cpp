@@ -1,5 +1,5 @@
 // Router: strategy x fallback chain x health state. Configs are built directly (no INI).
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <initializer_list>
 #include <memory>

@@ -1,5 +1,5 @@
 // StrBuf's own formatter against the C library's snprintf for the conversions edgeway uses.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <stdio.h>
 

@@ -33,7 +33,10 @@ const { spawn, spawnSync } = require('node:child_process');
 
 const TEST_KEY_ENV = 'EW_TEST_KEY';
 const TEST_KEY = 'sk-test-secret-123';
-const FAST_PROBE = Object.freeze({ interval_ms: 200, down_interval_ms: 200, timeout_ms: 500, fall: 2, rise: 2 });
+// EW_TEST_PROBE_TIMEOUT_MS: a longer probe timeout where edgeway runs emulated (the ARM
+// builds under qemu-user set it: a TLS handshake there can take longer than 500 ms).
+const FAST_PROBE = Object.freeze({ interval_ms: 200, down_interval_ms: 200,
+  timeout_ms: Number(process.env.EW_TEST_PROBE_TIMEOUT_MS) || 500, fall: 2, rise: 2 });
 const POLL_MS = 50;
 
 function edgewayBin() {
