@@ -165,16 +165,23 @@ bool section_header(Ctx& c, Reader& r, Span t) {
 
 // ---- keys -----------------------------------------------------------------------------------
 
+// The next `sep`-separated item of `v` from *i, trimmed; false at the end.
+bool next_item(Span v, size_t* i, char sep, Span* out) {
+    if (*i >= v.n) return false;
+    size_t j = *i;
+    while (j < v.n && v.p[j] != sep) j++;
+    *out = ini::trim(Span{v.p + *i, j - *i});
+    *i = j + 1;
+    return true;
+}
+
 // `cors_origins = https://kiosk.local, http://localhost:3000` or `*`; empty: CORS off.
 bool parse_cors_origins(Ctx& c, Span v, AgentConfig* a) {
     a->cors_origin_count = 0;
     a->cors_any = false;
     size_t i = 0;
-    while (i < v.n) {
-        size_t j = i;
-        while (j < v.n && v.p[j] != ',') j++;
-        Span o = ini::trim(Span{v.p + i, j - i});
-        i = j + 1;
+    Span o;
+    while (next_item(v, &i, ',', &o)) {
         if (o.n == 0) return fail(c, "empty entry in the origin list");
         if (o.n == 1 && o.p[0] == '*') {
             a->cors_any = true;
@@ -198,11 +205,8 @@ bool parse_cors_origins(Ctx& c, Span v, AgentConfig* a) {
 bool parse_extra_headers(Ctx& c, Span v, EndpointConfig* e) {
     StrBuf out(e->extra_headers, sizeof e->extra_headers);
     size_t i = 0;
-    while (i < v.n) {
-        size_t j = i;
-        while (j < v.n && v.p[j] != ';') j++;
-        Span h = ini::trim(Span{v.p + i, j - i});
-        i = j + 1;
+    Span h;
+    while (next_item(v, &i, ';', &h)) {
         if (h.n == 0) continue;
         size_t colon = 0;
         while (colon < h.n && h.p[colon] != ':') colon++;

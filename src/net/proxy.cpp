@@ -96,6 +96,19 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     next_attempt(now_ms);
 }
 
+// Exactly one "model" (a JSON member or a form field), else a 400 answer and false.
+bool ProxyExchange::one_model(int count, const char* what, uint64_t now_ms) {
+    if (count == 1) return true;
+    char msg[96];
+    StrBuf m(msg, sizeof msg);
+    if (count == 0)
+        m.append("you must provide a model parameter");
+    else
+        m.appendf("The request has more than one \"model\" %s.", what);
+    answer_error(400, msg, "invalid_request_error", "model", nullptr, "", now_ms);
+    return false;
+}
+
 bool ProxyExchange::validate(uint64_t now_ms) {
     const char* why = "";
     if (!upstream_path_check(req_.path, req_.path_len, &why)) {
@@ -130,15 +143,7 @@ bool ProxyExchange::validate(uint64_t now_ms) {
         answer_error(400, msg, "invalid_request_error", nullptr, nullptr, "", now_ms);
         return false;
     }
-    if (count == 0) {
-        answer_error(400, "you must provide a model parameter", "invalid_request_error", "model", nullptr, "", now_ms);
-        return false;
-    }
-    if (count > 1) {
-        answer_error(400, "The request has more than one \"model\" member.", "invalid_request_error", "model", nullptr,
-                     "", now_ms);
-        return false;
-    }
+    if (!one_model(count, "member", now_ms)) return false;
     // Decoded into a buffer one byte larger than a valid name, so that a long one is seen as
     // long (never truncated into a valid-looking one).
     char name[EW_CAP_MODEL_NAME + 1];
@@ -200,15 +205,7 @@ bool ProxyExchange::validate_multipart(uint64_t now_ms) {
         answer_error(400, msg, "invalid_request_error", nullptr, nullptr, "", now_ms);
         return false;
     }
-    if (count == 0) {
-        answer_error(400, "you must provide a model parameter", "invalid_request_error", "model", nullptr, "", now_ms);
-        return false;
-    }
-    if (count > 1) {
-        answer_error(400, "The request has more than one \"model\" field.", "invalid_request_error", "model",
-                     nullptr, "", now_ms);
-        return false;
-    }
+    if (!one_model(count, "field", now_ms)) return false;
     const char* name = req_.body + mp_model_.begin;
     ModelNameCheck mc = model_name_check(name, mp_model_.size());
     if (mc != ModelNameCheck::ok) {

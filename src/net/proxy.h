@@ -71,6 +71,7 @@ public:
 private:
     // ---- validation and attempts (proxy.cpp)
     bool validate(uint64_t now_ms);
+    bool one_model(int count, const char* what, uint64_t now_ms);
     bool validate_multipart(uint64_t now_ms);
     bool accept_model(const char* name, size_t len, uint64_t now_ms);
     void next_attempt(uint64_t now_ms);
