@@ -40,13 +40,11 @@ size_t find_delimiter(const char* body, size_t n, size_t from, const char* b, si
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
-// Does this Content-Disposition value (after the colon) name the field?
-bool disposition_names(const char* v, size_t n, const char* field) {
-    size_t i = 0;
-    while (i < n && is_ows(v[i])) i++;
-    if (!starts_with_ci(v + i, n - i, "form-data")) return false;
-    i += 9;
-    size_t flen = strlen(field);
+// The value of the parameter `key` (e.g. "name=") among the ";"-separated parameters of a
+// header value, from byte `i` on. False when it is absent, escaped (a backslash inside the
+// quotes: no value we look for) or an unterminated quote.
+bool header_param(const char* v, size_t n, size_t i, const char* key, const char** out, size_t* out_len) {
+    size_t klen = strlen(key);
     while (i < n) {
         if (v[i] != ';') {
             i++;
@@ -54,27 +52,42 @@ bool disposition_names(const char* v, size_t n, const char* field) {
         }
         i++;
         while (i < n && is_ows(v[i])) i++;
-        if (!starts_with_ci(v + i, n - i, "name=")) continue;
-        i += 5;
+        if (!starts_with_ci(v + i, n - i, key)) continue;
+        i += klen;
         const char* val = v + i;
         size_t len = 0;
         if (i < n && v[i] == '"') {
             val++;
             i++;
             while (i < n && v[i] != '"') {
-                if (v[i] == '\\') return false;  // an escaped name is no name we look for
+                if (v[i] == '\\') return false;
                 i++;
                 len++;
             }
+            if (i >= n) return false;
         } else {
             while (i < n && v[i] != ';' && !is_ows(v[i])) {
                 i++;
                 len++;
             }
         }
-        return len == flen && memcmp(val, field, flen) == 0;
+        *out = val;
+        *out_len = len;
+        return true;
     }
     return false;
+}
+
+// Does this Content-Disposition value (after the colon) name the field?
+bool disposition_names(const char* v, size_t n, const char* field) {
+    size_t i = 0;
+    while (i < n && is_ows(v[i])) i++;
+    if (!starts_with_ci(v + i, n - i, "form-data")) return false;
+    const char* val = nullptr;
+    size_t len = 0;
+    if (!header_param(v, n, i + 9, "name=", &val, &len)) return false;
+    size_t flen = strlen(field);
+    return len == flen && memcmp(val, field, flen) == 0;
 }
 
 }  // namespace
@@ -96,39 +109,15 @@ bool multipart_boundary(const char* ct, size_t n, const char** boundary, size_t*
     if (!starts_with_ci(ct + i, n - i, "multipart/form-data")) return false;
     i += 19;
     if (i < n && ct[i] != ';' && !is_ows(ct[i])) return false;  // multipart/form-dataX
-    while (i < n) {
-        if (ct[i] != ';') {
-            i++;
-            continue;
-        }
-        i++;
-        while (i < n && is_ows(ct[i])) i++;
-        if (!starts_with_ci(ct + i, n - i, "boundary=")) continue;
-        i += 9;
-        const char* b = ct + i;
-        size_t len = 0;
-        if (i < n && ct[i] == '"') {
-            b++;
-            i++;
-            while (i < n && ct[i] != '"') {
-                i++;
-                len++;
-            }
-            if (i >= n) return false;  // unterminated quote
-        } else {
-            while (i < n && ct[i] != ';' && !is_ows(ct[i])) {
-                i++;
-                len++;
-            }
-        }
-        if (len == 0 || len > kMaxBoundary || b[len - 1] == ' ') return false;
-        for (size_t k = 0; k < len; k++)
-            if (!boundary_char(b[k])) return false;
-        *boundary = b;
-        *boundary_len = len;
-        return true;
-    }
-    return false;
+    const char* b = nullptr;
+    size_t len = 0;
+    if (!header_param(ct, n, i, "boundary=", &b, &len)) return false;
+    if (len == 0 || len > kMaxBoundary || b[len - 1] == ' ') return false;
+    for (size_t k = 0; k < len; k++)
+        if (!boundary_char(b[k])) return false;
+    *boundary = b;
+    *boundary_len = len;
+    return true;
 }
 
 MultipartStatus multipart_find_field(const char* body, size_t n, const char* b, size_t bl, const char* field,

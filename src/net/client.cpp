@@ -65,16 +65,10 @@ void ClientConn::open(ClientHost* host, const NetContext* ctx, pal::Socket s, ch
     keep_alive_ = true;
     close_after_ = linger_ = short_linger_ = peer_closed_ = staging_ = cors_allowed_ = false;
     chunked_ok_ = true;
-    in_len_ = 0;
-    out_len_ = 0;
-    out_off_ = 0;
-    write_stalled_ms_ = 0;
-    started_ms_ = now_ms;
-    last_activity_ms_ = now_ms;
-    opened_ms_ = now_ms;
+    in_len_ = out_len_ = out_off_ = 0;
     requests_ = 0;
     // A new connection must send its request head within the header timeout.
-    idle_deadline_ = now_ms + ctx_->cfg->agent.client_header_timeout_ms;
+    t_ = Times{now_ms, now_ms, now_ms, now_ms + ctx_->cfg->agent.client_header_timeout_ms, 0};
     ctx_->loop->add(this);
 }
 
@@ -108,8 +102,8 @@ RequestView ClientConn::request_view() const {
         v.content_type = req_.content_type.text;
         v.content_type_len = req_.content_type.len;
     }
-    v.forward_headers = req_.forward;
-    v.forward_len = req_.forward_len;
+    v.forward_headers = req_.forward.text;
+    v.forward_len = req_.forward.len;
     return v;
 }
 
@@ -125,22 +119,22 @@ uint16_t ClientConn::poll_events() const {
 
 uint64_t ClientConn::deadline_ms() const {
     uint64_t d = 0;
-    if (state_ == ClientState::reading || state_ == ClientState::closing) d = idle_deadline_;
-    if (write_stalled_ms_ != 0) {
-        uint64_t w = write_stalled_ms_ + ctx_->cfg->agent.client_write_timeout_ms;
+    if (state_ == ClientState::reading || state_ == ClientState::closing) d = t_.idle_deadline;
+    if (t_.write_stalled != 0) {
+        uint64_t w = t_.write_stalled + ctx_->cfg->agent.client_write_timeout_ms;
         if (d == 0 || w < d) d = w;
     }
     return d;
 }
 
 void ClientConn::on_deadline(uint64_t now_ms) {
-    if (write_stalled_ms_ != 0 && now_ms >= write_stalled_ms_ + ctx_->cfg->agent.client_write_timeout_ms) {
+    if (t_.write_stalled != 0 && now_ms >= t_.write_stalled + ctx_->cfg->agent.client_write_timeout_ms) {
         // The client stopped reading: nothing can reach it any more. Its upstream is cancelled.
         EW_LOG_INFO("client dropped: read nothing for client_write_timeout_ms=%u", ctx_->cfg->agent.client_write_timeout_ms);
         close_now();
         return;
     }
-    if (now_ms < idle_deadline_) return;
+    if (now_ms < t_.idle_deadline) return;
     if (state_ == ClientState::closing) {
         close_now();
         return;
@@ -187,7 +181,7 @@ void ClientConn::read_some(uint64_t now_ms) {
         return;
     }
     in_len_ += r.n;
-    last_activity_ms_ = now_ms;
+    t_.last_activity = now_ms;
     if (state_ == ClientState::reading) parse_buffered(now_ms);
     // While proxying, extra bytes (a pipelined request) wait in in_.
 }
@@ -196,14 +190,14 @@ void ClientConn::parse_buffered(uint64_t now_ms) {
     while (state_ == ClientState::reading && in_len_ > 0) {
         bool head_before = req_.in_body;
         if (req_.head_bytes == 0 && !req_.in_body) {
-            started_ms_ = now_ms;
-            idle_deadline_ = now_ms + ctx_->cfg->agent.client_header_timeout_ms;
+            t_.started = now_ms;
+            t_.idle_deadline = now_ms + ctx_->cfg->agent.client_header_timeout_ms;
         }
         size_t used = 0;
         HttpParse r = req_.feed(in_, in_len_, &used);
         memmove(in_, in_ + used, in_len_ - used);
         in_len_ -= used;
-        if (!head_before && req_.in_body) idle_deadline_ = now_ms + kRequestReadTimeoutMs;  // head complete
+        if (!head_before && req_.in_body) t_.idle_deadline = now_ms + kRequestReadTimeoutMs;  // head complete
         switch (r) {
             case HttpParse::need_more:
                 if (req_.wants_continue) {
@@ -258,7 +252,7 @@ bool ClientConn::write_raw(const char* data, size_t len) {
     if (out_off_ > 0 && out_off_ == out_len_ && !staging_) out_off_ = out_len_ = 0;
     if (len > sizeof out_ - out_len_) compact();
     if (len > sizeof out_ - out_len_) return false;
-    if (out_len_ == out_off_ && write_stalled_ms_ == 0) write_stalled_ms_ = ctx_->loop->now_ms();
+    if (out_len_ == out_off_ && t_.write_stalled == 0) t_.write_stalled = ctx_->loop->now_ms();
     memcpy(out_ + out_len_, data, len);
     out_len_ += len;
     return true;
@@ -346,7 +340,7 @@ bool ClientConn::begin_chunked(uint16_t status, const char* content_type, const 
             out_len_ = stage_start_;
             return false;
         }
-        if (write_stalled_ms_ == 0) write_stalled_ms_ = ctx_->loop->now_ms();
+        if (t_.write_stalled == 0) t_.write_stalled = ctx_->loop->now_ms();
         memmove(out_ + stage_start_ + n, out_ + stage_start_, staged);
         memcpy(out_ + stage_start_, head, n);
         out_len_ += n;
@@ -368,7 +362,7 @@ bool ClientConn::begin_chunked(uint16_t status, const char* content_type, const 
         return false;
     }
     if (out_len_ == out_off_ || stage_start_ == out_off_) {
-        if (write_stalled_ms_ == 0) write_stalled_ms_ = ctx_->loop->now_ms();
+        if (t_.write_stalled == 0) t_.write_stalled = ctx_->loop->now_ms();
     }
     memmove(out_ + stage_start_ + shift, out_ + stage_start_, staged);
     memcpy(out_ + stage_start_, head, n);
@@ -414,13 +408,13 @@ void ClientConn::flush() {
             return;
         }
         out_off_ += r.n;
-        if (r.n > 0) write_stalled_ms_ = ctx_->loop->now_ms();  // progress: the clock restarts
+        if (r.n > 0) t_.write_stalled = ctx_->loop->now_ms();  // progress: the clock restarts
     }
     if (!staging_) {
         out_off_ = 0;
         out_len_ = 0;
     }
-    write_stalled_ms_ = 0;
+    t_.write_stalled = 0;
 }
 
 void ClientConn::end_answer(AnswerEnd how, bool chunked) {
@@ -447,7 +441,7 @@ void ClientConn::after_flush(uint64_t now_ms) {
     if (state_ != ClientState::writing) return;
     if (linger_) {
         state_ = ClientState::closing;
-        idle_deadline_ = now_ms + (short_linger_ ? kSlowLingerMs : kLingerMs);
+        t_.idle_deadline = now_ms + (short_linger_ ? kSlowLingerMs : kLingerMs);
         in_len_ = 0;
         return;
     }
@@ -459,8 +453,8 @@ void ClientConn::after_flush(uint64_t now_ms) {
     state_ = ClientState::reading;
     cors_allowed_ = false;
     req_.reset();
-    last_activity_ms_ = now_ms;
-    idle_deadline_ = now_ms + kIdleTimeoutMs;
+    t_.last_activity = now_ms;
+    t_.idle_deadline = now_ms + kIdleTimeoutMs;
     if (in_len_ > 0) parse_buffered(now_ms);
 }
 

@@ -48,8 +48,8 @@ public:
     void take_input(uint64_t now_ms) {
         if (state_ == ClientState::reading) read_some(now_ms);
     }
-    uint64_t opened_ms() const { return opened_ms_; }
-    uint64_t last_activity_ms() const { return last_activity_ms_; }
+    uint64_t opened_ms() const { return t_.opened; }
+    uint64_t last_activity_ms() const { return t_.last_activity; }
     // CORS: the request came from a browser page on an origin cors_origins does not allow.
     bool origin_refused() const { return req_.origin.present && !cors_allowed_; }
 
@@ -109,12 +109,15 @@ private:
     bool chunked_ok_ = true;     // false for HTTP/1.0: a stream is close-delimited
     bool staging_ = false;
     size_t stage_start_ = 0;
-    uint64_t started_ms_ = 0;
-    uint64_t idle_deadline_ = 0;
-    uint64_t last_activity_ms_ = 0;
-    uint64_t opened_ms_ = 0;
+    // When things happened and are due (monotonic ms; 0 = not set).
+    struct Times {
+        uint64_t opened = 0;         // accepted
+        uint64_t started = 0;        // the current request's first byte
+        uint64_t last_activity = 0;  // the client last sent something
+        uint64_t idle_deadline = 0;  // keep-alive idle, head or body timeout, linger end
+        uint64_t write_stalled = 0;  // output waiting since (0: none waiting)
+    } t_;
     uint32_t requests_ = 0;
-    uint64_t write_stalled_ms_ = 0;  // output waiting since (0: none waiting)
     char in_[EW_CAP_CLIENT_IN];
     size_t in_len_ = 0;
     char out_[EW_CAP_CLIENT_OUT];

@@ -84,17 +84,6 @@ int req_url(llhttp_t* hp, const char* at, size_t len) {
     return 0;
 }
 
-void fwd_append(RequestParser* p, const char* s, size_t n) {
-    if (p->fwd_bad) return;
-    if (p->forward_len + n >= sizeof p->forward) {
-        p->fwd_bad = true;
-        return;
-    }
-    memcpy(p->forward + p->forward_len, s, n);
-    p->forward_len = static_cast<uint16_t>(p->forward_len + n);
-    p->forward[p->forward_len] = '\0';
-}
-
 // RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 // "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
 bool is_tchar(unsigned char c) {
@@ -129,10 +118,7 @@ int req_value(llhttp_t* hp, const char* at, size_t len) {
     }
     p->value_open = true;
     p->value_at_buffer_end = at + len == p->feed_end;
-    if (p->forwarding) {
-        if (!header_value_ok(at, len)) p->fwd_bad = true;
-        fwd_append(p, at, len);
-    }
+    if (p->forward.active) p->forward.value(at, len);
     return value_cb<RequestParser>(hp, at, len);
 }
 
@@ -140,15 +126,7 @@ int req_value_complete(llhttp_t* hp) {
     RequestParser* p = static_cast<RequestParser*>(hp->data);
     p->value_open = false;
     p->value_at_buffer_end = false;
-    if (p->forwarding) {
-        fwd_append(p, "\r\n", 2);
-        if (p->fwd_bad) {  // dropped whole; the earlier ones stay
-            p->forward_len = p->fwd_start;
-            p->forward[p->forward_len] = '\0';
-        }
-        p->forwarding = false;
-        p->fwd_bad = false;
-    }
+    if (p->forward.active) p->forward.end();
     return value_complete_cb<RequestParser>(hp);
 }
 
@@ -167,11 +145,7 @@ bool chunk_crlf_ok(RequestParser* p, const char* from) {
 int req_field_complete(llhttp_t* hp) {
     RequestParser* p = static_cast<RequestParser*>(hp->data);
     if (!p->field_truncated && client_header_forwarded(p->field, p->field_len)) {
-        p->fwd_start = p->forward_len;
-        p->fwd_bad = false;
-        p->forwarding = true;
-        fwd_append(p, p->field, p->field_len);
-        fwd_append(p, ": ", 2);
+        p->forward.begin(p->field, p->field_len);
     }
     if (field_is(p->field, p->field_truncated, "authorization")) {
         if (p->authorization.present) {
@@ -242,52 +216,23 @@ bool relayed_header(const char* field, bool truncated) {
            strncasecmp(field, "x-ratelimit-", 12) == 0;
 }
 
-void pass_append(ResponseParser* p, const char* s, size_t n) {
-    if (p->pass_overflow) return;
-    if (p->passthrough_len + n >= sizeof p->passthrough) {
-        p->pass_overflow = true;
-        return;
-    }
-    memcpy(p->passthrough + p->passthrough_len, s, n);
-    p->passthrough_len = static_cast<uint16_t>(p->passthrough_len + n);
-    p->passthrough[p->passthrough_len] = '\0';
-}
-
 int resp_value(llhttp_t* hp, const char* at, size_t len) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
-    if (p->passing) {
-        // A value must not smuggle a line break into our head (llhttp rejects them; be sure).
-        for (size_t i = 0; i < len; i++) {
-            unsigned char c = static_cast<unsigned char>(at[i]);
-            if ((c < 0x20 && c != '\t') || c == 0x7f) p->pass_overflow = true;
-        }
-        pass_append(p, at, len);
-    }
+    // A value must not smuggle a line break into our head (llhttp rejects them; be sure).
+    if (p->passthrough.active) p->passthrough.value(at, len);
     return value_cb<ResponseParser>(hp, at, len);
 }
 
 int resp_value_complete(llhttp_t* hp) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
-    if (p->passing) {
-        pass_append(p, "\r\n", 2);
-        if (p->pass_overflow) {  // drop this header whole, keep the earlier ones
-            p->passthrough_len = p->pass_start;
-            p->passthrough[p->passthrough_len] = '\0';
-            p->pass_overflow = false;
-        }
-        p->passing = false;
-    }
+    if (p->passthrough.active) p->passthrough.end();
     return value_complete_cb<ResponseParser>(hp);
 }
 
 int resp_field_complete(llhttp_t* hp) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
     if (!p->head_done && relayed_header(p->field, p->field_truncated)) {
-        p->pass_start = p->passthrough_len;
-        p->pass_overflow = false;
-        p->passing = true;
-        pass_append(p, p->field, p->field_len);
-        pass_append(p, ": ", 2);
+        p->passthrough.begin(p->field, p->field_len);
     }
     if (field_is(p->field, p->field_truncated, "content-type"))
         p->current = start_value(&p->content_type);
@@ -400,11 +345,7 @@ void RequestParser::reset() {
     expect.clear();
     origin.clear();
     acr_private_network.clear();
-    forward[0] = '\0';
-    forward_len = 0;
-    fwd_start = 0;
-    forwarding = false;
-    fwd_bad = false;
+    forward.clear();
     http10 = false;
     wants_continue = false;
     body_len = 0;
@@ -503,11 +444,7 @@ void ResponseParser::reset_head() {
     retry_after.clear();
     retry_after_ms.clear();
     date.clear();
-    passthrough[0] = '\0';
-    passthrough_len = 0;
-    pass_start = 0;
-    passing = false;
-    pass_overflow = false;
+    passthrough.clear();
     head_bytes = 0;
     field[0] = '\0';
     field_len = 0;

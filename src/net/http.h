@@ -5,6 +5,7 @@
 #include <llhttp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/caps.h"
 
@@ -32,6 +33,58 @@ struct HeaderValue {
     }
 };
 
+// Whole header lines copied from a peer's head, "Name: value\r\n" each, to be written into
+// another head (the headers a client may forward upstream, the upstream's request ids and
+// rate-limit headers relayed to the client). Bounded: a line that does not fit, or whose
+// value carries a control byte or non-ASCII, is dropped whole; the earlier ones stay.
+template <size_t N>
+struct HeaderLines {
+    char text[N];  // NUL-terminated
+    uint16_t len = 0;
+    uint16_t start = 0;  // where the line being copied began
+    bool active = false;
+    bool bad = false;
+    void clear() {
+        text[0] = '\0';
+        len = start = 0;
+        active = bad = false;
+    }
+    void begin(const char* name, size_t n) {
+        start = len;
+        bad = false;
+        active = true;
+        append(name, n);
+        append(": ", 2);
+    }
+    void value(const char* s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = static_cast<unsigned char>(s[i]);
+            if ((c < 0x20 && c != '\t') || c > 0x7e) bad = true;
+        }
+        append(s, n);
+    }
+    void end() {
+        append("\r\n", 2);
+        if (bad) {
+            len = start;
+            text[len] = '\0';
+        }
+        active = bad = false;
+    }
+
+private:
+    void append(const char* s, size_t n) {
+        if (bad) return;
+        if (len + n >= N) {
+            bad = true;
+            return;
+        }
+        memcpy(text + len, s, n);
+        len = static_cast<uint16_t>(len + n);
+        text[len] = '\0';
+    }
+};
+
 // The local side: requests from apps on the device.
 struct RequestParser {
     llhttp_t parser;
@@ -47,11 +100,7 @@ struct RequestParser {
     HeaderValue acr_private_network;      // Access-Control-Request-Private-Network (Chromium PNA)
     // The client headers that go upstream (header_policy: OpenAI-Project, ...), "Name: value\r\n"
     // each, validated; one that does not fit or carries a control byte is dropped whole.
-    char forward[EW_CAP_FORWARD_HEADERS];
-    uint16_t forward_len = 0;
-    uint16_t fwd_start = 0;
-    bool forwarding = false;
-    bool fwd_bad = false;
+    HeaderLines<EW_CAP_FORWARD_HEADERS> forward;
     bool http10 = false;                  // an HTTP/1.0 request: no chunked answers
     bool wants_continue = false;  // "Expect: 100-continue" with a body to come (curl sends it)
     char* body = nullptr;       // caller-owned storage
@@ -100,11 +149,7 @@ struct ResponseParser {
     HeaderValue date;
     // Upstream headers relayed to the client as they are: request ids and rate-limit state
     // (x-request-id, openai-*, x-ratelimit-*), "Name: value\r\n" each, bounded.
-    char passthrough[EW_CAP_PASSTHROUGH];
-    uint16_t passthrough_len = 0;
-    uint16_t pass_start = 0;
-    bool passing = false;
-    bool pass_overflow = false;
+    HeaderLines<EW_CAP_PASSTHROUGH> passthrough;
     bool keep_alive = false;
     bool head_done = false;
     bool done = false;

@@ -154,7 +154,7 @@ bool ProxyExchange::commit(uint16_t status, const char* content_type, uint64_t n
     char hdr[EW_CAP_CLIENT_HEAD - 256];
     StrBuf h(hdr, sizeof hdr);
     edgeway_headers(&h, true);
-    if (conn_) h.append(conn_->response().passthrough, conn_->response().passthrough_len);
+    if (conn_) h.append(conn_->response().passthrough.text, conn_->response().passthrough.len);
     commit_status_ = status;
     state_ = ExchangeState::committed;
     record_success(status, now_ms);
