@@ -122,8 +122,11 @@
 #ifndef EW_CAP_RENDER
 #define EW_CAP_RENDER (EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD)  // /status, /metrics, / rendering scratch
 #endif
+#ifndef EW_CAP_REQUEST_ID
+#define EW_CAP_REQUEST_ID 65          // a request id (client's X-Request-Id or made here), incl. NUL
+#endif
 #ifndef EW_CAP_REQUEST_SERIES
-#define EW_CAP_REQUEST_SERIES 96      // (endpoint, model, status) request counters kept apart
+#define EW_CAP_REQUEST_SERIES 96      // (endpoint, served model, requested model, status) counters kept apart
 #endif
 
 // ---- the loop ----------------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 #include "net/client.h"
 #include "net/log.h"
 #include "net/resolver.h"
+#include "net/state_log.h"
+#include "pal.h"
 
 namespace ew {
 namespace {
@@ -66,7 +68,7 @@ bool LocalApi::authorized(const ClientConn* c) const {
 
 void LocalApi::serve(ClientConn* c, uint64_t now_ms) {
     const RequestParser& r = c->request();
-    for (uint32_t i = 0; i < ctx_->cfg->endpoint_count; i++) health_tick(&ctx_->health[i], *ctx_->params, now_ms);
+    note_states(*ctx_, now_ms);
     if (c->origin_refused()) {
         // A page on an origin cors_origins does not list: refused before anything runs (a
         // "simple" cross-site POST needs no preflight), and without CORS headers, so the
@@ -199,6 +201,15 @@ void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
         view.names = names;
         view.dns_heap_bytes = h.in_use;
         view.dns_heap_peak_bytes = h.peak;
+    }
+    if (path_is(r.path, "/metrics")) {
+        pal::ProcessStats ps;
+        pal::process_stats(&ps);
+        view.process.resident_bytes = ps.resident_bytes;
+        view.process.start_wall_ms = ps.start_wall_ms;
+        view.process.open_fds = ps.open_fds;
+        view.process.max_fds = ps.max_fds;
+        view.process.wall_ms = pal::wall_ms();
     }
     if (!get) {
         c->respond_error(405, "Use GET on this path.", "invalid_request_error", "method_not_allowed",

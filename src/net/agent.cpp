@@ -1,5 +1,7 @@
 #include "net/agent.h"
 
+#include "net/state_log.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +139,11 @@ bool Agent::listen(char* err, size_t err_cap) {
     EW_LOG_INFO("listening on %s:%u endpoints=%u strategy=%s", cfg_.agent.listen_host, cfg_.agent.listen_port,
                 cfg_.endpoint_count, to_string(cfg_.agent.strategy));
     return true;
+}
+
+void Agent::run_once(int max_wait_ms) {
+    loop_.run_once(max_wait_ms);
+    note_states(ctx_, pal::now_ms());
 }
 
 void Agent::start_probes(uint64_t now_ms) {

@@ -110,6 +110,7 @@ RequestView ClientConn::request_view() const {
     }
     v.forward_headers = req_.forward;
     v.forward_len = req_.forward_len;
+    v.request_id = req_.request_id.present && !req_.request_id.truncated ? req_.request_id.text : "";
     return v;
 }
 

@@ -188,6 +188,8 @@ int req_field_complete(llhttp_t* hp) {
         p->current = start_value(&p->origin);
     } else if (field_is(p->field, p->field_truncated, "access-control-request-private-network")) {
         p->current = start_value(&p->acr_private_network);
+    } else if (field_is(p->field, p->field_truncated, "x-request-id")) {
+        p->current = start_value(&p->request_id);
     } else {
         p->current = nullptr;
     }
@@ -286,7 +288,12 @@ int resp_field_complete(llhttp_t* hp) {
         p->pass_start = p->passthrough_len;
         p->pass_overflow = false;
         p->passing = true;
-        pass_append(p, p->field, p->field_len);
+        // edgeway's answer carries the request's own x-request-id (the one in its logs);
+        // the upstream's is relayed beside it under another name.
+        if (field_is(p->field, p->field_truncated, "x-request-id"))
+            pass_append(p, "x-upstream-request-id", 21);
+        else
+            pass_append(p, p->field, p->field_len);
         pass_append(p, ": ", 2);
     }
     if (field_is(p->field, p->field_truncated, "content-type"))
@@ -406,6 +413,7 @@ void RequestParser::reset() {
     forwarding = false;
     fwd_bad = false;
     http10 = false;
+    request_id.clear();
     wants_continue = false;
     body_len = 0;
     keep_alive = true;
