@@ -95,6 +95,7 @@ bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
     cfg_ = cfg;
     params_ = params_from(cfg_);
     log_set_level(cfg_.agent.log_level);
+    log_set_format(cfg_.agent.log_format);
     started_ms_ = pal::now_ms();
     uint64_t seed = 0;
     if (pal::entropy(&seed, sizeof seed) != 0 || seed == 0) seed = started_ms_ | 1;
@@ -291,6 +292,7 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
     log_set_level(cfg_.agent.log_level);
     if (servers_changed) open_resolver();  // cached addresses are kept; lookups in flight are asked again
     resolver_.set_params(resolver_params_from(cfg_));
+    log_set_format(cfg_.agent.log_format);
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
         health_init(&health_[i]);
         for (uint32_t j = 0; j < old.endpoint_count; j++)
