@@ -32,11 +32,11 @@ void render_histograms(StrBuf* out, const Config& cfg, const char* name, const c
             // A pair never used has no series: the page stays small, the labels bounded.
             if (hs[e][s].count == 0) continue;
             StrBuf l(labels, sizeof labels);
-            l.appendf("endpoint=\"%s\",model=\"%s\",source=\"upstream\"", cfg.endpoints[e].name,
+            l.appendf("endpoint=\"%s\",model=\"%s\"", cfg.endpoints[e].name,
                       cfg.endpoints[e].models[s]);
             render_histogram(out, name, labels, hs[e][s]);
         }
-    if (edgeway) render_histogram(out, name, "endpoint=\"none\",model=\"none\",source=\"edgeway\"", *edgeway);
+    if (edgeway && edgeway->count) render_histogram(out, name, "endpoint=\"none\",model=\"none\"", *edgeway);
 }
 
 // A Prometheus label value: backslash, quote and newline escaped.

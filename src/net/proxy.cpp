@@ -14,6 +14,8 @@
 namespace ew {
 namespace {
 
+constexpr uint16_t kClientLeft = 499;  // counted (nginx's code) when the client went away first
+
 AttemptOutcome outcome_of(ResultKind kind, uint16_t status) {
     switch (kind) {
         case ResultKind::ok: return AttemptOutcome::ok;
@@ -641,7 +643,7 @@ void ProxyExchange::finish_metrics(AnswerEnd how, uint16_t status, uint64_t now_
     Metrics& m = *ctx_->metrics;
     bool served = commit_status_ != 0;
     bool broken = served && how == AnswerEnd::unfinished;
-    if (served) status = commit_status_;
+    if (served && status != kClientLeft) status = commit_status_;
     m.total++;
     bool ok = status >= 200 && status < 300 && !broken;
     if (ok) {
@@ -702,7 +704,7 @@ void ProxyExchange::cancel(uint64_t now_ms) {
     // The client left: free the upstream attempt and the slot now.
     if (conn_)
         EW_LOG_INFO("client left: cancelling attempt on endpoint=%s", ctx_->cfg->endpoints[cur_.endpoint].name);
-    finish_metrics(AnswerEnd::complete, 499, now_ms);  // a client that left is no broken stream
+    finish_metrics(AnswerEnd::complete, kClientLeft, now_ms);  // no broken stream, and no success either
     if (conn_) {
         conn_->release(false);
         conn_ = nullptr;

@@ -456,10 +456,10 @@ describe('metrics after traffic', () => {
     for (const [name, count] of [['edgeway_request_duration_seconds', 7], ['edgeway_time_to_first_token_seconds', 1]]) {
       const buckets = metricSamples(m, `${name}_bucket`);
       assert.ok(buckets.length >= 2, `${name}: no buckets\n${r.body}`);
-      // One series per (endpoint, served model, source); buckets cumulative within each, up to 300 s.
+      // One series per (endpoint, served model); buckets cumulative within each, up to 300 s.
       const series = new Map();
       for (const b of buckets) {
-        const key = `${b.labels.endpoint}/${b.labels.model}/${b.labels.source}`;
+        const key = `${b.labels.endpoint}/${b.labels.model}`;
         const prev = series.get(key) || 0;
         assert.ok(b.value >= prev, `${name} buckets not cumulative\n${r.body}`);
         series.set(key, b.value);
