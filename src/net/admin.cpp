@@ -107,6 +107,7 @@ void LocalApi::serve(ClientConn* c, uint64_t now_ms) {
 // another page waits (503, Retry-After: 1; a scraper's next turn).
 bool LocalApi::render_free(ClientConn* c) {
     if (render_owner_ && render_owner_->sending_from(render_)) {
+        EW_LOG_WARN("page answered 503: another client is still reading a page from the render buffer");
         c->respond_error(503, "edgeway: another client is still reading a page; retry shortly.", "server_error",
                          "overloaded", "Retry-After: 1\r\n");
         c->finish_response();

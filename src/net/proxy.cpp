@@ -271,6 +271,8 @@ void ProxyExchange::on_deadline(uint64_t now_ms) {
     // The whole request ran out of time before anything was committed.
     drop_connection();
     copy_str(last_error_, sizeof last_error_, "request_timeout_ms reached");
+    EW_LOG_WARN("request failed model=%s attempts=%u status=504 error=\"request_timeout_ms=%u reached before an answer\"",
+                requested_model_, attempts_, ctx_->cfg->agent.request_timeout_ms);
     answer_error(504, "edgeway: no upstream answered within request_timeout_ms.", "server_error", nullptr, "timeout",
                  "", now_ms);
 }
@@ -365,6 +367,9 @@ ResultKind ProxyExchange::open_attempt(uint64_t now_ms, bool fresh_only, char* e
     if (c == nullptr) {
         // The connection table is full: answer at once rather than queue.
         copy_str(last_error_, sizeof last_error_, "upstream connection table full");
+        EW_LOG_WARN("request failed model=%s attempts=%u status=503 error=\"every upstream connection slot is in use "
+                    "(EW_CAP_UPSTREAM_CONNS=%u)\"",
+                    requested_model_, attempts_, static_cast<unsigned>(EW_CAP_UPSTREAM_CONNS));
         answer_error(503, "edgeway: every upstream connection slot is in use; retry shortly.", "server_error", nullptr,
                      "overloaded", "Retry-After: 1\r\n", now_ms);
         return ResultKind::connect;
