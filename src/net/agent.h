@@ -61,6 +61,7 @@ public:
     void on_client_closed(ClientConn* c) override;
 
 private:
+    static bool same_labels(const Config& a, const Config& b);
     void setup_endpoints();
     void open_resolver();
     static void on_name_change(void* self, uint8_t endpoint);
