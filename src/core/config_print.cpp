@@ -15,6 +15,8 @@ void host_port(StrBuf* out, const char* host, unsigned port) {
         out->appendf("%s:%u", host, port);
 }
 
+unsigned u(uint32_t v) { return static_cast<unsigned>(v); }
+
 void secret(StrBuf* out, const char* what, const char* value) {
     out->appendf("; %s: %s\n", what, value[0] ? "set (masked)" : "none");
 }
@@ -31,14 +33,15 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
     out->appendf("log_level = %s\nlog_format = %s\nstrategy = %s\nmax_clients = %u\nmax_request_bytes = %u\n"
                  "request_timeout_ms = %u\nmax_attempts = %u\nretry_backoff_ms = %u\nretry_backoff_max_ms = %u\n"
                  "first_token_timeout_ms = %u\nclient_header_timeout_ms = %u\nclient_write_timeout_ms = %u\n",
-                 to_string(a.log_level), to_string(a.log_format), to_string(a.strategy), a.max_clients,
-                 a.max_request_bytes, a.request_timeout_ms, a.max_attempts, a.retry_backoff_ms, a.retry_backoff_max_ms,
-                 a.first_token_timeout_ms, a.client_header_timeout_ms, a.client_write_timeout_ms);
+                 to_string(a.log_level), to_string(a.log_format), to_string(a.strategy), u(a.max_clients),
+                 u(a.max_request_bytes), u(a.request_timeout_ms), u(a.max_attempts), u(a.retry_backoff_ms),
+                 u(a.retry_backoff_max_ms), u(a.first_token_timeout_ms), u(a.client_header_timeout_ms),
+                 u(a.client_write_timeout_ms));
     const ProbeConfig& p = cfg.probe;
     out->appendf("\n[probe]\nkind = %s\ninterval_ms = %u\ndown_interval_ms = %u\ntimeout_ms = %u\nfall = %u\n"
                  "rise = %u\njitter_pct = %u\ncooldown_max_ms = %u\n",
-                 to_string(p.kind), p.interval_ms, p.down_interval_ms, p.timeout_ms, p.fall, p.rise, p.jitter_pct,
-                 p.cooldown_max_ms);
+                 to_string(p.kind), u(p.interval_ms), u(p.down_interval_ms), u(p.timeout_ms), u(p.fall), u(p.rise),
+                 u(p.jitter_pct), u(p.cooldown_max_ms));
     for (uint32_t i = 0; i < cfg.endpoint_count; i++) {
         const EndpointConfig& e = cfg.endpoints[i];
         out->appendf("\n[endpoint.%s]\nurl = %s\n", e.name, e.url);
@@ -46,7 +49,7 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
         out->append("models = ");
         for (uint32_t m = 0; m < e.model_count; m++) out->appendf("%s%s", m ? ", " : "", e.models[m]);
         out->appendf("\npriority = %d\ntimeout_ms = %u\ntls_verify = %s\nca_file = %s\n", static_cast<int>(e.priority),
-                     e.timeout_ms, e.tls_verify ? "true" : "false", e.ca_file);
+                     u(e.timeout_ms), e.tls_verify ? "true" : "false", e.ca_file);
     }
     if (cfg.fallback_count) {
         out->append("\n[fallback]\n");

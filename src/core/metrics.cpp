@@ -23,20 +23,23 @@ void render_histogram(StrBuf* out, const char* name, const char* labels, const H
                  static_cast<ull>(h.count), name, labels, h.sum_s, name, labels, static_cast<ull>(h.count));
 }
 
-void render_histograms(StrBuf* out, const Config& cfg, const char* name, const char* help,
-                       const Histogram (&hs)[EW_CAP_ENDPOINTS][EW_CAP_MODELS_PER_ENDPOINT], const Histogram* edgeway) {
+// One series per pair in use, in order of first use; the labels come from the configuration.
+void render_histograms(StrBuf* out, const Config& cfg, const char* name, const char* help, const Metrics& m,
+                       bool first_token) {
     out->appendf("# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     char labels[EW_CAP_NAME + EW_CAP_MODEL_NAME + 64];
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
-        for (uint32_t s = 0; s < cfg.endpoints[e].model_count; s++) {
-            // A pair never used has no series: the page stays small, the labels bounded.
-            if (hs[e][s].count == 0) continue;
-            StrBuf l(labels, sizeof labels);
-            l.appendf("endpoint=\"%s\",model=\"%s\"", cfg.endpoints[e].name,
-                      cfg.endpoints[e].models[s]);
-            render_histogram(out, name, labels, hs[e][s]);
-        }
-    if (edgeway && edgeway->count) render_histogram(out, name, "endpoint=\"none\",model=\"none\"", *edgeway);
+    for (size_t i = 0; i < m.pair_count; i++) {
+        const HistogramPair& p = m.pairs[i];
+        const Histogram& h = first_token ? p.first_token : p.duration;
+        if (h.count == 0 || p.endpoint >= cfg.endpoint_count || p.model_slot >= cfg.endpoints[p.endpoint].model_count)
+            continue;
+        StrBuf l(labels, sizeof labels);
+        l.appendf("endpoint=\"%s\",model=\"%s\"", cfg.endpoints[p.endpoint].name,
+                  cfg.endpoints[p.endpoint].models[p.model_slot]);
+        render_histogram(out, name, labels, h);
+    }
+    if (!first_token && m.edgeway_duration.count)
+        render_histogram(out, name, "endpoint=\"none\",model=\"none\"", m.edgeway_duration);
 }
 
 // A Prometheus label value: backslash, quote and newline escaped.
@@ -176,10 +179,11 @@ void Metrics::advance_minutes(uint64_t now_ms) {
 
 void Metrics::count_request(const RequestRecord& r) {
     bool upstream = r.endpoint < EW_CAP_ENDPOINTS && r.model_slot < EW_CAP_MODELS_PER_ENDPOINT;
-    if (upstream)
-        request_duration[r.endpoint][r.model_slot].observe_ms(r.duration_ms);
-    else
+    if (upstream) {
+        if (HistogramPair* p = pair(r.endpoint, r.model_slot)) p->duration.observe_ms(r.duration_ms);
+    } else {
         edgeway_duration.observe_ms(r.duration_ms);
+    }
     if (r.broken && r.endpoint < EW_CAP_ENDPOINTS) streams_broken[r.endpoint]++;
     advance_minutes(r.now_ms);
     size_t cell = static_cast<size_t>(minute_last % kMinuteRing);
@@ -204,7 +208,20 @@ void Metrics::count_request(const RequestRecord& r) {
 
 void Metrics::observe_first_token(uint8_t endpoint, uint8_t model_slot, uint64_t ms) {
     if (endpoint < EW_CAP_ENDPOINTS && model_slot < EW_CAP_MODELS_PER_ENDPOINT)
-        first_token[endpoint][model_slot].observe_ms(ms);
+        if (HistogramPair* p = pair(endpoint, model_slot)) p->first_token.observe_ms(ms);
+}
+
+HistogramPair* Metrics::pair(uint8_t endpoint, uint8_t model_slot) {
+    for (size_t i = 0; i < pair_count; i++)
+        if (pairs[i].endpoint == endpoint && pairs[i].model_slot == model_slot) return &pairs[i];
+    if (pair_count == EW_CAP_HISTOGRAM_PAIRS) {
+        pairs_dropped++;
+        return nullptr;
+    }
+    HistogramPair& p = pairs[pair_count++];
+    p.endpoint = endpoint;
+    p.model_slot = model_slot;
+    return &p;
 }
 
 const char* to_string(AttemptOutcome o) {
@@ -335,10 +352,13 @@ void metrics_render_prometheus(const MetricsView& v, StrBuf* out) {
                          static_cast<ull>(m.completion_tokens[e][s]));
         }
     render_histograms(out, cfg, "edgeway_request_duration_seconds",
-                      "Client request duration, all attempts included, by serving endpoint and model.",
-                      m.request_duration, &m.edgeway_duration);
+                      "Client request duration, all attempts included, by serving endpoint and model.", m, false);
     render_histograms(out, cfg, "edgeway_time_to_first_token_seconds",
-                      "Streaming: request start to the first SSE data event relayed.", m.first_token, nullptr);
+                      "Streaming: request start to the first SSE data event relayed.", m, true);
+    gauge_head(out, "edgeway_latency_pairs_dropped_total",
+               "Observations not kept: every (endpoint, model) histogram slot was in use (EW_CAP_HISTOGRAM_PAIRS).",
+               "counter");
+    out->appendf("edgeway_latency_pairs_dropped_total %llu\n", static_cast<ull>(m.pairs_dropped));
     gauge_head(out, "edgeway_clients_rejected_total", "Connections refused: client table full.", "counter");
     out->appendf("edgeway_clients_rejected_total %llu\n", static_cast<ull>(m.rejected_full));
     gauge_head(out, "edgeway_clients_evicted_total", "Idle or incomplete connections closed to admit a new client.",

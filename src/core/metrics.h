@@ -27,6 +27,15 @@ struct Histogram {
     void observe_ms(uint64_t ms);
 };
 
+// The histograms of one (endpoint, served model) pair, made on its first answer: the
+// table holds EW_CAP_HISTOGRAM_PAIRS of the configuration's pairs (the ones in use).
+struct HistogramPair {
+    uint8_t endpoint = kNoEndpoint;
+    uint8_t model_slot = kNoSlot;
+    Histogram duration;
+    Histogram first_token;
+};
+
 // A model name as a small number the configuration resolves: endpoint * EW_CAP_MODELS_PER_ENDPOINT
 // + slot (the first endpoint listing it), kFallbackRef + rule for a name only [fallback] knows,
 // kNoModelRef otherwise. Keeps the requested-model label bounded by the configuration.
@@ -66,9 +75,10 @@ struct Metrics {
     RequestSeries series[EW_CAP_REQUEST_SERIES] = {};
     size_t series_count = 0;
     uint64_t series_dropped = 0;
-    Histogram request_duration[EW_CAP_ENDPOINTS][EW_CAP_MODELS_PER_ENDPOINT];
+    HistogramPair pairs[EW_CAP_HISTOGRAM_PAIRS];
+    size_t pair_count = 0;
+    uint64_t pairs_dropped = 0;  // observations of a pair that found the table full
     Histogram edgeway_duration;  // answers edgeway made itself
-    Histogram first_token[EW_CAP_ENDPOINTS][EW_CAP_MODELS_PER_ENDPOINT];
     // State changes as logged (src/net/state_log): what was last seen, since when, how often.
     uint8_t seen_state[EW_CAP_ENDPOINTS] = {};  // HealthState
     uint64_t state_since_ms[EW_CAP_ENDPOINTS] = {};  // 0: since start
@@ -93,6 +103,8 @@ struct Metrics {
     void count_probe(size_t endpoint, ResultKind k);
     void count_request(const RequestRecord& r);
     void observe_first_token(uint8_t endpoint, uint8_t model_slot, uint64_t ms);
+    // The pair's histograms, made on first use; nullptr when the table is full.
+    HistogramPair* pair(uint8_t endpoint, uint8_t model_slot);
     // Moves the minute ring to now (cells of minutes without traffic become 0).
     void advance_minutes(uint64_t now_ms);
 };

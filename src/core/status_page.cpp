@@ -67,7 +67,8 @@ void result_strip(StrBuf* out, const Health& h) {
             bool ok = h.ring[(first + i) % EW_CAP_HISTORY] != 0;
             uint32_t j = i;
             while (j < n && (h.ring[(first + j) % EW_CAP_HISTORY] != 0) == ok) j++;
-            if (static_cast<int>(ok) == want) out->appendf("M%u 0h%uv10h-%uz", i * 4, (j - i) * 4 - 1, (j - i) * 4 - 1);
+            unsigned w = static_cast<unsigned>((j - i) * 4 - 1);
+            if (static_cast<int>(ok) == want) out->appendf("M%u 0h%uv10h-%uz", static_cast<unsigned>(i * 4), w, w);
             i = j;
         }
         out->append("\"/>");
@@ -91,7 +92,8 @@ void minute_chart(StrBuf* out, const Metrics& m, uint64_t now_ms) {
         total += req[k];
         fo += fail[k];
     }
-    out->appendf("<h2>Last hour: %u requests, %u with failover, peak %u/min</h2>", total, fo, peak);
+    out->appendf("<h2>Last hour: %u requests, %u with failover, peak %u/min</h2>", static_cast<unsigned>(total),
+                 static_cast<unsigned>(fo), static_cast<unsigned>(peak));
     if (peak == 0) peak = 1;
     out->appendf("<svg class=\"chart\" viewBox=\"0 0 %u 40\" preserveAspectRatio=\"none\" role=\"img\" "
                  "aria-label=\"requests per minute\">",
@@ -104,7 +106,8 @@ void minute_chart(StrBuf* out, const Metrics& m, uint64_t now_ms) {
             if (!series[s][k]) continue;
             uint32_t hgt = series[s][k] * 40 / peak;
             if (hgt == 0) hgt = 1;
-            out->appendf("M%u %uh3v%uh-3z", static_cast<unsigned>(k * 4), 40 - hgt, hgt);
+            out->appendf("M%u %uh3v%uh-3z", static_cast<unsigned>(k * 4), static_cast<unsigned>(40 - hgt),
+                         static_cast<unsigned>(hgt));
         }
         out->append("\"/>");
     }
@@ -224,7 +227,7 @@ void status_page_render(const MetricsView& v, StrBuf* out) {
             if (ok)
                 out->append("ok");
             else if (h.last_kind == ResultKind::http_status)
-                out->appendf("HTTP %u", h.last_http_status);
+                out->appendf("HTTP %u", static_cast<unsigned>(h.last_http_status));
             else
                 out->append(to_string(h.last_kind));
             out->append(", ");
@@ -241,7 +244,8 @@ void status_page_render(const MetricsView& v, StrBuf* out) {
             out->appendf("%.0f%%", health_success_ratio(h) * 100.0f);
         else
             out->append("&mdash;");
-        out->appendf("</td><td>%u&times;</td></tr><tr class=\"more %s\"><td colspan=\"7\">", h.ejections, cls);
+        out->appendf("</td><td>%u&times;</td></tr><tr class=\"more %s\"><td colspan=\"7\">",
+                     static_cast<unsigned>(h.ejections), cls);
         html(out, ec.url);
         out->appendf(" &middot; priority %d &middot; %llu requests", static_cast<int>(ec.priority),
                      static_cast<ull>(h.requests));

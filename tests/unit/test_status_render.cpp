@@ -178,17 +178,40 @@ TEST_CASE("/metrics of every endpoint, 16-character names, 8 endpoint/model pair
     }
     for (int e = 0; e < 4; e++)
         for (int s = 0; s < 2; s++) {
-            w.m->request_duration[e][s].observe_ms(1234);
-            w.m->first_token[e][s].observe_ms(321);
+            w.m->observe_first_token(static_cast<uint8_t>(e), static_cast<uint8_t>(s), 321);
             w.m->prompt_tokens[e][s] = w.m->completion_tokens[e][s] = 99999;
             RequestRecord r;
             r.endpoint = static_cast<uint8_t>(e);
             r.model_slot = static_cast<uint8_t>(s);
             r.requested = static_cast<uint16_t>(e * EW_CAP_MODELS_PER_ENDPOINT + s);
             r.status = 200;
+            r.duration_ms = 1234;
             r.now_ms = w.now;
             w.m->count_request(r);
         }
+    CHECK(w.m->pair_count == 8);
     std::string t = w.metrics();  // REQUIREs no overflow
     CHECK(t.find("edgeway_time_to_first_token_seconds_count") != std::string::npos);
+}
+
+TEST_CASE("metrics: histogram pairs are made on first use, and a full table drops and counts", "[metrics]") {
+    World w;
+    for (int e = 0; e < EW_CAP_ENDPOINTS; e++) {
+        char name[16];
+        snprintf(name, sizeof name, "e%d", e);
+        w.add(name, 0, {});
+        EndpointConfig& ec = w.cfg->endpoints[e];
+        for (int s = 0; s < EW_CAP_MODELS_PER_ENDPOINT; s++) snprintf(ec.models[s], EW_CAP_MODEL_NAME, "m%d", s);
+        ec.model_count = EW_CAP_MODELS_PER_ENDPOINT;
+    }
+    size_t observed = 0;
+    for (int e = 0; e < EW_CAP_ENDPOINTS; e++)
+        for (int s = 0; s < EW_CAP_MODELS_PER_ENDPOINT; s++) {
+            w.m->observe_first_token(static_cast<uint8_t>(e), static_cast<uint8_t>(s), 100);
+            observed++;
+        }
+    CHECK(w.m->pair_count == EW_CAP_HISTOGRAM_PAIRS);
+    CHECK(w.m->pairs_dropped == observed - EW_CAP_HISTOGRAM_PAIRS);
+    w.m->observe_first_token(0, 0, 100);  // an existing pair still counts
+    CHECK(w.m->pairs[0].first_token.count == 2);
 }
