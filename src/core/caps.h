@@ -122,6 +122,9 @@
 #ifndef EW_CAP_RENDER
 #define EW_CAP_RENDER 65536           // /status, /metrics, / : one buffer, sent from as the client reads
 #endif
+#ifndef EW_CAP_STATUS_MINUTES
+#define EW_CAP_STATUS_MINUTES 60      // minutes of request/failover counts the status page charts
+#endif
 #ifndef EW_CAP_HISTOGRAM_PAIRS
 #define EW_CAP_HISTOGRAM_PAIRS (2 * EW_CAP_ENDPOINTS)  // (endpoint, served model) pairs with histograms
 #endif

@@ -92,7 +92,8 @@ void minute_chart(StrBuf* out, const Metrics& m, uint64_t now_ms) {
         total += req[k];
         fo += fail[k];
     }
-    out->appendf("<h2>Last hour: %u requests, %u with failover, peak %u/min</h2>", static_cast<unsigned>(total),
+    out->appendf("<h2>Last %u min: %u requests, %u with failover, peak %u/min</h2>",
+                 static_cast<unsigned>(kMinuteRing), static_cast<unsigned>(total),
                  static_cast<unsigned>(fo), static_cast<unsigned>(peak));
     if (peak == 0) peak = 1;
     out->appendf("<svg class=\"chart\" viewBox=\"0 0 %u 40\" preserveAspectRatio=\"none\" role=\"img\" "
