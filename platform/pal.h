@@ -41,6 +41,17 @@ int init();
 uint64_t now_ms();      // monotonic
 uint64_t wall_ms();     // Unix epoch, for display only; 0 if the device has no clock
 
+// The process, for /metrics (scrape time only; may read files). Unknown values are -1.
+struct ProcessStats {
+    int64_t resident_bytes = -1;    // resident set size
+    int64_t start_wall_ms = -1;     // Unix epoch ms when the process started (0 clock: -1)
+    int64_t open_fds = -1;          // descriptors (Linux) or sockets (lwIP) open now
+    int64_t max_fds = -1;           // the limit on them
+};
+void process_stats(ProcessStats* out);
+// The port's part of process_stats: open descriptors/sockets and their limit.
+void port_fd_stats(int64_t* open_now, int64_t* limit);
+
 // Entropy for jitter and TLS seeding. Returns 0 when filled.
 int entropy(void* buf, size_t len);
 

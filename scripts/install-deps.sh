@@ -11,7 +11,8 @@
 #                                    lwIP, the ARM (aarch64, armhf) and Cortex-M toolchains, qemu,
 #                                    the :arm64/:armhf libraries, (bookworm) Mbed TLS 3.6.6
 #                                    built from Debian 13's source into /var/cache/edgeway,
-#                                    and the package tests' debootstrap, debhelper, lintian, nspawn
+#                                    the package tests' debootstrap, debhelper, lintian, nspawn,
+#                                    and Prometheus + promtool (the metrics test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/debian-release.sh
@@ -22,7 +23,7 @@ if [ "${1:-}" = "--test" ]; then
   want+=(iproute2 procps curl chromium liblwip-dev "clang-$EW_CLANG" "libclang-rt-$EW_CLANG-dev" dpkg-dev
          debootstrap debhelper lintian systemd-container
          gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
-         qemu-user g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
+         qemu-user g++-aarch64-linux-gnu g++-arm-linux-gnueabihf prometheus)
 fi
 # Node: Debian's nodejs and npm, unless a Node is already installed (a newer Node from
 # elsewhere ships its own npm, and Debian's npm package conflicts with it).
@@ -46,5 +47,10 @@ if [ "${1:-}" = "--test" ]; then
   # The e2e clients (openai, @langchain/openai, ai, playwright-core), pinned in tests/e2e/package-lock.json.
   if [ -f tests/e2e/package-lock.json ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  # playwright-core (pinned in tests/ui/package-lock.json) drives Debian's /usr/bin/chromium;
+  # it downloads no browser of its own.
+  if [ -f tests/ui/package-lock.json ]; then
+    (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi

@@ -5,6 +5,8 @@
 #include "pal.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -75,6 +77,22 @@ void set_nodelay(int fd) {
 struct pollfd g_pollfds[EW_PAL_MAX_POLL];
 
 }  // namespace
+
+// Open descriptors: the entries of /proc/self/fd (scrape time only), and RLIMIT_NOFILE.
+void port_fd_stats(int64_t* open_now, int64_t* limit) {
+    *open_now = -1;
+    *limit = -1;
+    DIR* d = opendir("/proc/self/fd");
+    if (d) {
+        int64_t n = 0;
+        while (struct dirent* e = readdir(d))
+            if (e->d_name[0] != '.') n++;
+        closedir(d);
+        *open_now = n - 1;  // not the directory's own descriptor
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) *limit = static_cast<int64_t>(rl.rlim_cur);
+}
 
 int init() { return 0; }
 

@@ -230,6 +230,16 @@ IoResult recv(Socket s, void* buf, size_t len) {
     return IoResult{Io::error, 0, errno};
 }
 
+// lwIP's sockets in use (it has no descriptor count: each slot of its table is asked), and
+// the table's size.
+void port_fd_stats(int64_t* open_now, int64_t* limit) {
+    int64_t n = 0;
+    for (int s = LWIP_SOCKET_OFFSET; s < LWIP_SOCKET_OFFSET + MEMP_NUM_NETCONN; s++)
+        if (lwip_fcntl(s, F_GETFL, 0) >= 0) n++;
+    *open_now = n;
+    *limit = MEMP_NUM_NETCONN;
+}
+
 void close(Socket s) {
     if (s >= 0) lwip_close(s);  // never the kernel's close: the numbers overlap
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -122,6 +123,48 @@ void log_line(LogPriority priority, const char* line, size_t len) {
     iov[2].iov_len = 1;
     while (writev(STDERR_FILENO, iov, 3) < 0 && errno == EINTR) {
     }
+}
+
+// RTOS: heap in use (e.g. xPortGetFreeHeapSize) for resident_bytes; the boot time from SNTP.
+// Here: /proc/self/statm and /proc/self/stat, read at scrape time only.
+void process_stats(ProcessStats* out) {
+    *out = ProcessStats{};
+    char buf[1024];
+    int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        if (n > 0) {
+            buf[n] = '\0';
+            unsigned long long size = 0, resident = 0;
+            if (sscanf(buf, "%llu %llu", &size, &resident) == 2)
+                out->resident_bytes = static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE);
+        }
+    }
+    // Field 22 of /proc/self/stat: start time in clock ticks after boot; boot time from
+    // CLOCK_REALTIME - CLOCK_BOOTTIME.
+    fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        const char* p = n > 0 ? (buf[n] = '\0', strrchr(buf, ')')) : nullptr;
+        unsigned long long start_ticks = 0;
+        if (p) {
+            // After ") " come fields 3..; the start time is field 22.
+            int field = 2;
+            for (const char* q = p + 1; *q && field < 22; q++)
+                if (*q == ' ') {
+                    field++;
+                    if (field == 22) start_ticks = strtoull(q + 1, nullptr, 10);
+                }
+        }
+        long hz = sysconf(_SC_CLK_TCK);
+        if (start_ticks && hz > 0) {
+            uint64_t real = clock_ms(CLOCK_REALTIME), boot = clock_ms(CLOCK_BOOTTIME);
+            out->start_wall_ms = static_cast<int64_t>(real - boot + start_ticks * 1000 / static_cast<uint64_t>(hz));
+        }
+    }
+    port_fd_stats(&out->open_fds, &out->max_fds);
 }
 
 // RTOS: a file system (SPIFFS, LittleFS, FatFS) or a configuration partition.

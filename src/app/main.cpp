@@ -22,10 +22,12 @@ constexpr uint32_t kDrainMs = 10000;  // SIGTERM: in-flight requests get this lo
 const char kUsage[] =
     "usage: edgeway -c FILE [--probe-once]\n"
     "       edgeway --check-config FILE\n"
+    "       edgeway --print-config FILE\n"
     "       edgeway --version | --help\n"
     "\n"
     "  -c, --config FILE   run with this INI file (see config/edgeway.ini)\n"
-    "  --check-config      validate the configuration and exit (0 ok, 2 errors)\n"
+    "  --check-config      validate the configuration, print every error, exit (0 ok, 2 errors)\n"
+    "  --print-config      print the effective configuration (defaults filled in, secrets masked)\n"
     "  --probe-once        probe every endpoint once, print a table; exit 0 if all are healthy,\n"
     "                      1 if some are, 2 if none is\n"
     "  --version           print the version\n"
@@ -36,6 +38,7 @@ const char kUsage[] =
 struct Options {
     const char* config = nullptr;
     bool check = false;
+    bool print = false;
     bool probe_once = false;
 };
 
@@ -49,13 +52,21 @@ int file_source(const char* path, char* buf, size_t cap, size_t* len, bool* priv
     return pal::read_file(path, buf, cap, len, private_ok);
 }
 
-// --check-config prints bare FILE:LINE: key: message lines; a running agent logs them.
+// --check-config and --print-config print bare FILE:LINE: key: message lines, and so does
+// a start that fails; a running agent logs warnings, and a reload's errors, with time and level.
 bool g_plain_warnings = false;
+bool g_reloading = false;
 void print_warning(const char* line, void*) {
     if (g_plain_warnings)
         log_bare(LogLevel::warn, line);
     else
         EW_LOG_WARN("%s", line);
+}
+void print_error(const char* line, void*) {
+    if (!g_reloading)
+        log_bare(LogLevel::error, line);
+    else
+        EW_LOG_ERROR("%s", line);
 }
 
 // Reads and validates the file into *out. Prints errors and warnings; false on error.
@@ -64,20 +75,19 @@ bool load_config(const char* path, Config* out) {
     bool private_ok = true;
     int e = pal::read_file(path, g_ini, sizeof g_ini, &len, &private_ok);
     if (e != 0) {
-        char line[512];
-        StrBuf msg(line, sizeof line);
-        msg.appendf("%s:0: config: cannot read it: %s", path, pal::strerror(e));
-        log_bare(LogLevel::error, line);
+        char line[EW_CAP_PATH + 96];
+        StrBuf b(line, sizeof line);
+        b.appendf("%s:0: config: cannot read it: %s", path, pal::strerror(e));
+        print_error(line, nullptr);
         return false;
     }
     ConfigSources src{env_source, file_source, nullptr};
     ConfigDiag diag;
+    ConfigReport rep;
+    rep.warn = print_warning;
+    rep.error = print_error;
     *out = Config();
-    if (config_parse(path, g_ini, len, src, out, &diag, print_warning, nullptr) != ConfigStatus::ok) {
-        log_bare(LogLevel::error, diag.text);
-        return false;
-    }
-    return true;
+    return config_parse_report(path, g_ini, len, src, out, &diag, &rep) == ConfigStatus::ok;
 }
 
 int probe_once() {
@@ -152,7 +162,10 @@ int run(const char* path) {
         if (sig & pal::kSignalReload) {
             pal::service_notify(pal::ServiceState::reloading, "reloading the configuration");
             // Validate now; apply between requests so nothing in flight changes under it.
-            if (load_config(path, &next)) {
+            g_reloading = true;
+            bool valid = load_config(path, &next);
+            g_reloading = false;
+            if (valid) {
                 reload_pending = true;
                 EW_LOG_INFO("reload: %s is valid; applying when no request is in flight", path);
             } else {
@@ -205,6 +218,9 @@ int main(int argc, char** argv) {
         } else if (strcmp(a, "--check-config") == 0) {
             opt.check = true;
             if (i + 1 < argc && argv[i + 1][0] != '-') opt.config = argv[++i];
+        } else if (strcmp(a, "--print-config") == 0) {
+            opt.print = true;
+            if (i + 1 < argc && argv[i + 1][0] != '-') opt.config = argv[++i];
         } else if (strcmp(a, "--probe-once") == 0) {
             opt.probe_once = true;
         } else {
@@ -216,15 +232,23 @@ int main(int argc, char** argv) {
         fprintf(stderr, "edgeway: no configuration file given\n%s", kUsage);
         return kExitUsage;
     }
-    g_plain_warnings = opt.check;
+    g_plain_warnings = opt.check || opt.print;
     if (!load_config(opt.config, &g_config)) return kExitUsage;
     if (opt.check) return kExitOk;
+    if (opt.print) {
+        static char text[EW_CAP_INI_BYTES];
+        StrBuf out(text, sizeof text);
+        config_print(g_config, opt.config, &out);
+        fwrite(out.data, 1, out.len, stdout);
+        return out.overflow ? kExitRuntime : kExitOk;
+    }
     // The network stack starts only when it is needed (on lwIP this brings up the netif).
     if (pal::init() != 0) {
         fprintf(stderr, "edgeway: platform start-up failed\n");
         return kExitRuntime;
     }
     log_set_level(g_config.agent.log_level);
+    log_set_format(g_config.agent.log_format);
     if (opt.probe_once) return probe_once();
     return run(opt.config);
 }

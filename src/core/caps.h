@@ -120,10 +120,19 @@
 #define EW_CAP_UPSTREAM_WRITE 16384   // one gathered upstream write (one TLS record); shared scratch
 #endif
 #ifndef EW_CAP_RENDER
-#define EW_CAP_RENDER (EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD)  // /status, /metrics, / rendering scratch
+#define EW_CAP_RENDER 65536           // /status, /metrics, / : one buffer, sent from as the client reads
+#endif
+#ifndef EW_CAP_STATUS_MINUTES
+#define EW_CAP_STATUS_MINUTES 60      // minutes of request/failover counts the status page charts
+#endif
+#ifndef EW_CAP_HISTOGRAM_PAIRS
+#define EW_CAP_HISTOGRAM_PAIRS (2 * EW_CAP_ENDPOINTS)  // (endpoint, served model) pairs with histograms
+#endif
+#ifndef EW_CAP_REQUEST_ID
+#define EW_CAP_REQUEST_ID 65          // a request id (client's X-Request-Id or made here), incl. NUL
 #endif
 #ifndef EW_CAP_REQUEST_SERIES
-#define EW_CAP_REQUEST_SERIES 96      // (endpoint, model, status) request counters kept apart
+#define EW_CAP_REQUEST_SERIES 96      // (endpoint, served model, requested model, status) counters kept apart
 #endif
 
 // ---- the loop ----------------------------------------------------------------------------------
@@ -154,7 +163,7 @@ static_assert(EW_CAP_STREAM_ERROR_RESERVE >= EW_CAP_ERROR_TEXT + 2 * EW_CAP_NAME
               "the error event (message, endpoint name, framing) must fit the reserve");
 static_assert(EW_CAP_CLIENT_OUT >= EW_CAP_CLIENT_HEAD + 2 * EW_CAP_UPSTREAM_RX + EW_CAP_STREAM_ERROR_RESERVE,
               "a client buffer holds a head, one relayed read with framing, and the error reserve");
-static_assert(EW_CAP_RENDER + EW_CAP_CLIENT_HEAD <= EW_CAP_CLIENT_OUT, "a rendered page and its head fit");
+static_assert(EW_CAP_RENDER >= 16384, "the status page and /metrics of a small configuration need 16 KiB");
 static_assert(EW_CAP_SSE_EVENT <=
                   EW_CAP_CLIENT_OUT - EW_CAP_CLIENT_HEAD - EW_CAP_STREAM_ERROR_RESERVE - 2 * EW_CAP_UPSTREAM_RX,
               "a first SSE event is staged in the client buffer before commit, one read of room kept");

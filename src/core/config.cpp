@@ -25,18 +25,19 @@ constexpr int32_t kMaxPriority = 1000000;
 constexpr uint32_t kMinDnsTtlMs = 1000;  // a floor below a second would let TTL 0 answers flood the server
 
 const char* const kLogLevels[] = {"error", "warn", "info", "debug"};
+const char* const kLogFormats[] = {"text", "json"};
 const char* const kStrategies[] = {"priority", "latency", "weighted"};
 const char* const kProbeKinds[] = {"models", "chat", "tcp", "tls"};
 
 enum AgentKey { A_LISTEN, A_TOKEN_FILE, A_LOG_LEVEL, A_STRATEGY, A_MAX_CLIENTS, A_MAX_REQUEST_BYTES,
                 A_REQUEST_TIMEOUT, A_MAX_ATTEMPTS, A_BACKOFF, A_BACKOFF_MAX, A_FIRST_TOKEN,
                 A_CLIENT_HEADER_TIMEOUT, A_CLIENT_WRITE_TIMEOUT, A_DNS_SERVERS, A_DNS_MIN_TTL, A_DNS_MAX_TTL,
-                A_CORS_ORIGINS, A_COUNT };
+                A_CORS_ORIGINS, A_LOG_FORMAT, A_COUNT };
 const char* const kAgentKeys[] = {"listen", "local_token_file", "log_level", "strategy", "max_clients",
                                   "max_request_bytes", "request_timeout_ms", "max_attempts", "retry_backoff_ms",
                                   "retry_backoff_max_ms", "first_token_timeout_ms",
                                   "client_header_timeout_ms", "client_write_timeout_ms", "dns_servers",
-                                  "dns_min_ttl_ms", "dns_max_ttl_ms", "cors_origins"};
+                                  "dns_min_ttl_ms", "dns_max_ttl_ms", "cors_origins", "log_format"};
 static_assert(sizeof kAgentKeys / sizeof kAgentKeys[0] == A_COUNT, "agent key table");
 
 enum ProbeKey { P_KIND, P_INTERVAL, P_DOWN_INTERVAL, P_TIMEOUT, P_FALL, P_RISE, P_JITTER, P_COOLDOWN_MAX,
@@ -53,7 +54,8 @@ const char* const kEndpointKeys[] = {"url", "api_key", "api_key_env", "api_key_f
 const char* const kAuthHeaders[] = {"bearer", "api-key", "x-api-key", "none"};
 static_assert(sizeof kEndpointKeys / sizeof kEndpointKeys[0] == E_COUNT, "endpoint key table");
 
-enum class Section : uint8_t { none, agent, probe, endpoint, fallback };
+// skipped: after a section header that was refused; its keys are not read (no cascade).
+enum class Section : uint8_t { none, agent, probe, endpoint, fallback, skipped };
 
 // What the single pass remembers besides the Config itself: where things were seen
 // (line numbers, 0 = not yet), for duplicate checks and for messages.
@@ -87,6 +89,42 @@ bool enum_value(Ctx& c, Span v, const char* const (&names)[N], E* out) {
 template <size_t N>
 const char* enum_name(const char* const (&names)[N], uint8_t v) {
     return v < N ? names[v] : "?";
+}
+
+// Edit distance (insert, delete, substitute, swap of neighbours) between a span and a name,
+// both short; larger than 9 counts as 9.
+size_t distance(Span a, const char* b) {
+    size_t bn = strlen(b);
+    if (a.n > 40 || bn > 40) return 9;
+    size_t d[41][41];
+    for (size_t i = 0; i <= a.n; i++) d[i][0] = i;
+    for (size_t j = 0; j <= bn; j++) d[0][j] = j;
+    for (size_t i = 1; i <= a.n; i++)
+        for (size_t j = 1; j <= bn; j++) {
+            size_t cost = a.p[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a.p[i - 1] == b[j - 2] && a.p[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[a.n][bn] > 9 ? 9 : d[a.n][bn];
+}
+
+// The known name closest to a misspelt one, or nullptr when none is close (at most 1 edit
+// for short names, 2 for longer ones, 3 past 12 characters).
+const char* closest(Span k, const char* const* names, size_t count) {
+    const char* best = nullptr;
+    size_t best_d = k.n <= 4 ? 1 : k.n <= 12 ? 2 : 3;
+    for (size_t i = 0; i < count; i++) {
+        size_t d = distance(k, names[i]);
+        if (d <= best_d && (best == nullptr || d < best_d)) {
+            best = names[i];
+            best_d = d;
+        }
+    }
+    return best;
 }
 
 // c.key = "prefix.rest" (either part may be empty).
@@ -160,6 +198,14 @@ bool section_header(Ctx& c, Reader& r, Span t) {
     if (ini::span_eq(name, "fallback")) return open_section(c, r, Section::fallback, &r.fallback_header, "fallback");
     if (name.n >= 9 && memcmp(name.p, "endpoint.", 9) == 0)
         return endpoint_section(c, r, Span{name.p + 9, name.n - 9});
+    static const char* const kSections[] = {"agent", "probe", "fallback", "endpoint"};
+    size_t dot = 0;
+    while (dot < name.n && name.p[dot] != '.') dot++;
+    const char* hint = closest(Span{name.p, dot}, kSections, 4);
+    if (hint && strcmp(hint, "endpoint") == 0 && dot < name.n)
+        return fail(c, "unknown section (did you mean [endpoint.%s]?)", show(Span{name.p + dot + 1, name.n - dot - 1}).s);
+    if (hint && strcmp(hint, "endpoint") != 0 && dot == name.n)
+        return fail(c, "unknown section (did you mean [%s]?)", hint);
     return fail(c, "unknown section (expected [agent], [probe], [endpoint.NAME] or [fallback])");
 }
 
@@ -236,6 +282,7 @@ bool agent_key(Ctx& c, AgentConfig& a, int k, Span v) {
         if (!ini::copy_path(c, v, a.local_token_file, sizeof a.local_token_file)) return false;
         return v.n == 0 || ini::load_key_file(c, a.local_token_file, a.local_token, sizeof a.local_token);
     case A_LOG_LEVEL: return enum_value(c, v, kLogLevels, &a.log_level);
+    case A_LOG_FORMAT: return enum_value(c, v, kLogFormats, &a.log_format);
     case A_STRATEGY: return enum_value(c, v, kStrategies, &a.strategy);
     case A_MAX_CLIENTS: return ini::parse_u32(c, v, 1, EW_CAP_CLIENTS, false, &a.max_clients);
     case A_MAX_REQUEST_BYTES: return ini::parse_u32(c, v, 1024, EW_CAP_REQUEST_BYTES, false, &a.max_request_bytes);
@@ -329,6 +376,7 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     if (key.n == 0) return fail(c, "missing key before '='");
     if (r.section == Section::none)
         return fail(c, "key outside any section (add [agent], [probe], [endpoint.NAME] or [fallback] above it)");
+    if (r.section == Section::skipped) return true;  // the header was refused and reported
     if (r.section == Section::fallback) return fallback_rule(c, r, key, v);
 
     int k = -1;
@@ -346,7 +394,14 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
         if (k >= 0) seen = &r.ep_seen[r.ep][k];
         empty_ok = k == E_CA_FILE || k == E_HEADERS;
     }
-    if (k < 0) return fail(c, "unknown key");
+    if (k < 0) {
+        const char* hint = nullptr;
+        if (r.section == Section::agent) hint = closest(key, kAgentKeys, A_COUNT);
+        else if (r.section == Section::probe) hint = closest(key, kProbeKeys, P_COUNT);
+        else hint = closest(key, kEndpointKeys, E_COUNT);
+        if (hint) return fail(c, "unknown key (did you mean %s?)", hint);
+        return fail(c, "unknown key");
+    }
     if (!first_use(c, seen)) return false;
     if (v.n == 0 && !empty_ok) return fail(c, "value is required");
     if (r.section == Section::agent) return agent_key(c, r.cfg->agent, k, v);
@@ -385,7 +440,11 @@ bool read_line(Ctx& c, Reader& r, Span raw) {
         if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
             return fail(c, "line contains a control character (byte 0x%02x)", ch);
     }
-    if (header) return section_header(c, r, t);
+    if (header) {
+        if (section_header(c, r, t)) return true;
+        r.section = Section::skipped;
+        return false;
+    }
     if (pair) return key_value(c, r, key, value);
     if (t.n) return fail(c, "expected `key = value`, `[section]` or a comment");
     return true;
@@ -416,11 +475,11 @@ bool finish(Ctx& c, Reader& r) {
         c.line = e.line;
         if (!seen[E_URL]) {
             set_key(c, prefix, "url");
-            return fail(c, "missing; every endpoint needs a url");
+            fail(c, "missing; every endpoint needs a url");
         }
         if (!seen[E_MODELS]) {
             set_key(c, prefix, "models");
-            return fail(c, "missing; list the models this endpoint serves");
+            fail(c, "missing; list the models this endpoint serves");
         }
         if (e.scheme == Scheme::http && e.api_key[0] && !ini::is_loopback(e.host)) {
             c.line = seen[E_URL];
@@ -438,13 +497,12 @@ bool finish(Ctx& c, Reader& r) {
         if (r.agent_seen[A_BACKOFF_MAX]) {
             c.line = r.agent_seen[A_BACKOFF_MAX];
             set_key(c, "agent", "retry_backoff_max_ms");
-            return fail(c, "must not be less than agent.retry_backoff_ms (%u)",
-                        static_cast<unsigned>(a.retry_backoff_ms));
+            fail(c, "must not be less than agent.retry_backoff_ms (%u)", static_cast<unsigned>(a.retry_backoff_ms));
+        } else {
+            c.line = r.agent_seen[A_BACKOFF];
+            set_key(c, "agent", "retry_backoff_ms");
+            fail(c, "must not exceed agent.retry_backoff_max_ms (%u)", static_cast<unsigned>(a.retry_backoff_max_ms));
         }
-        c.line = r.agent_seen[A_BACKOFF];
-        set_key(c, "agent", "retry_backoff_ms");
-        return fail(c, "must not exceed agent.retry_backoff_max_ms (%u)",
-                    static_cast<unsigned>(a.retry_backoff_max_ms));
     }
     ProbeConfig& p = cfg.probe;
     if (p.cooldown_max_ms < p.down_interval_ms) {
@@ -453,8 +511,7 @@ bool finish(Ctx& c, Reader& r) {
         } else {
             c.line = r.probe_seen[P_COOLDOWN_MAX];
             set_key(c, "probe", "cooldown_max_ms");
-            return fail(c, "must not be less than probe.down_interval_ms (%u)",
-                        static_cast<unsigned>(p.down_interval_ms));
+            fail(c, "must not be less than probe.down_interval_ms (%u)", static_cast<unsigned>(p.down_interval_ms));
         }
     }
     if (a.dns_max_ttl_ms < a.dns_min_ttl_ms) {
@@ -473,10 +530,10 @@ bool finish(Ctx& c, Reader& r) {
             if (served(cfg, rule.next[j])) continue;
             c.line = r.fallback_line[i];
             set_key(c, "fallback", rule.model);
-            return fail(c, "no endpoint serves \"%s\"", rule.next[j]);
+            fail(c, "no endpoint serves \"%s\"", rule.next[j]);
         }
     }
-    return true;
+    return c.errors == 0;
 }
 
 }  // namespace
@@ -486,17 +543,31 @@ bool finish(Ctx& c, Reader& r) {
 ConfigStatus config_parse(const char* file_name, const char* text, size_t len, const ConfigSources& src,
                           Config* out, ConfigDiag* err, void (*warn)(const char* line, void* user),
                           void* warn_user) {
+    ConfigReport rep;
+    rep.warn = warn;
+    rep.user = warn_user;
+    return config_parse_report(file_name, text, len, src, out, err, &rep);
+}
+
+ConfigStatus config_parse_report(const char* file_name, const char* text, size_t len, const ConfigSources& src,
+                                 Config* out, ConfigDiag* err, ConfigReport* report) {
     ConfigDiag scratch;
+    ConfigReport none;
+    ConfigReport& rep = report ? *report : none;
+    rep.errors = 0;
     Ctx c;
     c.file = file_name ? file_name : "-";
     c.src = &src;
     c.err = err ? err : &scratch;
     c.err->text[0] = '\0';
-    c.warn = warn;
-    c.warn_user = warn_user;
+    c.warn = rep.warn;
+    c.warn_user = rep.user;
+    c.error = rep.error;
+    c.error_user = rep.user;
     if (!out) {
         set_key(c, "config", "");
         fail(c, "no output");
+        rep.errors = c.errors;
         return ConfigStatus::error;
     }
     reset(out);
@@ -504,6 +575,7 @@ ConfigStatus config_parse(const char* file_name, const char* text, size_t len, c
     if (len > EW_CAP_INI_BYTES) {
         set_key(c, "file", "");
         fail(c, "larger than %d bytes", EW_CAP_INI_BYTES);
+        rep.errors = c.errors;
         return ConfigStatus::error;
     }
 
@@ -511,18 +583,19 @@ ConfigStatus config_parse(const char* file_name, const char* text, size_t len, c
     r.cfg = out;
     size_t pos = 0;
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) pos = 3;  // UTF-8 byte order mark
-    bool ok = true;
-    while (ok && pos < len) {
+    // Every line is read even after an error, so that one run reports every mistake.
+    while (pos < len) {
         size_t start = pos;
         while (pos < len && text[pos] != '\n') pos++;
         size_t end = pos;
         if (pos < len) pos++;
         if (end > start && text[end - 1] == '\r') end--;
         c.line++;
-        ok = read_line(c, r, Span{text + start, end - start});
+        read_line(c, r, Span{text + start, end - start});
     }
-    if (ok) ok = finish(c, r);
-    if (!ok) {
+    finish(c, r);
+    rep.errors = c.errors;
+    if (c.errors) {
         reset(out);  // keys read so far do not outlive a failed parse
         return ConfigStatus::error;
     }
@@ -551,6 +624,7 @@ int Config::endpoint_index(const char* name) const {
 }
 
 const char* to_string(LogLevel v) { return enum_name(kLogLevels, static_cast<uint8_t>(v)); }
+const char* to_string(LogFormat v) { return enum_name(kLogFormats, static_cast<uint8_t>(v)); }
 const char* to_string(Strategy v) { return enum_name(kStrategies, static_cast<uint8_t>(v)); }
 const char* to_string(ProbeKind v) { return enum_name(kProbeKinds, static_cast<uint8_t>(v)); }
 

@@ -8,7 +8,10 @@
 
 namespace ew {
 
+struct StrBuf;
+
 enum class LogLevel : uint8_t { error, warn, info, debug };
+enum class LogFormat : uint8_t { text, json };
 enum class Strategy : uint8_t { priority, latency, weighted };
 enum class ProbeKind : uint8_t { models, chat, tcp, tls };
 enum class Scheme : uint8_t { http, https };
@@ -19,6 +22,7 @@ struct AgentConfig {
     char local_token_file[EW_CAP_PATH] = "";
     char local_token[EW_CAP_SECRET] = "";  // loaded from local_token_file; empty = no auth
     LogLevel log_level = LogLevel::info;
+    LogFormat log_format = LogFormat::text;
     Strategy strategy = Strategy::priority;
     uint32_t max_clients = 16;
     uint32_t max_request_bytes = 262144;
@@ -118,7 +122,24 @@ ConfigStatus config_parse(const char* file_name, const char* text, size_t len, c
                           Config* out, ConfigDiag* err, void (*warn)(const char* line, void* user),
                           void* warn_user);
 
+// Every diagnostic of one parse: warnings and errors, each "FILE:LINE: key: message", in
+// file order (then the whole-file checks). The parse goes on after an error, so that one
+// run reports them all; a line after an unusable section header is skipped.
+struct ConfigReport {
+    void (*warn)(const char* line, void* user) = nullptr;
+    void (*error)(const char* line, void* user) = nullptr;
+    void* user = nullptr;
+    uint32_t errors = 0;  // out
+};
+ConfigStatus config_parse_report(const char* file_name, const char* text, size_t len, const ConfigSources& src,
+                                 Config* out, ConfigDiag* err, ConfigReport* report);
+
+// The effective configuration as INI: every key with its value, defaults included, secrets
+// masked (an API key or token shows only whether it is set). `file_name` goes in a comment.
+void config_print(const Config& cfg, const char* file_name, StrBuf* out);
+
 const char* to_string(LogLevel v);
+const char* to_string(LogFormat v);
 const char* to_string(Strategy v);
 const char* to_string(ProbeKind v);
 

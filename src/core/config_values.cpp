@@ -137,12 +137,14 @@ bool starts_with(Span s, const char* lit) {
 }
 
 bool fail(Ctx& c, const char* fmt, ...) {
-    if (c.err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vdiag(c, c.err->text, sizeof c.err->text, fmt, ap);
-        va_end(ap);
-    }
+    char line[sizeof(ConfigDiag::text)];
+    va_list ap;
+    va_start(ap, fmt);
+    vdiag(c, line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (c.err && c.errors == 0) copy_str(c.err->text, sizeof c.err->text, line);
+    c.errors++;
+    if (c.error) c.error(line, c.error_user);
     return false;
 }
 

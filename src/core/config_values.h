@@ -28,11 +28,15 @@ struct Ctx {
     ConfigDiag* err = nullptr;
     void (*warn)(const char* line, void* user) = nullptr;
     void* warn_user = nullptr;
+    void (*error)(const char* line, void* user) = nullptr;  // every error, when set
+    void* error_user = nullptr;
+    uint32_t errors = 0;
     uint32_t line = 0;
     char key[128] = "";
 };
 
-// Writes "FILE:LINE: KEY: message" into c.err and returns false.
+// Writes "FILE:LINE: KEY: message" into c.err (the first error only) and to the error
+// callback (every one), counts it and returns false.
 bool fail(Ctx& c, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 // Sends "FILE:LINE: KEY: message" to the warning callback.
 void warnf(Ctx& c, const char* fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,23 +1,45 @@
 #include "core/metrics.h"
 
+#include <string.h>
+
 namespace ew {
 namespace {
 
-// Upper bounds in milliseconds; the last bucket is +Inf.
-const uint32_t kBucketMs[kHistogramBuckets - 1] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 15000};
+// Upper bounds in milliseconds; the last bucket is +Inf. Long streams reach minutes.
+const uint32_t kBucketMs[kHistogramBuckets - 1] = {50,    100,   250,   500,   1000,   2500,  5000,
+                                                   10000, 20000, 30000, 60000, 120000, 300000};
 
 const char* const kStates[] = {"HEALTHY", "DEGRADED", "DOWN", "RATE_LIMITED"};
 
-void render_histogram(StrBuf* out, const char* name, const char* help, const Histogram& h) {
-    out->appendf("# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+typedef unsigned long long ull;
+
+void render_histogram(StrBuf* out, const char* name, const char* labels, const Histogram& h) {
     uint64_t cumulative = 0;
     for (size_t i = 0; i + 1 < kHistogramBuckets; i++) {
         cumulative += h.buckets[i];
-        out->appendf("%s_bucket{le=\"%g\"} %llu\n", name, kBucketMs[i] / 1000.0,
-                     static_cast<unsigned long long>(cumulative));
+        out->appendf("%s_bucket{%s,le=\"%g\"} %llu\n", name, labels, kBucketMs[i] / 1000.0, static_cast<ull>(cumulative));
     }
-    out->appendf("%s_bucket{le=\"+Inf\"} %llu\n", name, static_cast<unsigned long long>(h.count));
-    out->appendf("%s_sum %.6f\n%s_count %llu\n", name, h.sum_s, name, static_cast<unsigned long long>(h.count));
+    out->appendf("%s_bucket{%s,le=\"+Inf\"} %llu\n%s_sum{%s} %.6f\n%s_count{%s} %llu\n", name, labels,
+                 static_cast<ull>(h.count), name, labels, h.sum_s, name, labels, static_cast<ull>(h.count));
+}
+
+// One series per pair in use, in order of first use; the labels come from the configuration.
+void render_histograms(StrBuf* out, const Config& cfg, const char* name, const char* help, const Metrics& m,
+                       bool first_token) {
+    out->appendf("# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    char labels[EW_CAP_NAME + EW_CAP_MODEL_NAME + 64];
+    for (size_t i = 0; i < m.pair_count; i++) {
+        const HistogramPair& p = m.pairs[i];
+        const Histogram& h = first_token ? p.first_token : p.duration;
+        if (h.count == 0 || p.endpoint >= cfg.endpoint_count || p.model_slot >= cfg.endpoints[p.endpoint].model_count)
+            continue;
+        StrBuf l(labels, sizeof labels);
+        l.appendf("endpoint=\"%s\",model=\"%s\"", cfg.endpoints[p.endpoint].name,
+                  cfg.endpoints[p.endpoint].models[p.model_slot]);
+        render_histogram(out, name, labels, h);
+    }
+    if (!first_token && m.edgeway_duration.count)
+        render_histogram(out, name, "endpoint=\"none\",model=\"none\"", m.edgeway_duration);
 }
 
 // A Prometheus label value: backslash, quote and newline escaped.
@@ -95,7 +117,17 @@ void json_opt_age(StrBuf* out, const char* key, uint64_t at, uint64_t now) {
     if (at == 0)
         out->appendf(",\"%s\":null", key);
     else
-        out->appendf(",\"%s\":%llu", key, static_cast<unsigned long long>(now >= at ? now - at : 0));
+        out->appendf(",\"%s\":%llu", key, static_cast<ull>(now >= at ? now - at : 0));
+}
+
+void gauge_head(StrBuf* out, const char* name, const char* help, const char* type = "gauge") {
+    out->appendf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+// Monotonic `at` as Unix seconds (the wall clock now minus the distance), 0 when past or no clock.
+double wall_seconds(const MetricsView& v, uint64_t at) {
+    if (at <= v.now_ms || v.process.wall_ms == 0) return 0;
+    return static_cast<double>(v.process.wall_ms + (at - v.now_ms)) / 1000.0;
 }
 
 }  // namespace
@@ -108,14 +140,61 @@ void Histogram::observe_ms(uint64_t ms) {
     sum_s += static_cast<double>(ms) / 1000.0;
 }
 
+uint16_t model_ref(const Config& cfg, const char* name) {
+    if (!name || !name[0]) return kNoModelRef;
+    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+        for (uint32_t s = 0; s < cfg.endpoints[e].model_count; s++)
+            if (strcmp(cfg.endpoints[e].models[s], name) == 0)
+                return static_cast<uint16_t>(e * EW_CAP_MODELS_PER_ENDPOINT + s);
+    for (uint32_t r = 0; r < cfg.fallback_count; r++)
+        if (strcmp(cfg.fallback[r].model, name) == 0) return static_cast<uint16_t>(kFallbackRef + r);
+    return kNoModelRef;
+}
+
+const char* model_ref_name(const Config& cfg, uint16_t ref) {
+    if (ref == kNoModelRef) return "none";
+    if (ref >= kFallbackRef) {
+        uint32_t r = ref - kFallbackRef;
+        return r < cfg.fallback_count ? cfg.fallback[r].model : "none";
+    }
+    uint32_t e = ref / EW_CAP_MODELS_PER_ENDPOINT, s = ref % EW_CAP_MODELS_PER_ENDPOINT;
+    return e < cfg.endpoint_count && s < cfg.endpoints[e].model_count ? cfg.endpoints[e].models[s] : "none";
+}
+
 void Metrics::count_probe(size_t endpoint, ResultKind k) {
     if (endpoint < EW_CAP_ENDPOINTS) probes[endpoint][static_cast<size_t>(k)]++;
 }
 
-void Metrics::count_request(uint8_t endpoint, uint8_t model_slot, uint16_t status) {
+void Metrics::advance_minutes(uint64_t now_ms) {
+    uint64_t minute = now_ms / 60000;
+    if (minute <= minute_last) return;
+    uint64_t steps = minute - minute_last;
+    if (steps > kMinuteRing) steps = kMinuteRing;
+    for (uint64_t i = 1; i <= steps; i++) {
+        size_t cell = static_cast<size_t>((minute_last + i) % kMinuteRing);
+        minute_requests[cell] = minute_failovers[cell] = minute_errors[cell] = 0;
+    }
+    minute_last = minute;
+}
+
+void Metrics::count_request(const RequestRecord& r) {
+    bool upstream = r.endpoint < EW_CAP_ENDPOINTS && r.model_slot < EW_CAP_MODELS_PER_ENDPOINT;
+    if (upstream) {
+        if (HistogramPair* p = pair(r.endpoint, r.model_slot)) p->duration.observe_ms(r.duration_ms);
+    } else {
+        edgeway_duration.observe_ms(r.duration_ms);
+    }
+    if (r.broken && r.endpoint < EW_CAP_ENDPOINTS) streams_broken[r.endpoint]++;
+    advance_minutes(r.now_ms);
+    size_t cell = static_cast<size_t>(minute_last % kMinuteRing);
+    minute_requests[cell]++;
+    if (r.failed_over) minute_failovers[cell]++;
+    if (r.status >= 500 || r.broken) minute_errors[cell]++;
+    uint8_t ep = upstream ? r.endpoint : kNoEndpoint;
+    uint8_t slot = upstream ? r.model_slot : kNoSlot;
     for (size_t i = 0; i < series_count; i++) {
         RequestSeries& s = series[i];
-        if (s.endpoint == endpoint && s.model_slot == model_slot && s.status == status) {
+        if (s.endpoint == ep && s.model_slot == slot && s.requested == r.requested && s.status == r.status) {
             s.count++;
             return;
         }
@@ -124,7 +203,25 @@ void Metrics::count_request(uint8_t endpoint, uint8_t model_slot, uint16_t statu
         series_dropped++;
         return;
     }
-    series[series_count++] = RequestSeries{endpoint, model_slot, status, 1};
+    series[series_count++] = RequestSeries{ep, slot, r.requested, r.status, 1};
+}
+
+void Metrics::observe_first_token(uint8_t endpoint, uint8_t model_slot, uint64_t ms) {
+    if (endpoint < EW_CAP_ENDPOINTS && model_slot < EW_CAP_MODELS_PER_ENDPOINT)
+        if (HistogramPair* p = pair(endpoint, model_slot)) p->first_token.observe_ms(ms);
+}
+
+HistogramPair* Metrics::pair(uint8_t endpoint, uint8_t model_slot) {
+    for (size_t i = 0; i < pair_count; i++)
+        if (pairs[i].endpoint == endpoint && pairs[i].model_slot == model_slot) return &pairs[i];
+    if (pair_count == EW_CAP_HISTOGRAM_PAIRS) {
+        pairs_dropped++;
+        return nullptr;
+    }
+    HistogramPair& p = pairs[pair_count++];
+    p.endpoint = endpoint;
+    p.model_slot = model_slot;
+    return &p;
 }
 
 const char* to_string(AttemptOutcome o) {
@@ -158,85 +255,136 @@ const char* to_string(FailoverReason r) {
 void metrics_render_prometheus(const MetricsView& v, StrBuf* out) {
     const Config& cfg = *v.cfg;
     const Metrics& m = *v.m;
-    out->append("# HELP edgeway_probes_total Health probes by endpoint and result.\n"
-                "# TYPE edgeway_probes_total counter\n");
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+    const uint32_t n = cfg.endpoint_count;
+    gauge_head(out, "edgeway_build_info", "Version of this edgeway agent (always 1).");
+    out->appendf("edgeway_build_info{version=\"%s\"} 1\n", EW_VERSION);
+
+    gauge_head(out, "edgeway_probes_total", "Health probes by endpoint and result.", "counter");
+    for (uint32_t e = 0; e < n; e++)
         for (size_t k = 0; k < kResultKinds; k++)
             out->appendf("edgeway_probes_total{endpoint=\"%s\",result=\"%s\"} %llu\n", cfg.endpoints[e].name,
-                         to_string(static_cast<ResultKind>(k)), static_cast<unsigned long long>(m.probes[e][k]));
+                         to_string(static_cast<ResultKind>(k)), static_cast<ull>(m.probes[e][k]));
 
-    out->append("# HELP edgeway_endpoint_up 1 when the endpoint may serve requests now.\n"
-                "# TYPE edgeway_endpoint_up gauge\n");
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+    gauge_head(out, "edgeway_endpoint_up", "1 when the endpoint may serve requests now.");
+    for (uint32_t e = 0; e < n; e++)
         out->appendf("edgeway_endpoint_up{endpoint=\"%s\"} %d\n", cfg.endpoints[e].name,
                      health_can_serve(v.health[e], -1, v.now_ms) ? 1 : 0);
-    out->append("# HELP edgeway_endpoint_score Health score 0-100.\n# TYPE edgeway_endpoint_score gauge\n");
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
-        out->appendf("edgeway_endpoint_score{endpoint=\"%s\"} %.1f\n", cfg.endpoints[e].name, v.health[e].score);
-    out->append("# HELP edgeway_endpoint_latency_ewma_ms Latency EWMA in milliseconds.\n"
-                "# TYPE edgeway_endpoint_latency_ewma_ms gauge\n");
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
-        out->appendf("edgeway_endpoint_latency_ewma_ms{endpoint=\"%s\"} %.1f\n", cfg.endpoints[e].name,
-                     v.health[e].latency_ewma_ms);
-    out->append("# HELP edgeway_endpoint_state 1 for the endpoint's current state.\n"
-                "# TYPE edgeway_endpoint_state gauge\n");
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+    gauge_head(out, "edgeway_endpoint_health_ratio", "Health score, 0 (failing) to 1 (perfect).");
+    for (uint32_t e = 0; e < n; e++)
+        out->appendf("edgeway_endpoint_health_ratio{endpoint=\"%s\"} %.3f\n", cfg.endpoints[e].name,
+                     v.health[e].score / 100.0);
+    gauge_head(out, "edgeway_endpoint_latency_ewma_seconds",
+               "Latency EWMA to the response head (no sample before the first answer).");
+    for (uint32_t e = 0; e < n; e++)
+        if (v.health[e].has_latency)
+            out->appendf("edgeway_endpoint_latency_ewma_seconds{endpoint=\"%s\"} %.4f\n", cfg.endpoints[e].name,
+                         v.health[e].latency_ewma_ms / 1000.0);
+    gauge_head(out, "edgeway_endpoint_state", "1 for the endpoint's current state, 0 for the others.");
+    for (uint32_t e = 0; e < n; e++)
         for (size_t s = 0; s < 5; s++)  // the four health states, then UNRESOLVED (no address yet)
             out->appendf("edgeway_endpoint_state{endpoint=\"%s\",state=\"%s\"} %d\n", cfg.endpoints[e].name,
                          s < 4 ? kStates[s] : "UNRESOLVED",
                          s == 4 ? (unresolved(v, e) ? 1 : 0)
                                 : (!unresolved(v, e) && static_cast<size_t>(v.health[e].state) == s ? 1 : 0));
     if (v.names) render_names_prometheus(v, out);
+    gauge_head(out, "edgeway_endpoint_rate_limited_until_timestamp_seconds",
+               "Unix time the endpoint's rate limit ends; 0 when not limited.");
+    for (uint32_t e = 0; e < n; e++)
+        out->appendf("edgeway_endpoint_rate_limited_until_timestamp_seconds{endpoint=\"%s\"} %.3f\n",
+                     cfg.endpoints[e].name, wall_seconds(v, v.health[e].rate_limited_until_ms));
+    gauge_head(out, "edgeway_endpoint_key_bad", "1 when the endpoint rejected its API key (401/403) since the last success.");
+    for (uint32_t e = 0; e < n; e++)
+        out->appendf("edgeway_endpoint_key_bad{endpoint=\"%s\"} %d\n", cfg.endpoints[e].name, v.health[e].key_bad ? 1 : 0);
+    gauge_head(out, "edgeway_endpoint_ejections_total", "Times the endpoint went DOWN.", "counter");
+    for (uint32_t e = 0; e < n; e++)
+        out->appendf("edgeway_endpoint_ejections_total{endpoint=\"%s\"} %u\n", cfg.endpoints[e].name,
+                     static_cast<unsigned>(v.health[e].ejections));
+    gauge_head(out, "edgeway_endpoint_transitions_total", "State changes of the endpoint, both directions.", "counter");
+    for (uint32_t e = 0; e < n; e++)
+        out->appendf("edgeway_endpoint_transitions_total{endpoint=\"%s\"} %llu\n", cfg.endpoints[e].name,
+                     static_cast<ull>(m.transitions[e]));
 
-    out->append("# HELP edgeway_requests_total Client requests by endpoint, model and status.\n"
-                "# TYPE edgeway_requests_total counter\n");
+    gauge_head(out, "edgeway_requests_total",
+               "Client requests by the endpoint and model that served them (source=edgeway: answered by edgeway), "
+               "the model requested, and the status the client saw.",
+               "counter");
     for (size_t i = 0; i < m.series_count; i++) {
         const RequestSeries& s = m.series[i];
-        const char* ep = s.endpoint < cfg.endpoint_count ? cfg.endpoints[s.endpoint].name : "none";
-        const char* model = (s.endpoint < cfg.endpoint_count && s.model_slot < cfg.endpoints[s.endpoint].model_count)
-                                ? cfg.endpoints[s.endpoint].models[s.model_slot]
-                                : "none";
-        out->appendf("edgeway_requests_total{endpoint=\"%s\",model=\"%s\",status=\"%u\"} %llu\n", ep, model,
-                     s.status, static_cast<unsigned long long>(s.count));
+        bool up = s.endpoint < n && s.model_slot < cfg.endpoints[s.endpoint].model_count;
+        out->appendf("edgeway_requests_total{endpoint=\"%s\",model=\"%s\",requested_model=\"%s\",source=\"%s\","
+                     "status=\"%u\"} %llu\n",
+                     up ? cfg.endpoints[s.endpoint].name : "none", up ? cfg.endpoints[s.endpoint].models[s.model_slot] : "none",
+                     model_ref_name(cfg, s.requested), up ? "upstream" : "edgeway", s.status, static_cast<ull>(s.count));
     }
-    out->append("# HELP edgeway_attempts_total Upstream attempts by endpoint and outcome.\n"
-                "# TYPE edgeway_attempts_total counter\n");
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+    gauge_head(out, "edgeway_requests_in_flight", "Client requests being answered now.");
+    out->appendf("edgeway_requests_in_flight %llu\n", static_cast<ull>(m.in_flight));
+    gauge_head(out, "edgeway_request_series_dropped_total", "Requests not counted: the series table was full.",
+               "counter");
+    out->appendf("edgeway_request_series_dropped_total %llu\n", static_cast<ull>(m.series_dropped));
+    gauge_head(out, "edgeway_streams_broken_total",
+               "Answers cut after their head was relayed (the client saw the status, then an error event).", "counter");
+    for (uint32_t e = 0; e < n; e++)
+        out->appendf("edgeway_streams_broken_total{endpoint=\"%s\"} %llu\n", cfg.endpoints[e].name,
+                     static_cast<ull>(m.streams_broken[e]));
+    gauge_head(out, "edgeway_attempts_total", "Upstream attempts by endpoint and outcome.", "counter");
+    for (uint32_t e = 0; e < n; e++)
         for (size_t o = 0; o < static_cast<size_t>(AttemptOutcome::count); o++)
             if (m.attempts[e][o])
                 out->appendf("edgeway_attempts_total{endpoint=\"%s\",outcome=\"%s\"} %llu\n", cfg.endpoints[e].name,
-                             to_string(static_cast<AttemptOutcome>(o)),
-                             static_cast<unsigned long long>(m.attempts[e][o]));
-    out->append("# HELP edgeway_failovers_total Failovers to another candidate, by reason.\n"
-                "# TYPE edgeway_failovers_total counter\n");
-    for (size_t r = 0; r < static_cast<size_t>(FailoverReason::count); r++)
-        out->appendf("edgeway_failovers_total{reason=\"%s\"} %llu\n", to_string(static_cast<FailoverReason>(r)),
-                     static_cast<unsigned long long>(m.failovers[r]));
-    out->appendf("# HELP edgeway_cors_rejected_total Requests refused: their Origin is not in cors_origins.\n"
-                 "# TYPE edgeway_cors_rejected_total counter\nedgeway_cors_rejected_total %llu\n",
-                 static_cast<unsigned long long>(m.cors_rejected));
-    out->append("# HELP edgeway_tokens_total Tokens reported by upstream usage.\n"
-                "# TYPE edgeway_tokens_total counter\n");
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++)
+                             to_string(static_cast<AttemptOutcome>(o)), static_cast<ull>(m.attempts[e][o]));
+    gauge_head(out, "edgeway_failovers_total", "Failovers away from the endpoint whose attempt failed, by reason.",
+               "counter");
+    for (uint32_t e = 0; e < n; e++)
+        for (size_t r = 0; r < static_cast<size_t>(FailoverReason::count); r++)
+            if (m.failovers_from[e][r])
+                out->appendf("edgeway_failovers_total{endpoint=\"%s\",reason=\"%s\"} %llu\n", cfg.endpoints[e].name,
+                             to_string(static_cast<FailoverReason>(r)), static_cast<ull>(m.failovers_from[e][r]));
+    gauge_head(out, "edgeway_cors_rejected_total", "Requests refused: their Origin is not in cors_origins.", "counter");
+    out->appendf("edgeway_cors_rejected_total %llu\n", static_cast<ull>(m.cors_rejected));
+    gauge_head(out, "edgeway_tokens_total", "Tokens reported by upstream usage.", "counter");
+    for (uint32_t e = 0; e < n; e++)
         for (uint32_t s = 0; s < cfg.endpoints[e].model_count; s++) {
             if (!m.prompt_tokens[e][s] && !m.completion_tokens[e][s]) continue;
             out->appendf("edgeway_tokens_total{endpoint=\"%s\",model=\"%s\",kind=\"prompt\"} %llu\n",
-                         cfg.endpoints[e].name, cfg.endpoints[e].models[s],
-                         static_cast<unsigned long long>(m.prompt_tokens[e][s]));
+                         cfg.endpoints[e].name, cfg.endpoints[e].models[s], static_cast<ull>(m.prompt_tokens[e][s]));
             out->appendf("edgeway_tokens_total{endpoint=\"%s\",model=\"%s\",kind=\"completion\"} %llu\n",
                          cfg.endpoints[e].name, cfg.endpoints[e].models[s],
-                         static_cast<unsigned long long>(m.completion_tokens[e][s]));
+                         static_cast<ull>(m.completion_tokens[e][s]));
         }
-    render_histogram(out, "edgeway_request_duration_seconds", "Client request duration, all attempts included.",
-                     m.request_duration);
-    render_histogram(out, "edgeway_time_to_first_token_seconds", "Streaming: time to the first SSE data event.",
-                     m.first_token);
-    out->appendf("# HELP edgeway_clients_rejected_total Connections refused: client table full.\n"
-                 "# TYPE edgeway_clients_rejected_total counter\nedgeway_clients_rejected_total %llu\n",
-                 static_cast<unsigned long long>(m.rejected_full));
-    out->appendf("# HELP edgeway_uptime_seconds Seconds since start.\n# TYPE edgeway_uptime_seconds gauge\n"
-                 "edgeway_uptime_seconds %llu\n",
-                 static_cast<unsigned long long>((v.now_ms - v.started_ms) / 1000));
+    render_histograms(out, cfg, "edgeway_request_duration_seconds",
+                      "Client request duration, all attempts included, by serving endpoint and model.", m, false);
+    render_histograms(out, cfg, "edgeway_time_to_first_token_seconds",
+                      "Streaming: request start to the first SSE data event relayed.", m, true);
+    gauge_head(out, "edgeway_latency_pairs_dropped_total",
+               "Observations not kept: every (endpoint, model) histogram slot was in use (EW_CAP_HISTOGRAM_PAIRS).",
+               "counter");
+    out->appendf("edgeway_latency_pairs_dropped_total %llu\n", static_cast<ull>(m.pairs_dropped));
+    gauge_head(out, "edgeway_clients_rejected_total", "Connections refused: client table full.", "counter");
+    out->appendf("edgeway_clients_rejected_total %llu\n", static_cast<ull>(m.rejected_full));
+    gauge_head(out, "edgeway_clients_evicted_total", "Idle or incomplete connections closed to admit a new client.",
+               "counter");
+    out->appendf("edgeway_clients_evicted_total %llu\n", static_cast<ull>(m.clients_evicted));
+    gauge_head(out, "edgeway_clients_active", "Client connections open now.");
+    out->appendf("edgeway_clients_active %llu\n", static_cast<ull>(m.clients_active));
+    gauge_head(out, "edgeway_uptime_seconds", "Seconds since start.");
+    out->appendf("edgeway_uptime_seconds %.3f\n", static_cast<double>(v.now_ms - v.started_ms) / 1000.0);
+    const ProcessView& p = v.process;
+    if (p.resident_bytes >= 0) {
+        gauge_head(out, "process_resident_memory_bytes", "Resident memory size in bytes.");
+        out->appendf("process_resident_memory_bytes %lld\n", static_cast<long long>(p.resident_bytes));
+    }
+    if (p.start_wall_ms >= 0) {
+        gauge_head(out, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.");
+        out->appendf("process_start_time_seconds %.3f\n", static_cast<double>(p.start_wall_ms) / 1000.0);
+    }
+    if (p.open_fds >= 0) {
+        gauge_head(out, "process_open_fds", "Number of open file descriptors (lwIP: sockets).");
+        out->appendf("process_open_fds %lld\n", static_cast<long long>(p.open_fds));
+    }
+    if (p.max_fds >= 0) {
+        gauge_head(out, "process_max_fds", "Maximum number of open file descriptors (lwIP: sockets).");
+        out->appendf("process_max_fds %lld\n", static_cast<long long>(p.max_fds));
+    }
 }
 
 void metrics_render_status(const MetricsView& v, StrBuf* out) {

@@ -11,7 +11,11 @@
 
 namespace ew {
 constexpr size_t kResultKinds = 6;      // ResultKind values
-constexpr size_t kHistogramBuckets = 12;
+constexpr size_t kHistogramBuckets = 14;  // 50 ms .. 300 s, then +Inf
+constexpr size_t kMinuteRing = EW_CAP_STATUS_MINUTES;  // per-minute request counts for the status page
+constexpr uint8_t kNoEndpoint = 255;    // an answer edgeway made itself
+constexpr uint8_t kNoSlot = 255;
+constexpr uint16_t kNoModelRef = 0xFFFF;  // a model the configuration does not know
 
 enum class AttemptOutcome : uint8_t { ok, connect, tls, timeout, http_4xx, http_429, http_5xx, bad_response, count };
 enum class FailoverReason : uint8_t { connect, tls, timeout, rate_limited, server_error, auth, bad_response, first_token, count };
@@ -23,24 +27,68 @@ struct Histogram {
     void observe_ms(uint64_t ms);
 };
 
+// The histograms of one (endpoint, served model) pair, made on its first answer: the
+// table holds EW_CAP_HISTOGRAM_PAIRS of the configuration's pairs (the ones in use).
+struct HistogramPair {
+    uint8_t endpoint = kNoEndpoint;
+    uint8_t model_slot = kNoSlot;
+    Histogram duration;
+    Histogram first_token;
+};
+
+// A model name as a small number the configuration resolves: endpoint * EW_CAP_MODELS_PER_ENDPOINT
+// + slot (the first endpoint listing it), kFallbackRef + rule for a name only [fallback] knows,
+// kNoModelRef otherwise. Keeps the requested-model label bounded by the configuration.
+constexpr uint16_t kFallbackRef = 0x4000;
+uint16_t model_ref(const Config& cfg, const char* name);
+const char* model_ref_name(const Config& cfg, uint16_t ref);  // "none" for kNoModelRef
+
 struct RequestSeries {
-    uint8_t endpoint;    // 255 = none (answered by edgeway itself)
-    uint8_t model_slot;  // index into the endpoint's models; 255 = none
-    uint16_t status;
+    uint8_t endpoint;    // kNoEndpoint: answered by edgeway itself
+    uint8_t model_slot;  // served model: index into the endpoint's models; kNoSlot = none
+    uint16_t requested;  // model_ref of the requested model
+    uint16_t status;     // what the client saw (a stream broken after 200 counts as 200)
     uint64_t count;
+};
+
+// One finished client request, as the metrics see it.
+struct RequestRecord {
+    uint8_t endpoint = kNoEndpoint;  // the endpoint whose answer was relayed
+    uint8_t model_slot = kNoSlot;
+    uint16_t requested = kNoModelRef;
+    uint16_t status = 0;
+    uint64_t duration_ms = 0;
+    bool broken = false;     // committed, then cut (the client saw `status`, then an error event)
+    bool failed_over = false;
+    uint64_t now_ms = 0;
 };
 
 struct Metrics {
     uint64_t probes[EW_CAP_ENDPOINTS][kResultKinds] = {};
     uint64_t attempts[EW_CAP_ENDPOINTS][static_cast<size_t>(AttemptOutcome::count)] = {};
     uint64_t failovers[static_cast<size_t>(FailoverReason::count)] = {};
+    // By the endpoint whose attempt failed before another was tried.
+    uint64_t failovers_from[EW_CAP_ENDPOINTS][static_cast<size_t>(FailoverReason::count)] = {};
+    uint64_t streams_broken[EW_CAP_ENDPOINTS] = {};
     uint64_t prompt_tokens[EW_CAP_ENDPOINTS][EW_CAP_MODELS_PER_ENDPOINT] = {};
     uint64_t completion_tokens[EW_CAP_ENDPOINTS][EW_CAP_MODELS_PER_ENDPOINT] = {};
     RequestSeries series[EW_CAP_REQUEST_SERIES] = {};
     size_t series_count = 0;
     uint64_t series_dropped = 0;
-    Histogram request_duration;
-    Histogram first_token;
+    HistogramPair pairs[EW_CAP_HISTOGRAM_PAIRS];
+    size_t pair_count = 0;
+    uint64_t pairs_dropped = 0;  // observations of a pair that found the table full
+    Histogram edgeway_duration;  // answers edgeway made itself
+    // State changes as logged (src/net/state_log): what was last seen, since when, how often.
+    uint8_t seen_state[EW_CAP_ENDPOINTS] = {};  // HealthState
+    uint64_t state_since_ms[EW_CAP_ENDPOINTS] = {};  // 0: since start
+    uint64_t transitions[EW_CAP_ENDPOINTS] = {};
+    // Requests, failovers and edgeway-made errors per minute, the last kMinuteRing minutes.
+    uint32_t minute_requests[kMinuteRing] = {};
+    uint32_t minute_failovers[kMinuteRing] = {};
+    uint32_t minute_errors[kMinuteRing] = {};
+    uint64_t minute_last = 0;  // now_ms / 60000 of the newest cell
+    uint64_t in_flight = 0;
     // The seed's totals.
     uint64_t total = 0;
     uint64_t success = 0;
@@ -53,7 +101,21 @@ struct Metrics {
     uint64_t cors_rejected = 0;   // requests from a browser origin cors_origins does not allow
 
     void count_probe(size_t endpoint, ResultKind k);
-    void count_request(uint8_t endpoint, uint8_t model_slot, uint16_t status);
+    void count_request(const RequestRecord& r);
+    void observe_first_token(uint8_t endpoint, uint8_t model_slot, uint64_t ms);
+    // The pair's histograms, made on first use; nullptr when the table is full.
+    HistogramPair* pair(uint8_t endpoint, uint8_t model_slot);
+    // Moves the minute ring to now (cells of minutes without traffic become 0).
+    void advance_minutes(uint64_t now_ms);
+};
+
+// What the process and the network layer know, for /metrics.
+struct ProcessView {
+    int64_t resident_bytes = -1;
+    int64_t start_wall_ms = -1;
+    int64_t open_fds = -1;
+    int64_t max_fds = -1;
+    uint64_t wall_ms = 0;  // 0: no clock
 };
 
 // One endpoint's name resolution, for /status and /metrics (the agent fills it from its
@@ -79,6 +141,7 @@ struct MetricsView {
     const NameView* names = nullptr;  // [cfg->endpoint_count], or nullptr: not shown
     uint64_t dns_heap_bytes = 0;      // the resolver's memory now, and its peak
     uint64_t dns_heap_peak_bytes = 0;
+    ProcessView process = {};
 };
 
 // Prometheus text format 0.0.4.

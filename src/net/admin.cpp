@@ -8,10 +8,13 @@
 #include "core/openai.h"
 #include "core/request_check.h"
 #include "core/router.h"
+#include "core/status_page.h"
 #include "core/strbuf.h"
 #include "net/client.h"
 #include "net/log.h"
 #include "net/resolver.h"
+#include "net/state_log.h"
+#include "pal.h"
 
 namespace ew {
 namespace {
@@ -27,24 +30,6 @@ bool constant_time_equals(const char* a, size_t alen, const char* b, size_t blen
     for (size_t i = 0; i < alen; i++) diff |= static_cast<unsigned>(a[i] ^ b[i % (blen ? blen : 1)]);
     return diff == 0;
 }
-
-void append_html(StrBuf* out, const char* s) {
-    for (; *s; s++) {
-        switch (*s) {
-            case '<': out->append("&lt;"); break;
-            case '>': out->append("&gt;"); break;
-            case '&': out->append("&amp;"); break;
-            case '"': out->append("&quot;"); break;
-            default: out->append(s, 1);
-        }
-    }
-}
-
-const char kPageHead[] =
-    "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">"
-    "<title>edgeway</title><style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-    "td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}.HEALTHY{color:#070}.DEGRADED{color:#a60}"
-    ".DOWN{color:#b00}.RATE_LIMITED{color:#a0a}.UNRESOLVED{color:#777}</style></head><body>";
 
 }  // namespace
 
@@ -66,7 +51,7 @@ bool LocalApi::authorized(const ClientConn* c) const {
 
 void LocalApi::serve(ClientConn* c, uint64_t now_ms) {
     const RequestParser& r = c->request();
-    for (uint32_t i = 0; i < ctx_->cfg->endpoint_count; i++) health_tick(&ctx_->health[i], *ctx_->params, now_ms);
+    note_states(*ctx_, now_ms);
     if (c->origin_refused()) {
         // A page on an origin cors_origins does not list: refused before anything runs (a
         // "simple" cross-site POST needs no preflight), and without CORS headers, so the
@@ -117,7 +102,33 @@ void LocalApi::serve(ClientConn* c, uint64_t now_ms) {
     serve_admin(c, now_ms);
 }
 
+// The rendering buffer is one for all clients, and a page larger than a client's own
+// buffer is sent from it as that client reads (ClientConn::respond_from): while one is,
+// another page waits (503, Retry-After: 1; a scraper's next turn).
+bool LocalApi::render_free(ClientConn* c) {
+    if (render_owner_ && render_owner_->sending_from(render_)) {
+        EW_LOG_WARN("page answered 503: another client is still reading a page from the render buffer");
+        c->respond_error(503, "edgeway: another client is still reading a page; retry shortly.", "server_error",
+                         "overloaded", "Retry-After: 1\r\n");
+        c->finish_response();
+        return false;
+    }
+    render_owner_ = nullptr;
+    return true;
+}
+
+void LocalApi::send_render(ClientConn* c, uint16_t status, const char* content_type, const StrBuf& out) {
+    if (out.overflow) {
+        EW_LOG_WARN("page larger than EW_CAP_RENDER (%u bytes): answered 500", static_cast<unsigned>(sizeof render_));
+        c->respond_error(500, "edgeway: this page is larger than its rendering buffer (EW_CAP_RENDER).", "server_error",
+                         "page_too_large");
+        return;
+    }
+    if (c->respond_from(status, content_type, out.data, out.len, "")) render_owner_ = c;
+}
+
 void LocalApi::serve_models(ClientConn* c) {
+    if (!render_free(c)) return;
     const Config& cfg = *ctx_->cfg;
     const char* names[EW_CAP_ENDPOINTS * EW_CAP_MODELS_PER_ENDPOINT + EW_CAP_FALLBACK_RULES];
     size_t n = 0;
@@ -130,7 +141,7 @@ void LocalApi::serve_models(ClientConn* c) {
         }
     StrBuf out(render_, sizeof render_);
     openai_models_body(&out, names, n);
-    c->respond(200, "application/json", out.data, out.len, "");
+    send_render(c, 200, "application/json", out);
     c->finish_response();
 }
 
@@ -190,6 +201,10 @@ void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
     const RequestParser& r = c->request();
     const Config& cfg = *ctx_->cfg;
     bool get = strcmp(r.method, "GET") == 0 || strcmp(r.method, "HEAD") == 0;
+    char small[160];
+    StrBuf brief(small, sizeof small);
+    bool page = path_is(r.path, "/status") || path_is(r.path, "/metrics") || path_is(r.path, "/");
+    if (get && page && !render_free(c)) return;
     StrBuf out(render_, sizeof render_);
     MetricsView view{&cfg, ctx_->health, ctx_->params, ctx_->metrics, now_ms, started_ms_};
     NameView names[EW_CAP_ENDPOINTS];
@@ -200,58 +215,39 @@ void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
         view.dns_heap_bytes = h.in_use;
         view.dns_heap_peak_bytes = h.peak;
     }
+    if (get && path_is(r.path, "/metrics")) {
+        pal::ProcessStats ps;
+        pal::process_stats(&ps);
+        view.process.resident_bytes = ps.resident_bytes;
+        view.process.start_wall_ms = ps.start_wall_ms;
+        view.process.open_fds = ps.open_fds;
+        view.process.max_fds = ps.max_fds;
+        view.process.wall_ms = pal::wall_ms();
+    }
     if (!get) {
         c->respond_error(405, "Use GET on this path.", "invalid_request_error", "method_not_allowed",
                          "Allow: GET, HEAD\r\n");
     } else if (path_is(r.path, "/healthz")) {
-        out.append("{\"status\":\"ok\"}");
-        c->respond(200, "application/json", out.data, out.len, "");
+        brief.append("{\"status\":\"ok\"}");
+        c->respond(200, "application/json", brief.data, brief.len, "");
     } else if (path_is(r.path, "/readyz")) {
         size_t n = endpoints_serving(now_ms);
-        out.appendf("{\"ready\":%s,\"endpoints_serving\":%zu,\"endpoints\":%u}", n ? "true" : "false", n,
-                    cfg.endpoint_count);
-        c->respond(n ? 200 : 503, "application/json", out.data, out.len, n ? "" : "Retry-After: 1\r\n");
+        brief.appendf("{\"ready\":%s,\"endpoints_serving\":%zu,\"endpoints\":%u}", n ? "true" : "false", n,
+                      cfg.endpoint_count);
+        c->respond(n ? 200 : 503, "application/json", brief.data, brief.len, n ? "" : "Retry-After: 1\r\n");
     } else if (path_is(r.path, "/status")) {
         metrics_render_status(view, &out);
-        c->respond(out.overflow ? 500 : 200, "application/json", out.data, out.len, "");
+        send_render(c, 200, "application/json", out);
     } else if (path_is(r.path, "/metrics")) {
         metrics_render_prometheus(view, &out);
-        c->respond(out.overflow ? 500 : 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len, "");
+        send_render(c, 200, "text/plain; version=0.0.4; charset=utf-8", out);
     } else if (path_is(r.path, "/")) {
-        render_page(&out, now_ms);
-        c->respond(200, "text/html; charset=utf-8", out.data, out.len, "");
+        status_page_render(view, &out);
+        send_render(c, 200, "text/html; charset=utf-8", out);
     } else {
         c->respond_error(404, "No such path on this edgeway agent.", "invalid_request_error", "not_found");
     }
     c->finish_response();
-}
-
-void LocalApi::render_page(StrBuf* o, uint64_t now_ms) const {
-    StrBuf& out = *o;
-    const Config& cfg = *ctx_->cfg;
-    const Metrics& metrics = *ctx_->metrics;
-    out.append(kPageHead);
-    out.appendf("<h1>edgeway %s</h1><p>strategy %s &middot; up %llus &middot; requests %llu (%llu ok, %llu "
-                "failed, %llu with fallback)</p><table><tr><th>endpoint</th><th>url</th><th>state</th>"
-                "<th>score</th><th>latency</th><th>failures</th><th>last error</th></tr>",
-                EW_VERSION, to_string(cfg.agent.strategy),
-                static_cast<unsigned long long>((now_ms - started_ms_) / 1000),
-                static_cast<unsigned long long>(metrics.total), static_cast<unsigned long long>(metrics.success),
-                static_cast<unsigned long long>(metrics.failed),
-                static_cast<unsigned long long>(metrics.fallback_triggered));
-    for (uint32_t e = 0; e < cfg.endpoint_count; e++) {
-        const Health& h = ctx_->health[e];
-        out.appendf("<tr><td>%s</td><td>", cfg.endpoints[e].name);
-        append_html(&out, cfg.endpoints[e].url);
-        const char* state = h.name_unresolved ? "UNRESOLVED" : to_string(h.state);
-        out.appendf("</td><td class=\"%s\">%s</td><td>%.1f</td><td>%.0f ms</td><td>%u</td><td>", state, state,
-                    h.score, h.latency_ewma_ms, h.consecutive_failures);
-        const char* why = h.name_unresolved && ctx_->names ? ctx_->names->unresolved_reason(static_cast<uint8_t>(e)) : "";
-        append_html(&out, why[0] ? why : h.last_error);
-        out.append("</td></tr>");
-    }
-    out.append("</table><p><a href=\"/status\">/status</a> &middot; <a href=\"/metrics\">/metrics</a></p>"
-               "</body></html>");
 }
 
 }  // namespace ew

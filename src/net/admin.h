@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "core/caps.h"
+#include "core/strbuf.h"
 #include "net/context.h"
 
 namespace ew {
@@ -27,11 +28,13 @@ private:
     void serve_models(ClientConn* c);
     void serve_model(ClientConn* c);
     void serve_admin(ClientConn* c, uint64_t now_ms);
-    void render_page(StrBuf* out, uint64_t now_ms) const;
+    bool render_free(ClientConn* c);
+    void send_render(ClientConn* c, uint16_t status, const char* content_type, const StrBuf& out);
 
     const NetContext* ctx_ = nullptr;
     uint64_t started_ms_ = 0;
     char render_[EW_CAP_RENDER];  // one thread: one rendering buffer serves every client
+    ClientConn* render_owner_ = nullptr;  // a client still sending a page from render_
 };
 
 }  // namespace ew

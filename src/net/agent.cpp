@@ -1,5 +1,7 @@
 #include "net/agent.h"
 
+#include "net/state_log.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +95,7 @@ bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
     cfg_ = cfg;
     params_ = params_from(cfg_);
     log_set_level(cfg_.agent.log_level);
+    log_set_format(cfg_.agent.log_format);
     started_ms_ = pal::now_ms();
     uint64_t seed = 0;
     if (pal::entropy(&seed, sizeof seed) != 0 || seed == 0) seed = started_ms_ | 1;
@@ -137,6 +140,11 @@ bool Agent::listen(char* err, size_t err_cap) {
     EW_LOG_INFO("listening on %s:%u endpoints=%u strategy=%s", cfg_.agent.listen_host, cfg_.agent.listen_port,
                 cfg_.endpoint_count, to_string(cfg_.agent.strategy));
     return true;
+}
+
+void Agent::run_once(int max_wait_ms) {
+    loop_.run_once(max_wait_ms);
+    note_states(ctx_, pal::now_ms());
 }
 
 void Agent::start_probes(uint64_t now_ms) {
@@ -261,6 +269,21 @@ void Agent::on_client_closed(ClientConn*) {
     if (metrics_.clients_active) metrics_.clients_active--;
 }
 
+// Same endpoints and models at the same indexes, and the same fallback rules.
+bool Agent::same_labels(const Config& a, const Config& b) {
+    if (a.endpoint_count != b.endpoint_count || a.fallback_count != b.fallback_count) return false;
+    for (uint32_t i = 0; i < a.endpoint_count; i++) {
+        const EndpointConfig& x = a.endpoints[i];
+        const EndpointConfig& y = b.endpoints[i];
+        if (strcmp(x.name, y.name) != 0 || x.model_count != y.model_count) return false;
+        for (uint32_t m = 0; m < x.model_count; m++)
+            if (strcmp(x.models[m], y.models[m]) != 0) return false;
+    }
+    for (uint32_t r = 0; r < a.fallback_count; r++)
+        if (strcmp(a.fallback[r].model, b.fallback[r].model) != 0) return false;
+    return true;
+}
+
 bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
     if (strcmp(cfg.agent.listen_host, cfg_.agent.listen_host) != 0 || cfg.agent.listen_port != cfg_.agent.listen_port ||
         cfg.agent.max_clients != cfg_.agent.max_clients || cfg.agent.max_request_bytes != cfg_.agent.max_request_bytes) {
@@ -284,6 +307,7 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
     log_set_level(cfg_.agent.log_level);
     if (servers_changed) open_resolver();  // cached addresses are kept; lookups in flight are asked again
     resolver_.set_params(resolver_params_from(cfg_));
+    log_set_format(cfg_.agent.log_format);
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
         health_init(&health_[i]);
         for (uint32_t j = 0; j < old.endpoint_count; j++)
@@ -294,6 +318,20 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
     }
     setup_endpoints();
     uint64_t now = pal::now_ms();
+    // Metrics are kept by endpoint and model index: when those (or the fallback rules the
+    // requested-model label refers to) change, the counters start again (Prometheus reads a
+    // reset counter as such), so that no series changes its meaning under its labels.
+    if (!same_labels(old, cfg_)) {
+        uint64_t active = metrics_.clients_active;
+        metrics_ = Metrics();
+        metrics_.clients_active = active;
+        EW_LOG_INFO("reload: endpoints or models changed; metrics start again");
+    }
+    for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
+        metrics_.seen_state[i] = static_cast<uint8_t>(health_[i].state);
+        if (health_[i].state == HealthState::healthy && health_[i].probes_ok + health_[i].probes_failed == 0)
+            metrics_.state_since_ms[i] = now;  // a new endpoint
+    }
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(&ctx_, static_cast<uint8_t>(i));
     start_probes(now);
     EW_LOG_INFO("configuration reloaded endpoints=%u", cfg_.endpoint_count);

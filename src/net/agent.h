@@ -39,7 +39,8 @@ public:
     bool init(const Config& cfg, char* err, size_t err_cap);
     bool listen(char* err, size_t err_cap);
     void start_probes(uint64_t now_ms);
-    void run_once(int max_wait_ms) { loop_.run_once(max_wait_ms); }
+    // One loop turn, then endpoint state changes that time made are noted (logged).
+    void run_once(int max_wait_ms);
     // Applies a new configuration without dropping in-flight requests.
     bool reload(const Config& cfg, char* err, size_t err_cap);
     // Stops accepting; true once no request is in flight.
@@ -60,6 +61,7 @@ public:
     void on_client_closed(ClientConn* c) override;
 
 private:
+    static bool same_labels(const Config& a, const Config& b);
     void setup_endpoints();
     void open_resolver();
     static void on_name_change(void* self, uint8_t endpoint);

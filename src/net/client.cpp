@@ -66,6 +66,7 @@ void ClientConn::open(ClientHost* host, const NetContext* ctx, pal::Socket s, ch
     close_after_ = linger_ = short_linger_ = peer_closed_ = staging_ = cors_allowed_ = false;
     chunked_ok_ = true;
     in_len_ = out_len_ = out_off_ = 0;
+    ext_ = nullptr;
     requests_ = 0;
     // A new connection must send its request head within the header timeout.
     t_ = Times{now_ms, now_ms, now_ms, now_ms + ctx_->cfg->agent.client_header_timeout_ms, 0};
@@ -79,6 +80,7 @@ void ClientConn::close_now() {
     if (sock_ != pal::kNoSocket) pal::close(sock_);
     sock_ = pal::kNoSocket;
     state_ = ClientState::unused;
+    ext_ = nullptr;
     host_->on_client_closed(this);
 }
 
@@ -104,12 +106,13 @@ RequestView ClientConn::request_view() const {
     }
     v.forward_headers = req_.forward.text;
     v.forward_len = req_.forward.len;
+    v.request_id = req_.request_id.present && !req_.request_id.truncated ? req_.request_id.text : "";
     return v;
 }
 
 uint16_t ClientConn::poll_events() const {
     uint16_t ev = 0;
-    if (sendable_end() > out_off_) ev |= pal::kOut;
+    if (sendable_end() > out_off_ || ext_ != nullptr) ev |= pal::kOut;
     // Read while waiting for a request, and while proxying (to notice a client that leaves).
     if ((state_ == ClientState::reading || state_ == ClientState::proxying || state_ == ClientState::closing) &&
         !peer_closed_ && in_len_ < sizeof in_)
@@ -289,6 +292,28 @@ void ClientConn::respond(uint16_t status, const char* content_type, const char* 
     }
 }
 
+bool ClientConn::respond_from(uint16_t status, const char* content_type, const char* body, size_t len,
+                              const char* extra_headers) {
+    // HEAD (no body) or a body that fits: copied now, as respond() does.
+    if (strcmp(req_.method, "HEAD") == 0 || len + EW_CAP_CLIENT_HEAD <= sizeof out_ - out_len_) {
+        respond(status, content_type, body, len, extra_headers);
+        return false;
+    }
+    char framing[48];
+    StrBuf f(framing, sizeof framing);
+    f.appendf("Content-Length: %zu\r\n", len);
+    char head[EW_CAP_CLIENT_HEAD];
+    size_t n = format_head(head, sizeof head, status, content_type, framing, extra_headers);
+    if (n == 0 || !write_raw(head, n)) {
+        close_after_ = true;
+        return false;
+    }
+    ext_ = body;
+    ext_len_ = len;
+    ext_off_ = 0;
+    return true;
+}
+
 void ClientConn::respond_bodiless(uint16_t status, const char* extra_headers) {
     char head[EW_CAP_CLIENT_HEAD];
     size_t n = format_head(head, sizeof head, status, "", "", extra_headers);
@@ -399,16 +424,27 @@ bool ClientConn::write_chunk(const char* data, size_t len, bool use_reserve) {
 }
 
 void ClientConn::flush() {
-    size_t end = sendable_end();
-    while (end > out_off_) {
-        pal::IoResult r = pal::send(sock_, out_ + out_off_, end - out_off_);
-        if (r.status == pal::Io::would_block) return;
-        if (r.status != pal::Io::ok) {
-            close_now();
-            return;
+    for (;;) {
+        size_t end = sendable_end();
+        while (end > out_off_) {
+            pal::IoResult r = pal::send(sock_, out_ + out_off_, end - out_off_);
+            if (r.status == pal::Io::would_block) return;
+            if (r.status != pal::Io::ok) {
+                close_now();
+                return;
+            }
+            out_off_ += r.n;
+            if (r.n > 0) t_.write_stalled = ctx_->loop->now_ms();  // progress: the clock restarts
         }
-        out_off_ += r.n;
-        if (r.n > 0) t_.write_stalled = ctx_->loop->now_ms();  // progress: the clock restarts
+        if (ext_ == nullptr || staging_) break;
+        // respond_from(): the buffer went out whole; refill it from the body.
+        size_t n = ext_len_ - ext_off_;
+        if (n > sizeof out_) n = sizeof out_;
+        memcpy(out_, ext_ + ext_off_, n);
+        out_off_ = 0;
+        out_len_ = n;
+        ext_off_ += n;
+        if (ext_off_ == ext_len_) ext_ = nullptr;
     }
     if (!staging_) {
         out_off_ = 0;
@@ -433,7 +469,7 @@ void ClientConn::finish_response() {
 }
 
 void ClientConn::after_flush(uint64_t now_ms) {
-    if (out_len_ > out_off_) return;
+    if (out_len_ > out_off_ || ext_ != nullptr) return;
     if (state_ == ClientState::proxying) {
         exchange_.on_client_drained(now_ms);
         return;

@@ -36,7 +36,7 @@ public:
               uint64_t now_ms);
     void close_now();
     ClientState state() const { return state_; }
-    bool busy() const { return state_ == ClientState::proxying || out_len_ > out_off_; }
+    bool busy() const { return state_ == ClientState::proxying || out_len_ > out_off_ || ext_ != nullptr; }
     // Idle on a keep-alive connection: nothing of a next request has arrived.
     bool between_requests() const;
     // Some of a request head has arrived, not all of it (a slow or hostile client).
@@ -68,6 +68,12 @@ public:
     void respond(uint16_t status, const char* content_type, const char* body, size_t len,
                  const char* extra_headers) override;
     void respond_bodiless(uint16_t status, const char* extra_headers) override;
+    // A whole answer whose body may be larger than this connection's buffer: what does not
+    // fit is copied in from `body` as the client reads, so `body` must stay unchanged until
+    // sending_from(body) turns false. True when it is used so (false: copied at once).
+    bool respond_from(uint16_t status, const char* content_type, const char* body, size_t len,
+                      const char* extra_headers);
+    bool sending_from(const char* buf) const { return ext_ != nullptr && ext_ == buf; }
     bool stage(const char* data, size_t len) override;
     void drop_staged() override;
     bool begin_chunked(uint16_t status, const char* content_type, const char* extra_headers) override;
@@ -123,6 +129,9 @@ private:
     char out_[EW_CAP_CLIENT_OUT];
     size_t out_len_ = 0;
     size_t out_off_ = 0;
+    const char* ext_ = nullptr;  // respond_from(): the rest of the body, outside out_
+    size_t ext_len_ = 0;
+    size_t ext_off_ = 0;
     ProxyExchange exchange_;
 };
 

@@ -18,6 +18,7 @@ struct RequestView {
     size_t content_type_len = 0;
     const char* forward_headers = "";  // "Name: value\r\n"... for upstream (header_policy.h)
     size_t forward_len = 0;
+    const char* request_id = "";  // the client's X-Request-Id, unvalidated; "" when none or too long
 };
 
 // How an answer ends.

@@ -162,6 +162,8 @@ int req_field_complete(llhttp_t* hp) {
         p->current = start_value(&p->origin);
     } else if (field_is(p->field, p->field_truncated, "access-control-request-private-network")) {
         p->current = start_value(&p->acr_private_network);
+    } else if (field_is(p->field, p->field_truncated, "x-request-id")) {
+        p->current = start_value(&p->request_id);
     } else {
         p->current = nullptr;
     }
@@ -232,7 +234,12 @@ int resp_value_complete(llhttp_t* hp) {
 int resp_field_complete(llhttp_t* hp) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
     if (!p->head_done && relayed_header(p->field, p->field_truncated)) {
-        p->passthrough.begin(p->field, p->field_len);
+        // edgeway's answer carries the request's own x-request-id (the one in its logs);
+        // the upstream's is relayed beside it under another name.
+        if (field_is(p->field, p->field_truncated, "x-request-id"))
+            p->passthrough.begin("x-upstream-request-id", 21);
+        else
+            p->passthrough.begin(p->field, p->field_len);
     }
     if (field_is(p->field, p->field_truncated, "content-type"))
         p->current = start_value(&p->content_type);
@@ -347,6 +354,7 @@ void RequestParser::reset() {
     acr_private_network.clear();
     forward.clear();
     http10 = false;
+    request_id.clear();
     wants_continue = false;
     body_len = 0;
     keep_alive = true;

@@ -102,6 +102,7 @@ struct RequestParser {
     // each, validated; one that does not fit or carries a control byte is dropped whole.
     HeaderLines<EW_CAP_FORWARD_HEADERS> forward;
     bool http10 = false;                  // an HTTP/1.0 request: no chunked answers
+    HeaderValue request_id;  // X-Request-Id as sent (validated by the exchange)
     bool wants_continue = false;  // "Expect: 100-continue" with a body to come (curl sends it)
     char* body = nullptr;       // caller-owned storage
     size_t body_cap = 0;        // limit (max_request_bytes)

@@ -8,6 +8,7 @@
 #include "core/strbuf.h"
 #include "net/log.h"
 #include "net/resolver.h"
+#include "net/state_log.h"
 
 namespace ew {
 
@@ -173,17 +174,36 @@ void Probe::finish(const Observation& o, uint64_t now_ms) {
     last_.latency_ms = o.latency_ms;
     copy_str(last_error_, sizeof last_error_, o.kind == ResultKind::ok ? "" : h.last_error);
     last_.error = last_error_;
+    log_result(o, before, now_ms);
+    note_state(*ctx_, endpoint_, now_ms, "");
+    schedule_next(now_ms);
+}
+
+// A failed probe of an endpoint already DOWN is logged when its error changes and then at
+// most once per kRepeatLogMs, with the count of failures since the last line; the others
+// at debug. Any other failure is logged at info, a success at debug.
+void Probe::log_result(const Observation& o, HealthState before, uint64_t now_ms) {
     const char* name = ctx_->cfg->endpoints[endpoint_].name;
-    if (o.kind == ResultKind::ok)
+    const HealthState after = ctx_->health[endpoint_].state;
+    if (o.kind == ResultKind::ok) {
         EW_LOG_DEBUG("probe endpoint=%s result=ok latency_ms=%u", name, o.latency_ms);
-    else if (h.state == HealthState::down && before == HealthState::down)
+        quiet_failures_ = 0;
+        logged_error_[0] = '\0';
+        return;
+    }
+    quiet_failures_++;
+    bool repeat = before == HealthState::down && after == HealthState::down;
+    bool changed = strcmp(logged_error_, last_error_) != 0;
+    if (repeat && !changed && now_ms - logged_ms_ < kRepeatLogMs) {
         EW_LOG_DEBUG("probe endpoint=%s result=%s latency_ms=%u error=\"%s\"", name, to_string(o.kind), o.latency_ms,
                      last_error_);
-    else
-        EW_LOG_INFO("probe endpoint=%s result=%s latency_ms=%u error=\"%s\"", name, to_string(o.kind), o.latency_ms,
-                    last_error_);
-    if (h.state != before) log_state_change(name, before, h.state, h.score, "");
-    schedule_next(now_ms);
+        return;
+    }
+    EW_LOG_INFO("probe endpoint=%s result=%s latency_ms=%u error=\"%s\" failures=%u", name, to_string(o.kind),
+                o.latency_ms, last_error_, quiet_failures_);
+    quiet_failures_ = 0;
+    logged_ms_ = now_ms;
+    copy_str(logged_error_, sizeof logged_error_, last_error_);
 }
 
 void Probe::schedule_next(uint64_t now_ms) {

@@ -38,6 +38,8 @@ private:
     void finish(const Observation& o, uint64_t now_ms);
     void finish(ResultKind kind, uint16_t status, const char* error, uint64_t now_ms);
     void schedule_next(uint64_t now_ms);
+    void log_result(const Observation& o, HealthState before, uint64_t now_ms);
+    static constexpr uint64_t kRepeatLogMs = 60000;
 
     const NetContext* ctx_ = nullptr;
     uint8_t endpoint_ = 0;
@@ -51,6 +53,9 @@ private:
     char request_body_[256] = "";
     Outcome last_;
     char last_error_[EW_CAP_ERROR_TEXT] = "";
+    char logged_error_[EW_CAP_ERROR_TEXT] = "";  // the failure last logged at info
+    uint64_t logged_ms_ = 0;
+    uint32_t quiet_failures_ = 0;                // failures since the last line at info
 };
 
 }  // namespace ew

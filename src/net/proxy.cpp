@@ -9,9 +9,12 @@
 #include "core/retry.h"
 #include "core/strbuf.h"
 #include "net/log.h"
+#include "net/state_log.h"
 
 namespace ew {
 namespace {
+
+constexpr uint16_t kClientLeft = 499;  // counted (nginx's code) when the client went away first
 
 AttemptOutcome outcome_of(ResultKind kind, uint16_t status) {
     switch (kind) {
@@ -49,6 +52,25 @@ FailoverReason reason_of(ResultKind kind, uint16_t status) {
 }
 
 }  // namespace
+
+// A client's X-Request-Id is kept when it is 1..64 characters of [A-Za-z0-9._:-] (it goes
+// into our logs and back into the answer's head); otherwise the request gets 16 hex digits.
+void ProxyExchange::take_request_id() {
+    const char* id = req_.request_id ? req_.request_id : "";
+    size_t n = strlen(id);
+    bool ok = n > 0 && n < sizeof request_id_;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = id[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+             c == ':' || c == '-';
+    }
+    if (ok) {
+        copy_str(request_id_, sizeof request_id_, id, n);
+        return;
+    }
+    StrBuf b(request_id_, sizeof request_id_);
+    b.appendf("%08x%08x", static_cast<unsigned>(ctx_->rng->next()), static_cast<unsigned>(ctx_->rng->next()));
+}
 
 const char* to_string(ExchangeState s) {
     switch (s) {
@@ -88,8 +110,16 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     requested_model_[0] = '\0';
     tail_len_ = 0;
     prompt_tokens_ = completion_tokens_ = 0;
+    failover_from_ = kNoEndpoint;
+    failed_over_ = in_flight_ = false;
+    requested_ref_ = kNoModelRef;
+    ttft_ms_ = UINT64_MAX;
+    take_request_id();
     deadline_ms_ = now_ms + ctx_->cfg->agent.request_timeout_ms;
+    ctx_->metrics->in_flight++;
+    in_flight_ = true;
     if (!validate(now_ms)) return;
+    requested_ref_ = model_ref(*ctx_->cfg, requested_model_);
     cand_count_ = router_candidates(*ctx_->cfg, ctx_->health, requested_model_, now_ms, cands_,
                                     EW_ROUTER_CANDIDATES_CAP);
     ctx_->loop->add(this);
@@ -238,6 +268,8 @@ void ProxyExchange::on_deadline(uint64_t now_ms) {
     // The whole request ran out of time before anything was committed.
     drop_connection();
     copy_str(last_error_, sizeof last_error_, "request_timeout_ms reached");
+    EW_LOG_WARN("request failed model=%s attempts=%u status=504 error=\"request_timeout_ms=%u reached before an answer\"",
+                requested_model_, attempts_, ctx_->cfg->agent.request_timeout_ms);
     answer_error(504, "edgeway: no upstream answered within request_timeout_ms.", "server_error", nullptr, "timeout",
                  "", now_ms);
 }
@@ -292,7 +324,10 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
             if (!router_candidate_usable(ctx_->health[c.endpoint], c, now_ms)) continue;
             if (failover_pending_) {
                 ctx_->metrics->failovers[static_cast<size_t>(failover_reason_)]++;
+                if (failover_from_ < EW_CAP_ENDPOINTS)
+                    ctx_->metrics->failovers_from[failover_from_][static_cast<size_t>(failover_reason_)]++;
                 failover_pending_ = false;
+                failed_over_ = true;
             }
             cur_ = c;
             attempts_++;
@@ -329,6 +364,9 @@ ResultKind ProxyExchange::open_attempt(uint64_t now_ms, bool fresh_only, char* e
     if (c == nullptr) {
         // The connection table is full: answer at once rather than queue.
         copy_str(last_error_, sizeof last_error_, "upstream connection table full");
+        EW_LOG_WARN("request failed model=%s attempts=%u status=503 error=\"every upstream connection slot is in use "
+                    "(EW_CAP_UPSTREAM_CONNS=%u)\"",
+                    requested_model_, attempts_, static_cast<unsigned>(EW_CAP_UPSTREAM_CONNS));
         answer_error(503, "edgeway: every upstream connection slot is in use; retry shortly.", "server_error", nullptr,
                      "overloaded", "Retry-After: 1\r\n", now_ms);
         return ResultKind::connect;
@@ -463,7 +501,6 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
     o.has_retry_after = f.status == 429 && retry_after_known_;
     o.retry_after_ms = retry_after_ms_;
     Health& h = ctx_->health[cur_.endpoint];
-    HealthState before = h.state;
     ObservationEffect eff = health_observe(&h, *ctx_->params, o, now_ms);
     ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(outcome_of(f.kind, f.status))]++;
     if (eff == ObservationEffect::rate_limited)
@@ -474,9 +511,10 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
         fail_other_++;
     failover_pending_ = true;
     failover_reason_ = f.reason;
+    failover_from_ = cur_.endpoint;
     EW_LOG_INFO("attempt %u failed endpoint=%s model=%s error=\"%s\"", attempts_, name, cur_.model, last_error_);
     if (eff == ObservationEffect::key_bad) EW_LOG_WARN("endpoint=%s api_key=rejected status=%u", name, f.status);
-    if (h.state != before) log_state_change(name, before, h.state, h.score, "traffic");
+    note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
 }
 
 void ProxyExchange::record_success(uint16_t status, uint64_t now_ms) {
@@ -484,12 +522,9 @@ void ProxyExchange::record_success(uint16_t status, uint64_t now_ms) {
     o.kind = ResultKind::ok;
     o.http_status = status;
     o.latency_ms = static_cast<uint32_t>(now_ms - attempt_started_ms_);
-    Health& h = ctx_->health[cur_.endpoint];
-    HealthState before = h.state;
-    health_observe(&h, *ctx_->params, o, now_ms);
+    health_observe(&ctx_->health[cur_.endpoint], *ctx_->params, o, now_ms);
     ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(AttemptOutcome::ok)]++;
-    if (h.state != before)
-        log_state_change(ctx_->cfg->endpoints[cur_.endpoint].name, before, h.state, h.score, "traffic");
+    note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
 }
 
 // ---- answers edgeway makes ------------------------------------------------------------------
@@ -500,7 +535,8 @@ void ProxyExchange::edgeway_headers(StrBuf* h, bool served) const {
     const char* ep = tried ? cfg.endpoints[cur_.endpoint].name : "none";
     // Both names are validated (the config's, and the request's by model_name_check).
     const char* model = cur_.model && tried ? cur_.model : (requested_model_[0] ? requested_model_ : "none");
-    h->appendf("x-edgeway-endpoint: %s\r\nx-edgeway-model: %s\r\nx-edgeway-attempts: %u\r\n", ep, model, attempts_);
+    h->appendf("x-request-id: %s\r\nx-edgeway-endpoint: %s\r\nx-edgeway-model: %s\r\nx-edgeway-attempts: %u\r\n",
+               request_id_, ep, model, attempts_);
 }
 
 void ProxyExchange::answer_error(uint16_t status, const char* message, const char* type, const char* param,
@@ -590,7 +626,7 @@ void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_
 }
 
 void ProxyExchange::end(AnswerEnd how, uint16_t status, uint64_t now_ms) {
-    finish_metrics(status, now_ms);
+    finish_metrics(how, status, now_ms);
     if (conn_) {
         conn_->release(false);
         conn_ = nullptr;
@@ -603,10 +639,15 @@ void ProxyExchange::end(AnswerEnd how, uint16_t status, uint64_t now_ms) {
     w->end_answer(how, chunked);
 }
 
-void ProxyExchange::finish_metrics(uint16_t status, uint64_t now_ms) {
+// Counts the request as the client saw it: a stream cut after its head was relayed counts
+// with the relayed status (and as broken), never as a 502 the client did not get.
+void ProxyExchange::finish_metrics(AnswerEnd how, uint16_t status, uint64_t now_ms) {
     Metrics& m = *ctx_->metrics;
+    bool served = commit_status_ != 0;
+    bool broken = served && how == AnswerEnd::unfinished;
+    if (served && status != kClientLeft) status = commit_status_;
     m.total++;
-    bool ok = status >= 200 && status < 300;
+    bool ok = status >= 200 && status < 300 && !broken;
     if (ok) {
         m.success++;
         m.latency_sum_ms += head_ms_ > attempt_started_ms_ ? head_ms_ - attempt_started_ms_ : 0;
@@ -614,15 +655,50 @@ void ProxyExchange::finish_metrics(uint16_t status, uint64_t now_ms) {
         m.failed++;
     }
     if (ok && fallback_used_) m.fallback_triggered++;
-    m.request_duration.observe_ms(now_ms - started_ms_);
-    bool served = commit_status_ != 0;
-    m.count_request(served ? cur_.endpoint : 255, served ? cur_.model_slot : 255, status);
+    if (in_flight_ && m.in_flight) m.in_flight--;
+    in_flight_ = false;
+    RequestRecord r;
+    r.endpoint = served ? cur_.endpoint : kNoEndpoint;
+    r.model_slot = served ? cur_.model_slot : kNoSlot;
+    r.requested = requested_ref_;
+    r.status = status;
+    r.duration_ms = now_ms - started_ms_;
+    r.broken = broken;
+    r.failed_over = failed_over_;
+    r.now_ms = now_ms;
+    m.count_request(r);
     if (ok && (prompt_tokens_ || completion_tokens_) && cur_.endpoint < EW_CAP_ENDPOINTS &&
         cur_.model_slot < EW_CAP_MODELS_PER_ENDPOINT) {
         m.prompt_tokens[cur_.endpoint][cur_.model_slot] += prompt_tokens_;
         m.completion_tokens[cur_.endpoint][cur_.model_slot] += completion_tokens_;
     }
     prompt_tokens_ = completion_tokens_ = 0;
+    log_access(status, broken, now_ms);
+}
+
+// One line per proxied request. Names are validated (config, model_name_check), the id too;
+// the path is the validated local one or "-" when it was refused.
+void ProxyExchange::log_access(uint16_t status, bool broken, uint64_t now_ms) const {
+    if (!log_enabled(LogLevel::info)) return;
+    const Config& cfg = *ctx_->cfg;
+    bool served = commit_status_ != 0 && cur_.endpoint < cfg.endpoint_count;
+    char path[64];
+    StrBuf p(path, sizeof path);
+    const char* why = "";
+    if (upstream_path_check(req_.path, req_.path_len, &why))
+        p.append(req_.path, req_.path_len);
+    else
+        p.append("-");
+    char ttft[24] = "-";
+    if (ttft_ms_ != UINT64_MAX) {
+        StrBuf t(ttft, sizeof ttft);
+        t.appendf("%llu", static_cast<unsigned long long>(ttft_ms_));
+    }
+    EW_LOG_INFO("access id=%s method=%s path=%s model=%s served_model=%s endpoint=%s status=%u%s attempts=%u "
+                "duration_ms=%llu ttft_ms=%s",
+                request_id_, req_.method, path, requested_model_[0] ? requested_model_ : "-",
+                served && cur_.model ? cur_.model : "-", served ? cfg.endpoints[cur_.endpoint].name : "edgeway", status,
+                broken ? " broken=1" : "", attempts_, static_cast<unsigned long long>(now_ms - started_ms_), ttft);
 }
 
 void ProxyExchange::cancel(uint64_t now_ms) {
@@ -630,7 +706,7 @@ void ProxyExchange::cancel(uint64_t now_ms) {
     // The client left: free the upstream attempt and the slot now.
     if (conn_)
         EW_LOG_INFO("client left: cancelling attempt on endpoint=%s", ctx_->cfg->endpoints[cur_.endpoint].name);
-    finish_metrics(499, now_ms);
+    finish_metrics(AnswerEnd::complete, kClientLeft, now_ms);  // no broken stream, and no success either
     if (conn_) {
         conn_->release(false);
         conn_ = nullptr;

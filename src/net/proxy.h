@@ -53,6 +53,8 @@ public:
     ExchangeState state() const { return state_; }
     bool active() const { return state_ != ExchangeState::idle && state_ != ExchangeState::done; }
     uint32_t attempts() const { return attempts_; }
+    // The request's id: the client's X-Request-Id when valid, else one made here.
+    const char* request_id() const { return request_id_; }
     // The client drained its output: upstream silence is measured again from now.
     void on_client_drained(uint64_t now_ms);
 
@@ -89,7 +91,9 @@ private:
     void untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys) const;
     void edgeway_headers(StrBuf* h, bool served) const;
     void end(AnswerEnd how, uint16_t status, uint64_t now_ms);
-    void finish_metrics(uint16_t status, uint64_t now_ms);
+    void finish_metrics(AnswerEnd how, uint16_t status, uint64_t now_ms);
+    void log_access(uint16_t status, bool broken, uint64_t now_ms) const;
+    void take_request_id();
     // ---- commit and relay (proxy_relay.cpp)
     bool check_head(const ResponseParser& r, AttemptFailure* f, char* msg, size_t cap) const;
     bool commit(uint16_t status, const char* content_type, uint64_t now_ms);
@@ -129,6 +133,12 @@ private:
     bool sse_early_end_ = false;     // [DONE] or an error event before any data event
     bool bodiless_ = false;          // a 204/304: relayed without body framing
     FailoverReason failover_reason_ = FailoverReason::connect;
+    uint8_t failover_from_ = kNoEndpoint;  // the endpoint of the failed attempt behind failover_pending_
+    bool failed_over_ = false;            // another candidate was tried after a failure
+    bool in_flight_ = false;              // counted in Metrics::in_flight
+    uint16_t requested_ref_ = kNoModelRef;
+    uint64_t ttft_ms_ = UINT64_MAX;       // streaming: start to the first data event relayed
+    char request_id_[EW_CAP_REQUEST_ID] = "";
     uint32_t fail_rate_limited_ = 0;  // attempts that failed on 429
     uint32_t fail_key_bad_ = 0;       // on 401/403
     uint32_t fail_other_ = 0;

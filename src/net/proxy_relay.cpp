@@ -8,6 +8,7 @@
 #include "core/retry.h"
 #include "core/strbuf.h"
 #include "net/log.h"
+#include "net/state_log.h"
 #include "net/proxy.h"
 
 namespace ew {
@@ -165,7 +166,10 @@ bool ProxyExchange::commit(uint16_t status, const char* content_type, uint64_t n
         fail_committed("response head too large to relay", now_ms);
         return false;
     }
-    if (stream_ && !bodiless_) ctx_->metrics->first_token.observe_ms(now_ms - started_ms_);
+    if (stream_ && !bodiless_) {
+        ttft_ms_ = now_ms - started_ms_;
+        ctx_->metrics->observe_first_token(cur_.endpoint, cur_.model_slot, ttft_ms_);
+    }
     // After commit the limit is upstream silence, not the total: a long generation runs on.
     if (conn_) conn_->set_deadline(now_ms + inactivity_ms());
     return true;
@@ -336,6 +340,7 @@ void ProxyExchange::fail_committed(const char* message, uint64_t now_ms) {
     o.kind = ResultKind::bad_response;
     o.error = why;
     health_observe(&ctx_->health[cur_.endpoint], *ctx_->params, o, now_ms);
+    note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
     if (conn_) {
         conn_->release(false);
         conn_ = nullptr;

@@ -25,7 +25,7 @@ TEST_CASE("JSON commits at its first body bytes and is relayed as sent") {
     CHECK(w.out.status == 200);
     CHECK(w.out.chunked);
     CHECK(w.out.body == "  {\"id\":\"r1\"}");
-    CHECK(w.out.headers.find("x-request-id: req-7\r\n") != std::string::npos);
+    CHECK(w.out.headers.find("x-upstream-request-id: req-7\r\n") != std::string::npos);
     CHECK(w.out.end == AnswerEnd::complete);
 }
 

@@ -119,11 +119,19 @@ describe('admin endpoints', () => {
     const unparsed = samples.filter((x) => x.name === null || !Number.isFinite(x.value));
     assert.deepEqual(unparsed.map((x) => x.line), [], 'lines that are not valid Prometheus samples');
     assert.match(r.body, /^edgeway_endpoint_up\{endpoint="a"\} 1$/m, r.body);
-    for (const name of ['edgeway_endpoint_score', 'edgeway_endpoint_latency_ewma_ms']) {
+    for (const name of ['edgeway_endpoint_health_ratio', 'edgeway_endpoint_latency_ewma_seconds']) {
       const found = metricSamples(samples, name, { endpoint: 'a' });
       assert.equal(found.length, 1, `${name}{endpoint="a"}:\n${r.body}`);
     }
-    assert.ok(metricSamples(samples, 'edgeway_endpoint_score', { endpoint: 'a' })[0].value > 70, r.body);
+    assert.ok(metricSamples(samples, 'edgeway_endpoint_health_ratio', { endpoint: 'a' })[0].value > 0.7, r.body);
+    assert.equal(metricSamples(samples, 'edgeway_build_info', { version: version() }).length, 1, r.body);
+    for (const name of ['process_resident_memory_bytes', 'process_start_time_seconds', 'process_open_fds']) {
+      const found = metricSamples(samples, name);
+      assert.equal(found.length, 1, `${name}:\n${r.body}`);
+      assert.ok(found[0].value > 0, found[0].line);
+    }
+    const start = metricSamples(samples, 'process_start_time_seconds')[0].value;
+    assert.ok(Math.abs(start - Date.now() / 1000) < 600, `process_start_time_seconds ${start} is not about now`);
     const states = metricSamples(samples, 'edgeway_endpoint_state', { endpoint: 'a' });
     assert.deepEqual(states.map((x) => x.labels.state).sort(), [...STATES].sort(), `one state line per state:\n${r.body}`);
     for (const x of states) assert.equal(x.value, x.labels.state === 'HEALTHY' ? 1 : 0, x.line);

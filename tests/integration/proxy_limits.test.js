@@ -134,7 +134,7 @@ describe('request validation', () => {
       'openai-processing-ms': '7', 'x-upstream-secret': 'internal', 'set-cookie': 'a=b' } });
     const r = await send(agent, chatBody());
     assert.equal(r.status, 200, r.body);
-    assert.equal(r.headers['x-request-id'], 'req_abc123');
+    assert.equal(r.headers['x-upstream-request-id'], 'req_abc123');
     assert.equal(r.headers['x-ratelimit-remaining-requests'], '41');
     assert.equal(r.headers['openai-processing-ms'], '7');
     assert.equal(r.headers['x-upstream-secret'], undefined);
@@ -430,6 +430,12 @@ describe('metrics after traffic', () => {
     assert.equal(metricValue(m, 'edgeway_requests_total', { endpoint: 'secondary', model: 'small-model', status: '200' }), 1, r.body);
     assert.equal(sum('edgeway_requests_total', { status: '503' }), 1, r.body);
     assert.equal(sum('edgeway_requests_total'), 7, r.body);
+    // the fallback shows as requested -> served; the 503 edgeway made is labelled as its own
+    assert.equal(metricValue(m, 'edgeway_requests_total', { endpoint: 'secondary', model: 'small-model', requested_model: 'big-model' }), 1, r.body);
+    assert.equal(sum('edgeway_requests_total', { source: 'edgeway', endpoint: 'none', status: '503' }), 1, r.body);
+    // failovers are counted against the endpoint that failed
+    assert.equal(sum('edgeway_failovers_total', { endpoint: 'bigep' }), 1, r.body);
+    assert.ok(sum('edgeway_failovers_total', { endpoint: 'primary' }) >= 2, r.body);
 
     // attempts by endpoint and outcome
     assert.equal(metricValue(m, 'edgeway_attempts_total', { endpoint: 'primary', outcome: 'ok' }), 4, r.body);
@@ -442,7 +448,7 @@ describe('metrics after traffic', () => {
     // failovers by reason: every sample has a reason; 5xx ones counted
     const fo = metricSamples(m, 'edgeway_failovers_total');
     assert.ok(fo.length > 0 && fo.every((s) => typeof s.labels.reason === 'string' && s.labels.reason), r.body);
-    const serverErr = metricValue(m, 'edgeway_failovers_total', { reason: 'server_error' });
+    const serverErr = sum('edgeway_failovers_total', { reason: 'server_error' });
     assert.ok(serverErr >= 3 && serverErr <= 4, `failovers{reason="server_error"} = ${serverErr}\n${r.body}`);
     assert.equal(sum('edgeway_failovers_total') - serverErr, 0, r.body);
 
@@ -450,14 +456,18 @@ describe('metrics after traffic', () => {
     for (const [name, count] of [['edgeway_request_duration_seconds', 7], ['edgeway_time_to_first_token_seconds', 1]]) {
       const buckets = metricSamples(m, `${name}_bucket`);
       assert.ok(buckets.length >= 2, `${name}: no buckets\n${r.body}`);
-      let prev = 0;
+      // One series per (endpoint, served model); buckets cumulative within each, up to 300 s.
+      const series = new Map();
       for (const b of buckets) {
+        const key = `${b.labels.endpoint}/${b.labels.model}`;
+        const prev = series.get(key) || 0;
         assert.ok(b.value >= prev, `${name} buckets not cumulative\n${r.body}`);
-        prev = b.value;
+        series.set(key, b.value);
       }
-      assert.equal(metricValue(m, `${name}_bucket`, { le: '+Inf' }), count, `${name} +Inf\n${r.body}`);
-      assert.equal(metricValue(m, `${name}_count`), count, `${name}_count\n${r.body}`);
-      assert.ok(metricValue(m, `${name}_sum`) > 0, `${name}_sum\n${r.body}`);
+      assert.ok(buckets.some((b) => b.labels.le === '300'), `${name}: no 300 s bucket\n${r.body}`);
+      assert.equal(sum(`${name}_bucket`, { le: '+Inf' }), count, `${name} +Inf\n${r.body}`);
+      assert.equal(sum(`${name}_count`), count, `${name}_count\n${r.body}`);
+      assert.ok(sum(`${name}_sum`) > 0, `${name}_sum\n${r.body}`);
     }
     assert.match(r.body, /# TYPE edgeway_request_duration_seconds histogram/);
     assert.match(r.body, /# TYPE edgeway_time_to_first_token_seconds histogram/);

@@ -13,6 +13,7 @@
 #include "core/health.h"
 #include "core/json_scan.h"
 #include "core/metrics.h"
+#include "core/status_page.h"
 #include "core/openai.h"
 #include "core/request_check.h"
 #include "core/retry.h"
@@ -127,11 +128,18 @@ int main() {
     openai_stream_error_event(&out, t);
     openai_models_body(&out, path, 2);
     g_metrics.count_probe(w % EW_CAP_ENDPOINTS, o.kind);
-    g_metrics.count_request(0, 0, static_cast<uint16_t>(w));
-    g_metrics.request_duration.observe_ms(w);
+    RequestRecord rec;
+    rec.endpoint = 0;
+    rec.model_slot = 0;
+    rec.status = static_cast<uint16_t>(w);
+    rec.duration_ms = w;
+    rec.now_ms = now;
+    g_metrics.count_request(rec);
+    g_metrics.observe_first_token(0, 0, w);
     MetricsView v = {&g_cfg, g_health, &g_params, &g_metrics, now, 0};
     metrics_render_prometheus(v, &out);
     metrics_render_status(v, &out);
+    status_page_render(v, &out);
     acc += out.len;
 
     g_sink = acc;
