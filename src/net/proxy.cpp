@@ -14,7 +14,6 @@
 namespace ew {
 namespace {
 
-
 AttemptOutcome outcome_of(ResultKind kind, uint16_t status) {
     switch (kind) {
         case ResultKind::ok: return AttemptOutcome::ok;
