@@ -1,7 +1,7 @@
 // The exchange's rules for app patterns beyond JSON chat (issue 10): error classes that hold
 // while endpoints stay limited, the header policy on the wire, multipart audio rewritten per
 // attempt, audio bytes relayed from the head, and the Responses API's stream end and error.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include "harness.h"
 

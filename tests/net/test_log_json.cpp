@@ -1,5 +1,5 @@
 // log_format = json: one event's text line as a JSON object a log shipper can index.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 #include <string.h>
 
 #include <string>

@@ -1,7 +1,7 @@
 // The Resolver: its timing rules against a fake clock (answers fed in directly), and the
 // whole path — c-ares through the PAL, driven by the loop — against the tests' own DNS
 // server (tests/integration/lib/dns_server.js, spawned as a child on 127.0.0.1).
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 
 #include <poll.h>
 #include <signal.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 #include <fstream>
 #include <memory>
 #include <regex>

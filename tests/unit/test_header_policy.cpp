@@ -1,6 +1,6 @@
 // The header policy: which client headers go upstream, what a config header may be, where
 // the key goes, and which origins CORS admits.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 #include <cstring>
 #include <string>
 

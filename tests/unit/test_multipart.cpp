@@ -1,6 +1,6 @@
 // The multipart/form-data scanner: the boundary from the Content-Type, the framing, the
 // field found by name (and only that name), hostile and truncated bodies refused.
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 #include <initializer_list>
 #include <string>
 

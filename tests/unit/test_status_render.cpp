@@ -3,7 +3,7 @@
 // configuration the caps allow still fits the one rendering buffer (EW_CAP_RENDER).
 #include <string.h>
 
-#include <catch2/catch.hpp>
+#include "ew_catch.h"
 #include <memory>
 #include <string>
 
