@@ -181,7 +181,7 @@ void Agent::probe_all_once(uint64_t deadline_ms) {
 // connections that use a slot least make room, in this order: one lingering after an error
 // answer; one that has not sent a whole request head (slowloris: the longest open first);
 // the longest-idle keep-alive connection between requests; a connection that has sent
-// nothing yet (the longest open first).
+// nothing yet (the newest first).
 ClientConn* Agent::free_client_slot(uint32_t* index) {
     for (uint32_t i = 0; i < max_clients_; i++) {
         ClientConn* c = clients_.get(i);
@@ -215,8 +215,12 @@ ClientConn* Agent::free_client_slot(uint32_t* index) {
                     break;
                 case 2: candidate = c->between_requests() && c->requests_served() > 0; break;
                 default:
+                    // A connection that has sent nothing yet: the newest first. A client
+                    // writes its request at once, so the one whose bytes are still on their
+                    // way is spared while a crowd of silent connections cycles; the older
+                    // silent ones meet client_header_timeout_ms.
                     candidate = c->between_requests();
-                    key = c->opened_ms();
+                    key = UINT64_MAX - c->opened_ms();
                     break;
             }
             if (candidate && (victim == nullptr || key < victim_key)) {
