@@ -11,17 +11,9 @@ EW_CM4_SMALL_CAPS+=";EW_CAP_MODEL_NAME=48;EW_CAP_URL=128;EW_CAP_HOST=64;EW_CAP_P
 EW_CM4_SMALL_CAPS+=";EW_CAP_HISTORY=32;EW_CAP_ERROR_TEXT=64;EW_CAP_SSE_EVENT=4096;EW_CAP_REQUEST_SERIES=16"
 EW_CM4_SMALL_CAPS+=";EW_CAP_STATUS_MINUTES=15;EW_CAP_ENDPOINT_HEADERS=128;EW_CAP_CORS_ORIGINS=2;EW_CAP_ORIGIN=64;EW_CAP_HISTOGRAM_PAIRS=4"
 
-# Installs the Debian packages named as arguments that are missing (root, Debian 12).
-cm4_install() {
-  local missing=() p
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq || echo "warning: apt-get update reported errors; installing anyway"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
-}
+# Installing what is missing is the release helper's (ew_apt_install).
+# shellcheck source=scripts/debian-release.sh
+. scripts/debian-release.sh
 
 # cm4_build DIR CAPS TARGET...: configures (once) and builds the targets.
 cm4_build() {

@@ -29,7 +29,7 @@ LIMIT_RAM=16384
 LINKED_HEAP=${EW_LINKED_HEAP:-warn}
 HEAP_RE='^(malloc|free|calloc|realloc|reallocf|memalign|aligned_alloc|posix_memalign|valloc|pvalloc|_malloc_r|_free_r|_calloc_r|_realloc_r|_memalign_r|sbrk|_sbrk|_sbrk_r|_Znw[jm].*|_Zna[jm].*|_ZdlPv.*|_ZdaPv.*)$'
 
-cm4_install cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
+ew_apt_install cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
 echo "== $(arm-none-eabi-gcc --version | head -1)"
 cm4_build "$EW_CM4_BUILD" "" ew_core core_footprint core_selftest >/dev/null
 cm4_build "$EW_CM4_SMALL_BUILD" "$EW_CM4_SMALL_CAPS" ew_core core_footprint core_selftest >/dev/null

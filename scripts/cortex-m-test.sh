@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 RUN_TIMEOUT=${EW_QEMU_TIMEOUT:-60}
 
-cm4_install cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
+ew_apt_install cmake make gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
 cm4_build "$EW_CM4_BUILD" "" core_selftest >/dev/null
 cm4_build "$EW_CM4_SMALL_BUILD" "$EW_CM4_SMALL_CAPS" core_selftest >/dev/null
 
