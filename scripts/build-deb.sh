@@ -5,7 +5,8 @@
 #   bash scripts/build-deb.sh [ARCH]     ARCH: amd64 (the machine's, default), arm64, armhf
 #
 # Output: build-deb/ARCH/edgeway_VERSION_ARCH.deb, and lintian's report beside it. The tree
-# built is this working tree's tracked files (committed or not), copied to build-deb/ARCH/src,
+# built is this working tree's tracked files (committed or not; without git, the tree minus its
+# build folders), copied to build-deb/ARCH/src,
 # because dpkg-buildpackage writes its results into the parent folder of the source.
 # A foreign ARCH is cross-built (dpkg-buildpackage -a ARCH) with Debian's cross compiler and
 # the multiarch Mbed TLS and c-ares of that architecture. Root on Debian 12 installs what is
@@ -19,7 +20,8 @@ case "$arch" in
   *) echo "build-deb.sh: unknown architecture $arch (amd64, arm64, armhf)"; exit 2 ;;
 esac
 
-pkgs=(dpkg-dev debhelper lintian cmake pkg-config node-llhttp)
+source scripts/debian-release.sh
+pkgs=(dpkg-dev debhelper lintian cmake pkg-config "$EW_LLHTTP_PKG")
 if [ "$arch" = "$native" ]; then
   pkgs+=(build-essential "libmbedtls-dev:$arch" "libc-ares-dev:$arch")
 else
@@ -44,7 +46,14 @@ fi
 out=build-deb/$arch
 rm -rf "$out"
 mkdir -p "$out/src"
-git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$out/src"
+if command -v git >/dev/null && git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$out/src"
+else
+  # Not a git checkout (a source tarball), or no git on this machine: everything but what
+  # builds and tests leave behind.
+  tar --exclude='./build*' --exclude='./.git' --exclude='./artifacts' --exclude='node_modules' \
+    -cf - . | tar -xf - -C "$out/src"
+fi
 echo "== dpkg-buildpackage ($arch${triple:+, cross to $triple})"
 args=(-b -us -uc)
 [ "$arch" = "$native" ] || args+=(-a "$arch")

@@ -70,8 +70,9 @@ void Probe::on_upstream_ready(UpstreamConn* c, uint64_t now_ms) {
     if (kind == ProbeKind::tcp || kind == ProbeKind::tls) {
         // tcp: connected; tls: connected and handshake verified (plain tcp for http urls).
         // Over TLS 1.3 the connection lingers until the server's ticket is read (so the
-        // next probe resumes), at most until this probe's timeout; the verdict is now.
-        c->release_after_ticket(started_ms_ + cfg.probe.timeout_ms);
+        // next probe resumes), for at most one probe timeout from now: a slow handshake that
+        // used most of the probe's time still gets its ticket. The verdict is now.
+        c->release_after_ticket(now_ms + cfg.probe.timeout_ms);
         conn_ = nullptr;
         finish(ResultKind::ok, 0, "", now_ms);
         return;

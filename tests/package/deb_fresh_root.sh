@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian package on a new machine: builds the .deb (scripts/build-deb.sh), installs it with
-# apt in a fresh Debian 12 root (debootstrap), and checks there:
+# apt in a fresh root of this machine's Debian release (debootstrap), and checks there:
 #   - edgeway --check-config /etc/edgeway/edgeway.ini exits 0, and --version runs;
 #   - the system user "edgeway" exists (no login shell, a system uid);
 #   - /etc/edgeway/edgeway.ini is a conffile: a changed one survives reinstalling the package,
@@ -15,8 +15,8 @@
 #
 #   bash tests/package/deb_fresh_root.sh        (root; ctest: package.deb_fresh_root)
 #
-# The base root (debootstrap --variant=minbase bookworm, plus systemd and man-db, which a Debian
-# 12 machine has) is built once and kept as a tarball outside the clone, in
+# The base root (debootstrap --variant=minbase of this machine's release, bookworm or trixie, plus
+# systemd and man-db, which a Debian machine has) is built once and kept as a tarball outside the clone, in
 # ${EW_ROOT_CACHE:-/var/tmp/edgeway-roots}; each run unpacks a pristine copy (a few seconds).
 # EW_DEB=path skips building the package. Exits 77 (skipped) without root or debootstrap.
 set -euo pipefail
@@ -26,7 +26,10 @@ command -v debootstrap >/dev/null || { echo "skipped: needs debootstrap (apt-get
 
 fail() { echo "FAIL: $*"; exit 1; }
 cache=${EW_ROOT_CACHE:-/var/tmp/edgeway-roots}
-base=$cache/bookworm-systemd.tar
+# The package is built against this machine's libraries: it is installed on the same release.
+release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+case "$release" in bookworm|trixie) ;; *) fail "unsupported release '$release' (bookworm, trixie)" ;; esac
+base=$cache/$release-systemd.tar
 # The archive this machine's apt already uses (deb822 sources, or the classic list).
 mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
 [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
@@ -56,19 +59,19 @@ if [ ! -s "$base" ]; then
   mkdir -p "$cache"
   part=$(mktemp -d "$cache/build.XXXX")
   echo "== building the base root in $base (once; a few minutes)"
-  debootstrap --variant=minbase bookworm "$part" "$mirror" >"$cache/debootstrap.log" 2>&1 \
+  debootstrap --variant=minbase "$release" "$part" "$mirror" >"$cache/debootstrap.log" 2>&1 \
     || { rm -rf "$part"; fail "debootstrap failed: see $cache/debootstrap.log"; }
   rm -f "$part/etc/apt/sources.list"
   cat >"$part/etc/apt/sources.list.d/debian.sources" <<SRC
 Types: deb
 URIs: $mirror
-Suites: bookworm bookworm-updates
+Suites: $release $release-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: ${mirror%/debian}/debian-security
-Suites: bookworm-security
+Suites: $release-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
