@@ -135,6 +135,29 @@
 #define EW_CAP_REQUEST_SERIES 96      // (endpoint, served model, requested model, status) counters kept apart
 #endif
 
+// ---- hedged first tokens (core/hedge.h) ---------------------------------------------------------
+#ifndef EW_CAP_HEDGES
+#define EW_CAP_HEDGES 8               // exchanges running a second (hedge) attempt at once, agent-wide
+#endif
+#ifndef EW_CAP_HEDGE_SAMPLES
+#define EW_CAP_HEDGE_SAMPLES 64       // recent first-token / head times kept per endpoint for `auto`
+#endif
+#ifndef EW_HEDGE_AUTO_MIN_MS
+#define EW_HEDGE_AUTO_MIN_MS 100      // `auto` never hedges sooner (a hedge this early buys little)
+#endif
+#ifndef EW_HEDGE_AUTO_MAX_MS
+#define EW_HEDGE_AUTO_MAX_MS 10000    // nor later
+#endif
+#ifndef EW_HEDGE_AUTO_MIN_SAMPLES
+#define EW_HEDGE_AUTO_MIN_SAMPLES 8   // fewer recent samples than this: the fallback below
+#endif
+#ifndef EW_HEDGE_AUTO_FALLBACK_MS
+#define EW_HEDGE_AUTO_FALLBACK_MS 1000  // `auto` for an endpoint with no recent samples yet
+#endif
+#ifndef EW_HEDGE_BUDGET_BURST
+#define EW_HEDGE_BUDGET_BURST 3       // hedges the budget may save up (and starts with)
+#endif
+
 // ---- the loop ----------------------------------------------------------------------------------
 // Every owner that can be registered at once: each client and its exchange, each upstream
 // connection, each probe, the listener, the resolver's timer and its socket watches.
@@ -153,6 +176,15 @@
 static_assert(EW_CAP_POLLABLES <= EW_PAL_MAX_POLL,
               "more pollables than the port's poll table: pal::poll would fail and the loop stall");
 static_assert(EW_CAP_UPSTREAM_CONNS > EW_CAP_ENDPOINTS, "each endpoint's probe needs a connection, traffic more");
+static_assert(EW_CAP_UPSTREAM_CONNS >= EW_CAP_CLIENTS + EW_CAP_HEDGES + EW_CAP_ENDPOINTS,
+              "every client's attempt, every hedge in flight (a client's second attempt) and each endpoint's probe "
+              "must find a connection slot");
+static_assert(EW_CAP_HEDGES <= EW_CAP_CLIENTS, "a hedge is a client's second attempt: no more hedges than clients");
+static_assert(EW_HEDGE_AUTO_MIN_MS <= EW_HEDGE_AUTO_MAX_MS && EW_HEDGE_AUTO_MAX_MS <= 65535,
+              "auto hedge bounds: min <= max, and samples are kept as 16-bit milliseconds");
+static_assert(EW_HEDGE_AUTO_MIN_SAMPLES >= 1 && EW_HEDGE_AUTO_MIN_SAMPLES <= EW_CAP_HEDGE_SAMPLES &&
+                  EW_CAP_HEDGE_SAMPLES <= 65535,
+              "auto hedge needs at least one sample and no more than the ring holds");
 static_assert(EW_CAP_UPSTREAM_HEAD >= 256 + 512 + EW_CAP_PATH + EW_CAP_HOST + EW_CAP_SECRET +
                                         EW_CAP_FORWARD_HEADERS + EW_CAP_ENDPOINT_HEADERS + 160,
               "the upstream head must hold the fixed headers, a local path, base path, host, key, the forwarded "

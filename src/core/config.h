@@ -13,6 +13,7 @@ struct StrBuf;
 enum class LogLevel : uint8_t { error, warn, info, debug };
 enum class LogFormat : uint8_t { text, json };
 enum class Strategy : uint8_t { priority, latency, weighted };
+enum class HedgeMode : uint8_t { off, fixed, automatic };  // hedge_after_ms = off | N | auto
 enum class ProbeKind : uint8_t { models, chat, tcp, tls };
 enum class Scheme : uint8_t { http, https };
 
@@ -42,6 +43,10 @@ struct AgentConfig {
     uint32_t cors_origin_count = 0;
     bool cors_any = false;
     bool cors_on() const { return cors_any || cors_origin_count > 0; }
+    // Hedged first tokens (core/hedge.h): off by default, since a hedge costs tokens.
+    HedgeMode hedge_mode = HedgeMode::off;
+    uint32_t hedge_after_ms = 0;    // HedgeMode::fixed
+    uint32_t hedge_budget_pct = 10; // share of recent requests that may start a hedge
 };
 
 struct ProbeConfig {

@@ -37,6 +37,11 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
                  u(a.max_request_bytes), u(a.request_timeout_ms), u(a.max_attempts), u(a.retry_backoff_ms),
                  u(a.retry_backoff_max_ms), u(a.first_token_timeout_ms), u(a.client_header_timeout_ms),
                  u(a.client_write_timeout_ms));
+    if (a.hedge_mode == HedgeMode::fixed)
+        out->appendf("hedge_after_ms = %u\n", u(a.hedge_after_ms));
+    else
+        out->appendf("hedge_after_ms = %s\n", a.hedge_mode == HedgeMode::automatic ? "auto" : "off");
+    out->appendf("hedge_budget_pct = %u\n", u(a.hedge_budget_pct));
     const ProbeConfig& p = cfg.probe;
     out->appendf("\n[probe]\nkind = %s\ninterval_ms = %u\ndown_interval_ms = %u\ntimeout_ms = %u\nfall = %u\n"
                  "rise = %u\njitter_pct = %u\ncooldown_max_ms = %u\n",

@@ -341,6 +341,7 @@ void metrics_render_prometheus(const MetricsView& v, StrBuf* out) {
                              to_string(static_cast<FailoverReason>(r)), static_cast<ull>(m.failovers_from[e][r]));
     gauge_head(out, "edgeway_cors_rejected_total", "Requests refused: their Origin is not in cors_origins.", "counter");
     out->appendf("edgeway_cors_rejected_total %llu\n", static_cast<ull>(m.cors_rejected));
+    hedge_render_prometheus(m.hedge, out);
     gauge_head(out, "edgeway_tokens_total", "Tokens reported by upstream usage.", "counter");
     for (uint32_t e = 0; e < n; e++)
         for (uint32_t s = 0; s < cfg.endpoints[e].model_count; s++) {

@@ -7,6 +7,7 @@
 #include "core/caps.h"
 #include "core/config.h"
 #include "core/health.h"
+#include "core/hedge.h"
 #include "core/strbuf.h"
 
 namespace ew {
@@ -99,6 +100,7 @@ struct Metrics {
     uint64_t clients_evicted = 0; // idle or incomplete connections closed to admit a new client
     uint64_t clients_active = 0;
     uint64_t cors_rejected = 0;   // requests from a browser origin cors_origins does not allow
+    HedgeStats hedge;             // hedged first tokens: budget, recent delivery times, counters
 
     void count_probe(size_t endpoint, ResultKind k);
     void count_request(const RequestRecord& r);

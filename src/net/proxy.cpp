@@ -78,6 +78,7 @@ const char* to_string(ExchangeState s) {
         case ExchangeState::awaiting_head: return "awaiting_head";
         case ExchangeState::awaiting_body: return "awaiting_body";
         case ExchangeState::awaiting_first_event: return "awaiting_first_event";
+        case ExchangeState::hedged: return "hedged";
         case ExchangeState::committed: return "committed";
         case ExchangeState::done: return "done";
     }
@@ -94,12 +95,22 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     cand_count_ = cand_next_ = 0;
     attempts_ = rounds_ = 0;
     fail_rate_limited_ = fail_key_bad_ = fail_other_ = 0;
-    conn_ = nullptr;
+    for (uint8_t i = 0; i < 2; i++) {
+        att_[i].ex = this;
+        att_[i].slot = i;
+        att_[i].conn = nullptr;
+        att_[i].state = ExchangeState::idle;
+        att_[i].role = AttemptRole::single;
+    }
+    won_ = 0;
+    stager_ = -1;
+    hedge_at_ms_ = 0;
+    hedge_used_ = paired_ = loser_sent_ = false;
     cur_ = Candidate{255, 255, nullptr, false};
     stream_ = fresh_retry_ = fresh_retry_used_ = fallback_used_ = failover_pending_ = false;
     multipart_ = raw_ = speech_ = responses_api_ = false;
     mp_model_ = MultipartSpan{};
-    saw_done_ = sse_first_ = sse_early_end_ = bodiless_ = false;
+    saw_done_ = bodiless_ = false;
     started_ms_ = now_ms;
     wake_ms_ = 0;
     head_ms_ = 0;
@@ -118,6 +129,7 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     in_flight_ = true;
     if (!validate(now_ms)) return;
     requested_ref_ = model_ref(*ctx_->cfg, requested_model_);
+    if (ctx_->cfg->agent.hedge_mode != HedgeMode::off) hedge_earn(&ctx_->metrics->hedge, ctx_->cfg->agent.hedge_budget_pct);
     cand_count_ = router_candidates(*ctx_->cfg, ctx_->health, requested_model_, now_ms, cands_,
                                     EW_ROUTER_CANDIDATES_CAP);
     ctx_->loop->add(this);
@@ -262,9 +274,14 @@ void ProxyExchange::on_deadline(uint64_t now_ms) {
         next_attempt(now_ms);
         return;
     }
-    if (!active() || state_ == ExchangeState::committed || now_ms < deadline_ms_) return;
+    if (!active() || state_ == ExchangeState::committed) return;
+    if (hedge_at_ms_ && now_ms >= hedge_at_ms_ && now_ms < deadline_ms_) {
+        start_hedge(now_ms);
+        return;
+    }
+    if (now_ms < deadline_ms_) return;
     // The whole request ran out of time before anything was committed.
-    drop_connection();
+    drop_all();
     copy_str(last_error_, sizeof last_error_, "request_timeout_ms reached");
     EW_LOG_WARN("request failed model=%s attempts=%u status=504 error=\"request_timeout_ms=%u reached before an answer\"",
                 requested_model_, attempts_, ctx_->cfg->agent.request_timeout_ms);
@@ -275,12 +292,14 @@ void ProxyExchange::on_deadline(uint64_t now_ms) {
 uint64_t ProxyExchange::deadline_ms() const {
     if (state_ == ExchangeState::backoff) return wake_ms_ < deadline_ms_ ? wake_ms_ : deadline_ms_;
     if (state_ == ExchangeState::committed || !active()) return 0;
+    if (hedge_at_ms_ && hedge_at_ms_ < deadline_ms_) return hedge_at_ms_;
     return deadline_ms_;
 }
 
 void ProxyExchange::next_attempt(uint64_t now_ms) {
     const Config& cfg = *ctx_->cfg;
     char err[EW_CAP_ERROR_TEXT];
+    ProxyAttempt* a = free_slot();  // nothing is in flight when the next attempt starts
     for (;;) {
         // A parked connection the server had closed: the same candidate again on a fresh
         // connection. Not a new attempt, and no health penalty.
@@ -330,36 +349,49 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
             cur_ = c;
             attempts_++;
         }
-        ResultKind k = open_attempt(now_ms, fresh, err, sizeof err);
-        if (k == ResultKind::ok) return;
+        a->cand = cur_;
+        a->role = AttemptRole::single;
+        ResultKind k = open_attempt(*a, now_ms, fresh, err, sizeof err);
+        if (k == ResultKind::ok) {
+            if (a->live()) arm_hedge(*a, now_ms);
+            return;
+        }
         if (state_ == ExchangeState::done) return;  // answered (e.g. the table was full)
         AttemptFailure f;
         f.kind = k;
         f.message = err;
         f.reason = reason_of(k, 0);
-        record(f, now_ms);
+        record(*a, f, now_ms);
     }
 }
 
-ResultKind ProxyExchange::open_attempt(uint64_t now_ms, bool fresh_only, char* err, size_t cap) {
-    const EndpointConfig& ec = ctx_->cfg->endpoints[cur_.endpoint];
-    attempt_started_ms_ = now_ms;
-    head_ms_ = 0;
+ResultKind ProxyExchange::open_attempt(ProxyAttempt& a, uint64_t now_ms, bool fresh_only, char* err, size_t cap) {
+    const EndpointConfig& ec = ctx_->cfg->endpoints[a.cand.endpoint];
+    a.started_ms = now_ms;
+    a.head_ms = 0;
     uint64_t attempt_deadline = now_ms + ec.timeout_ms;
     if (attempt_deadline > deadline_ms_) attempt_deadline = deadline_ms_;
     UpstreamPool& pool = *ctx_->pool;
-    retry_after_known_ = false;
-    retry_after_ms_ = 0;
-    sse_first_ = sse_early_end_ = saw_done_ = bodiless_ = false;
-    tail_len_ = 0;
-    prompt_tokens_ = completion_tokens_ = 0;
-    UpstreamConn* c = fresh_only ? nullptr : pool.take_idle(cur_.endpoint, this, attempt_deadline);
+    a.retry_after_known = false;
+    a.retry_after_ms = 0;
+    a.sse_first = a.sse_early_end = false;
+    if (!other(a).live()) {
+        // What only the committed attempt uses.
+        saw_done_ = bodiless_ = false;
+        tail_len_ = 0;
+        prompt_tokens_ = completion_tokens_ = 0;
+    }
+    UpstreamConn* c = fresh_only ? nullptr : pool.take_idle(a.cand.endpoint, &a, attempt_deadline);
     if (c) {
-        conn_ = c;
-        return send_request(now_ms, err, cap);
+        a.conn = c;
+        return send_request(a, now_ms, err, cap);
     }
     c = pool.take_free();
     if (c == nullptr) {
+        if (other(a).live()) {  // a hedge (or its retry) finds no slot: the attempt in flight carries on
+            copy_str(err, cap, "upstream connection table full");
+            return ResultKind::connect;
+        }
         // The connection table is full: answer at once rather than queue.
         copy_str(last_error_, sizeof last_error_, "upstream connection table full");
         EW_LOG_WARN("request failed model=%s attempts=%u status=503 error=\"every upstream connection slot is in use "
@@ -369,26 +401,26 @@ ResultKind ProxyExchange::open_attempt(uint64_t now_ms, bool fresh_only, char* e
                      "overloaded", "Retry-After: 1\r\n", now_ms);
         return ResultKind::connect;
     }
-    ResultKind k = c->open(&ec, &ctx_->runtime[cur_.endpoint], cur_.endpoint, this, attempt_deadline, now_ms, err, cap);
+    ResultKind k = c->open(&ec, &ctx_->runtime[a.cand.endpoint], a.cand.endpoint, &a, attempt_deadline, now_ms, err, cap);
     if (k != ResultKind::ok) return k;
-    conn_ = c;
-    state_ = ExchangeState::connecting;
+    a.conn = c;
+    set_state(a, ExchangeState::connecting);
     return ResultKind::ok;
 }
 
-void ProxyExchange::on_upstream_ready(UpstreamConn*, uint64_t now_ms) {
+void ProxyExchange::on_upstream_ready(ProxyAttempt& a, uint64_t now_ms) {
     char err[EW_CAP_ERROR_TEXT];
-    ResultKind k = send_request(now_ms, err, sizeof err);
+    ResultKind k = send_request(a, now_ms, err, sizeof err);
     if (k == ResultKind::ok) return;
     AttemptFailure f;
     f.kind = k;
     f.message = err;
     f.reason = reason_of(k, 0);
-    attempt_failed(f, now_ms);
+    attempt_failed(a, f, now_ms);
 }
 
-ResultKind ProxyExchange::send_request(uint64_t now_ms, char* err, size_t cap) {
-    const EndpointConfig& ec = ctx_->cfg->endpoints[cur_.endpoint];
+ResultKind ProxyExchange::send_request(ProxyAttempt& a, uint64_t now_ms, char* err, size_t cap) {
+    const EndpointConfig& ec = ctx_->cfg->endpoints[a.cand.endpoint];
     char head[EW_CAP_UPSTREAM_HEAD];
     StrBuf h(head, sizeof head);
     // Local path /v1/<rest> (validated) maps to the endpoint's base path + /<rest>.
@@ -397,8 +429,8 @@ ResultKind ProxyExchange::send_request(uint64_t now_ms, char* err, size_t cap) {
         // The form as sent, the model's value replaced: [before][model][after].
         body_.part[0] = req_.body;
         body_.len[0] = mp_model_.begin;
-        body_.part[1] = cur_.model;
-        body_.len[1] = strlen(cur_.model);
+        body_.part[1] = a.cand.model;
+        body_.len[1] = strlen(a.cand.model);
         body_.part[2] = req_.body + mp_model_.end;
         body_.len[2] = req_.body_len - mp_model_.end;
         h.append("Content-Type: ");
@@ -406,8 +438,8 @@ ResultKind ProxyExchange::send_request(uint64_t now_ms, char* err, size_t cap) {
         h.append("\r\n");
     } else {
         size_t lit = 0;
-        json_string_literal(cur_.model, strlen(cur_.model), model_json_, sizeof model_json_, &lit);
-        json_rewrite_model(req_.body, req_.body_len, model_span_, model_json_, lit, &body_);
+        json_string_literal(a.cand.model, strlen(a.cand.model), a.model_json, sizeof a.model_json, &lit);
+        json_rewrite_model(req_.body, req_.body_len, model_span_, a.model_json, lit, &body_);
         h.append("Content-Type: application/json\r\n");
     }
     h.appendf("Content-Length: %zu\r\nAccept: %s\r\nUser-Agent: edgeway/%s\r\n", body_.total(),
@@ -419,66 +451,97 @@ ResultKind ProxyExchange::send_request(uint64_t now_ms, char* err, size_t cap) {
     h.append("\r\n");
     if (h.overflow) {
         copy_str(err, cap, "request head too large");
-        drop_connection();
+        drop_connection(a);
         return ResultKind::bad_response;
     }
-    fallback_used_ = fallback_used_ || strcmp(cur_.model, requested_model_) != 0;
-    EW_LOG_DEBUG("attempt %u endpoint=%s model=%s reused=%d", attempts_, ec.name, cur_.model,
-                 conn_->reused() ? 1 : 0);
-    bool reused = conn_->reused();
-    ResultKind k = conn_->send(head, h.len, body_.part, body_.len, 3, false, conn_->deadline_ms(), now_ms, err, cap);
+    fallback_used_ = fallback_used_ || strcmp(a.cand.model, requested_model_) != 0;
+    EW_LOG_DEBUG("attempt %u endpoint=%s model=%s reused=%d%s", attempts_, ec.name, a.cand.model,
+                 a.conn->reused() ? 1 : 0, a.role == AttemptRole::hedge ? " hedge=1" : "");
+    bool reused = a.conn->reused();
+    ResultKind k = a.conn->send(head, h.len, body_.part, body_.len, 3, false, a.conn->deadline_ms(), now_ms, err, cap);
     if (k != ResultKind::ok) {
-        conn_ = nullptr;  // closed by send()
+        a.conn = nullptr;  // closed by send()
         if (reused && !fresh_retry_used_) {
             fresh_retry_used_ = true;
-            fresh_retry_ = true;
-            schedule(now_ms);
-            return ResultKind::ok;  // not a failure of the endpoint: retried fresh
+            if (retry_fresh(a, now_ms, err, cap)) return ResultKind::ok;  // not a failure of the endpoint
+            return ResultKind::connect;
         }
         return k;
     }
-    state_ = ExchangeState::awaiting_head;
+    set_state(a, ExchangeState::awaiting_head);
     return ResultKind::ok;
 }
 
-void ProxyExchange::on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) {
-    conn_ = nullptr;
-    if (state_ == ExchangeState::committed) {
-        fail_committed(message, now_ms);
-        return;
-    }
-    if (kind == ResultKind::connect && c->reused() && c->bytes_in() == 0 && !fresh_retry_used_) {
-        fresh_retry_used_ = true;
+// The same candidate again on a fresh connection (its parked one was stale): from the loop
+// when it is the only attempt, at once when another is in flight (the exchange is not in
+// back-off then). False: the fresh connection failed too (the attempt is over).
+bool ProxyExchange::retry_fresh(ProxyAttempt& a, uint64_t now_ms, char* err, size_t cap) {
+    if (!other(a).live()) {
+        set_state(a, ExchangeState::idle);
+        cur_ = a.cand;
         fresh_retry_ = true;
         schedule(now_ms);
+        return true;
+    }
+    return open_attempt(a, now_ms, true, err, cap) == ResultKind::ok;
+}
+
+void ProxyExchange::on_upstream_error(ProxyAttempt& a, UpstreamConn* c, ResultKind kind, const char* message,
+                                      uint64_t now_ms) {
+    a.conn = nullptr;
+    if (state_ == ExchangeState::committed) {
+        fail_committed(message, now_ms);
         return;
     }
     AttemptFailure f;
     f.kind = kind;
     f.message = message;
-    f.reason = state_ == ExchangeState::awaiting_first_event && kind == ResultKind::timeout ? FailoverReason::first_token
-                                                                                            : reason_of(kind, 0);
-    attempt_failed(f, now_ms);
+    char err[EW_CAP_ERROR_TEXT];
+    if (kind == ResultKind::connect && c->reused() && c->bytes_in() == 0 && !fresh_retry_used_) {
+        fresh_retry_used_ = true;
+        if (retry_fresh(a, now_ms, err, sizeof err)) return;
+        f.message = err;
+    }
+    f.reason = a.state == ExchangeState::awaiting_first_event && kind == ResultKind::timeout ? FailoverReason::first_token
+                                                                                             : reason_of(kind, 0);
+    attempt_failed(a, f, now_ms);
 }
 
-// The one failure path: the attempt is over, its outcome is recorded, the next one starts
-// from the loop.
-void ProxyExchange::attempt_failed(const AttemptFailure& f, uint64_t now_ms) {
-    drop_connection();
-    record(f, now_ms);
+// The one failure path: the attempt is over, its outcome is recorded, and the next one starts
+// from the loop, unless the other attempt of a hedged pair is still in flight: it carries on.
+void ProxyExchange::attempt_failed(ProxyAttempt& a, const AttemptFailure& f, uint64_t now_ms) {
+    drop_connection(a);
+    record(a, f, now_ms);
+    if (other(a).live()) {
+        EW_LOG_INFO("hedged attempt failed endpoint=%s; the other attempt carries on",
+                    ctx_->cfg->endpoints[a.cand.endpoint].name);
+        return;
+    }
+    hedge_at_ms_ = 0;
     schedule(now_ms);
 }
 
-void ProxyExchange::drop_connection() {
-    if (conn_) {
-        conn_->release(false);
-        conn_ = nullptr;
+void ProxyExchange::drop_connection(ProxyAttempt& a) {
+    if (a.conn) {
+        a.conn->release(false);
+        a.conn = nullptr;
     }
-    if (state_ == ExchangeState::awaiting_first_event || state_ == ExchangeState::awaiting_body) out_->drop_staged();
+    if (stager_ == a.slot) {
+        out_->drop_staged();
+        stager_ = -1;
+    }
+    set_state(a, ExchangeState::idle);
 }
 
-void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
-    const char* name = ctx_->cfg->endpoints[cur_.endpoint].name;
+void ProxyExchange::drop_all() {
+    hedge_at_ms_ = 0;
+    drop_connection(att_[0]);
+    drop_connection(att_[1]);
+}
+
+void ProxyExchange::record(ProxyAttempt& a, const AttemptFailure& f, uint64_t now_ms) {
+    cur_ = a.cand;
+    const char* name = ctx_->cfg->endpoints[a.cand.endpoint].name;
     StrBuf e(last_error_, sizeof last_error_);
     if (f.kind == ResultKind::http_status && !(f.message && f.message[0]))
         e.appendf("%s: HTTP %u", name, f.status);
@@ -487,8 +550,8 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
     Observation o;
     o.kind = f.kind;
     o.http_status = f.status;
-    o.latency_ms = static_cast<uint32_t>(now_ms - attempt_started_ms_);
-    o.model_index = f.status == 429 ? cur_.model_slot : -1;
+    o.latency_ms = static_cast<uint32_t>(now_ms - a.started_ms);
+    o.model_index = f.status == 429 ? a.cand.model_slot : -1;
     o.error = f.message && f.message[0] ? f.message : "";
     char status_text[24];
     if (f.kind == ResultKind::http_status && !o.error[0]) {
@@ -496,11 +559,11 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
         st.appendf("HTTP %u", f.status);
         o.error = status_text;
     }
-    o.has_retry_after = f.status == 429 && retry_after_known_;
-    o.retry_after_ms = retry_after_ms_;
-    Health& h = ctx_->health[cur_.endpoint];
+    o.has_retry_after = f.status == 429 && a.retry_after_known;
+    o.retry_after_ms = a.retry_after_ms;
+    Health& h = ctx_->health[a.cand.endpoint];
     ObservationEffect eff = health_observe(&h, *ctx_->params, o, now_ms);
-    ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(outcome_of(f.kind, f.status))]++;
+    ctx_->metrics->attempts[a.cand.endpoint][static_cast<size_t>(outcome_of(f.kind, f.status))]++;
     if (eff == ObservationEffect::rate_limited)
         fail_rate_limited_++;
     else if (eff == ObservationEffect::key_bad)
@@ -509,20 +572,33 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
         fail_other_++;
     failover_pending_ = true;
     failover_reason_ = f.reason;
-    failover_from_ = cur_.endpoint;
-    EW_LOG_INFO("attempt %u failed endpoint=%s model=%s error=\"%s\"", attempts_, name, cur_.model, last_error_);
+    failover_from_ = a.cand.endpoint;
+    EW_LOG_INFO("attempt %u failed endpoint=%s model=%s error=\"%s\"", attempts_, name, a.cand.model, last_error_);
     if (eff == ObservationEffect::key_bad) EW_LOG_WARN("endpoint=%s api_key=rejected status=%u", name, f.status);
-    note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
+    note_state(*ctx_, a.cand.endpoint, now_ms, "traffic");
 }
 
-void ProxyExchange::record_success(uint16_t status, uint64_t now_ms) {
+void ProxyExchange::record_success(ProxyAttempt& a, uint16_t status, uint64_t now_ms) {
     Observation o;
     o.kind = ResultKind::ok;
     o.http_status = status;
-    o.latency_ms = static_cast<uint32_t>(now_ms - attempt_started_ms_);
-    health_observe(&ctx_->health[cur_.endpoint], *ctx_->params, o, now_ms);
-    ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(AttemptOutcome::ok)]++;
-    note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
+    o.latency_ms = static_cast<uint32_t>(now_ms - a.started_ms);
+    health_observe(&ctx_->health[a.cand.endpoint], *ctx_->params, o, now_ms);
+    ctx_->metrics->attempts[a.cand.endpoint][static_cast<size_t>(AttemptOutcome::ok)]++;
+    note_state(*ctx_, a.cand.endpoint, now_ms, "traffic");
 }
+
+// ---- an attempt's upstream events, to its exchange ---------------------------------------------
+
+void ProxyAttempt::on_upstream_ready(UpstreamConn*, uint64_t now_ms) { ex->on_upstream_ready(*this, now_ms); }
+void ProxyAttempt::on_upstream_head(UpstreamConn* c, uint64_t now_ms) { ex->on_upstream_head(*this, c, now_ms); }
+void ProxyAttempt::on_upstream_body(UpstreamConn*, const char* data, size_t len, uint64_t now_ms) {
+    ex->on_upstream_body(*this, data, len, now_ms);
+}
+void ProxyAttempt::on_upstream_done(UpstreamConn* c, uint64_t now_ms) { ex->on_upstream_done(*this, c, now_ms); }
+void ProxyAttempt::on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) {
+    ex->on_upstream_error(*this, c, kind, message, now_ms);
+}
+size_t ProxyAttempt::upstream_body_room() const { return ex ? ex->upstream_body_room(*this) : 0; }
 
 }  // namespace ew

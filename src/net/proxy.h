@@ -7,6 +7,13 @@
 // uses passed in (NetContext, RequestView, ClientWriter) and hears of failures one way: as
 // an event from its upstream connection, or a return value of open()/send(). After a failed
 // attempt the next one starts from the loop (a zero back-off), never by recursion.
+//
+// Each attempt is a ProxyAttempt (its connection, candidate, state, SSE parser, start time).
+// An exchange holds two: one is in flight normally; with hedge_after_ms set, a second one
+// (the hedge, on the next candidate) may start beside an attempt that has produced no first
+// data event (streaming) or no response head (JSON) in time. The first to commit wins; the
+// other is closed at once, unread. Before commit, one attempt at a time stages its first
+// bytes in the client's buffer (the stager); the other's reads wait (proxy_hedge.cpp).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +38,7 @@ enum class ExchangeState : uint8_t {
     awaiting_head,         // request sent; waiting for the final response head
     awaiting_body,         // a JSON 2xx head: waiting for the first body bytes (must be JSON)
     awaiting_first_event,  // an SSE head: waiting for the first data event
+    hedged,                // two attempts in flight (each in one of the states above)
     committed,             // the answer's head went to the client; relaying
     done,                  // answered; the client connection carries on
 };
@@ -44,7 +52,43 @@ struct AttemptFailure {
     FailoverReason reason = FailoverReason::bad_response;
 };
 
-class ProxyExchange final : public UpstreamUser, public TimerPollable {
+class ProxyExchange;
+
+enum class AttemptRole : uint8_t {
+    single,   // no hedge beside it
+    primary,  // a hedge was started beside it
+    hedge,    // the hedge
+};
+
+// One attempt on one candidate, and the upstream user its connection reports to.
+struct ProxyAttempt final : public UpstreamUser {
+    ProxyExchange* ex = nullptr;
+    uint8_t slot = 0;
+    UpstreamConn* conn = nullptr;
+    Candidate cand = {255, 255, nullptr, false};
+    // idle: the slot is free; else connecting .. awaiting_first_event, or committed (the winner).
+    ExchangeState state = ExchangeState::idle;
+    AttemptRole role = AttemptRole::single;
+    bool sse_first = false;          // the first data event arrived (set by on_sse_event)
+    bool sse_early_end = false;      // [DONE] or an error event before any data event
+    bool retry_after_known = false;  // this attempt's Retry-After (429)
+    uint64_t retry_after_ms = 0;
+    uint64_t started_ms = 0;
+    uint64_t head_ms = 0;
+    SseParser sse;
+    char model_json[2 * EW_CAP_MODEL_NAME + 8] = "";  // the body's model literal: stays valid while sent
+    bool live() const { return state != ExchangeState::idle; }
+
+    // UpstreamUser: to the exchange, naming this attempt.
+    void on_upstream_ready(UpstreamConn* c, uint64_t now_ms) override;
+    void on_upstream_head(UpstreamConn* c, uint64_t now_ms) override;
+    void on_upstream_body(UpstreamConn* c, const char* data, size_t len, uint64_t now_ms) override;
+    void on_upstream_done(UpstreamConn* c, uint64_t now_ms) override;
+    void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) override;
+    size_t upstream_body_room() const override;
+};
+
+class ProxyExchange final : public TimerPollable {
 public:
     // The request has been read whole. Validates it, then runs attempts.
     void start(const NetContext* ctx, ClientWriter* out, const RequestView& req, uint64_t now_ms);
@@ -58,32 +102,51 @@ public:
     // The client drained its output: upstream silence is measured again from now.
     void on_client_drained(uint64_t now_ms);
 
-    // UpstreamUser
-    void on_upstream_ready(UpstreamConn* c, uint64_t now_ms) override;
-    void on_upstream_head(UpstreamConn* c, uint64_t now_ms) override;
-    void on_upstream_body(UpstreamConn* c, const char* data, size_t len, uint64_t now_ms) override;
-    void on_upstream_done(UpstreamConn* c, uint64_t now_ms) override;
-    void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) override;
-    size_t upstream_body_room() const override;
-
-    // Pollable: no socket, only the back-off timer and the request deadline.
+    // Pollable: no socket, only the back-off timer, the hedge timer and the request deadline.
     uint64_t deadline_ms() const override;
     void on_deadline(uint64_t now_ms) override;
 
 private:
+    friend struct ProxyAttempt;
+    // ---- upstream events of one attempt (proxy.cpp, proxy_relay.cpp)
+    void on_upstream_ready(ProxyAttempt& a, uint64_t now_ms);
+    void on_upstream_head(ProxyAttempt& a, UpstreamConn* c, uint64_t now_ms);
+    void on_upstream_body(ProxyAttempt& a, const char* data, size_t len, uint64_t now_ms);
+    void on_upstream_done(ProxyAttempt& a, UpstreamConn* c, uint64_t now_ms);
+    void on_upstream_error(ProxyAttempt& a, UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms);
+    size_t upstream_body_room(const ProxyAttempt& a) const;
     // ---- validation and attempts (proxy.cpp)
     bool validate(uint64_t now_ms);
     bool one_model(int count, const char* what, uint64_t now_ms);
     bool validate_multipart(uint64_t now_ms);
     bool accept_model(const char* name, size_t len, uint64_t now_ms);
     void next_attempt(uint64_t now_ms);
-    ResultKind open_attempt(uint64_t now_ms, bool fresh_only, char* err, size_t cap);
-    ResultKind send_request(uint64_t now_ms, char* err, size_t cap);
-    void attempt_failed(const AttemptFailure& f, uint64_t now_ms);
-    void record(const AttemptFailure& f, uint64_t now_ms);
-    void record_success(uint16_t status, uint64_t now_ms);
-    void drop_connection();
+    ResultKind open_attempt(ProxyAttempt& a, uint64_t now_ms, bool fresh_only, char* err, size_t cap);
+    ResultKind send_request(ProxyAttempt& a, uint64_t now_ms, char* err, size_t cap);
+    bool retry_fresh(ProxyAttempt& a, uint64_t now_ms, char* err, size_t cap);
+    void attempt_failed(ProxyAttempt& a, const AttemptFailure& f, uint64_t now_ms);
+    void record(ProxyAttempt& a, const AttemptFailure& f, uint64_t now_ms);
+    void record_success(ProxyAttempt& a, uint16_t status, uint64_t now_ms);
+    void drop_connection(ProxyAttempt& a);
+    void drop_all();
     void schedule(uint64_t at_ms);
+    // ---- the attempts' slots and the hedge (proxy_hedge.cpp)
+    ProxyAttempt* free_slot();
+    ProxyAttempt& other(const ProxyAttempt& a) { return att_[a.slot ^ 1]; }
+    const ProxyAttempt& other(const ProxyAttempt& a) const { return att_[a.slot ^ 1]; }
+    ProxyAttempt& won() { return att_[won_]; }
+    const ProxyAttempt& won() const { return att_[won_]; }
+    void set_state(ProxyAttempt& a, ExchangeState s);
+    void settle();
+    void arm_hedge(const ProxyAttempt& a, uint64_t now_ms);
+    void start_hedge(uint64_t now_ms);
+    bool hedge_target(const Candidate& c, uint64_t now_ms) const;
+    void cancel_loser(ProxyAttempt& loser, const char* why, uint64_t now_ms);
+    void hedge_committed(ProxyAttempt& a, uint64_t now_ms);
+    bool stage_first(ProxyAttempt& a, const char* data, size_t len);
+    void release_staging(ProxyAttempt& a, bool droppable);
+    bool take_staging(ProxyAttempt& a, const char* data, size_t len, uint64_t now_ms);
+    void close_attempts();
     // ---- answers edgeway makes (proxy.cpp)
     void answer_error(uint16_t status, const char* message, const char* type, const char* param, const char* code,
                       const char* more_headers, uint64_t now_ms);
@@ -96,10 +159,10 @@ private:
     void take_request_id();
     // ---- commit and relay (proxy_relay.cpp)
     bool check_head(const ResponseParser& r, AttemptFailure* f, char* msg, size_t cap) const;
-    bool commit(uint16_t status, const char* content_type, uint64_t now_ms);
+    bool commit(ProxyAttempt& a, uint16_t status, const char* content_type, uint64_t now_ms);
     void relay(const char* data, size_t len, uint64_t now_ms);
-    void feed_first_event(const char* data, size_t len, uint64_t now_ms);
-    void feed_first_json(const char* data, size_t len, uint64_t now_ms);
+    void feed_first_event(ProxyAttempt& a, const char* data, size_t len, uint64_t now_ms);
+    void feed_first_json(ProxyAttempt& a, const char* data, size_t len, uint64_t now_ms);
     void fail_committed(const char* message, uint64_t now_ms);
     static void on_sse_event(const SseEvent& ev, void* user);
     void keep_tail(const char* data, size_t len);
@@ -115,8 +178,15 @@ private:
     size_t cand_next_ = 0;
     uint32_t attempts_ = 0;
     uint32_t rounds_ = 0;            // passes over the candidate list (back-off index)
-    UpstreamConn* conn_ = nullptr;
+    ProxyAttempt att_[2];            // the attempts in flight (two while hedged)
+    uint8_t won_ = 0;                // the slot that committed (valid once committed)
+    int8_t stager_ = -1;             // the slot whose first bytes are staged in the client buffer
+    // The candidate the answer names: the last attempt started or failed, the winner once committed.
     Candidate cur_ = {255, 255, nullptr, false};
+    uint64_t hedge_at_ms_ = 0;       // when the attempt in flight is hedged (0 = not armed)
+    bool hedge_used_ = false;        // one hedge per request
+    bool paired_ = false;            // two attempts in flight (counted in HedgeStats::in_flight)
+    bool loser_sent_ = false;        // a cancelled loser had its request sent (its prompt was billed)
     bool stream_ = false;
     // What the request and its answer are (set by validate from the path):
     bool multipart_ = false;     // audio in: multipart/form-data, the "model" field rewritten
@@ -129,8 +199,6 @@ private:
     bool fallback_used_ = false;
     bool failover_pending_ = false;  // the last attempt failed; counted as a failover if another follows
     bool saw_done_ = false;
-    bool sse_first_ = false;         // the first data event arrived (set by on_sse_event)
-    bool sse_early_end_ = false;     // [DONE] or an error event before any data event
     bool bodiless_ = false;          // a 204/304: relayed without body framing
     FailoverReason failover_reason_ = FailoverReason::connect;
     uint8_t failover_from_ = kNoEndpoint;  // the endpoint of the failed attempt behind failover_pending_
@@ -143,19 +211,15 @@ private:
     uint32_t fail_key_bad_ = 0;       // on 401/403
     uint32_t fail_other_ = 0;
     uint16_t commit_status_ = 0;
-    bool retry_after_known_ = false;  // the failing attempt's Retry-After (429)
-    uint64_t retry_after_ms_ = 0;
     JsonSpan model_span_ = {};
     char requested_model_[EW_CAP_MODEL_NAME] = "";
-    char model_json_[2 * EW_CAP_MODEL_NAME + 8] = "";
     BodySegments body_ = {};
     uint64_t started_ms_ = 0;
     uint64_t deadline_ms_ = 0;
-    uint64_t attempt_started_ms_ = 0;
+    uint64_t attempt_started_ms_ = 0;  // of the winner, once committed
     uint64_t wake_ms_ = 0;
     uint64_t head_ms_ = 0;
     char last_error_[EW_CAP_ERROR_TEXT] = "";
-    SseParser sse_;
     uint64_t prompt_tokens_ = 0;
     uint64_t completion_tokens_ = 0;
     char tail_[512];

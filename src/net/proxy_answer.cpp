@@ -115,10 +115,7 @@ void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_
 
 void ProxyExchange::end(AnswerEnd how, uint16_t status, uint64_t now_ms) {
     finish_metrics(how, status, now_ms);
-    if (conn_) {
-        conn_->release(false);
-        conn_ = nullptr;
-    }
+    close_attempts();
     ctx_->loop->remove(this);
     state_ = ExchangeState::done;
     ClientWriter* w = out_;
@@ -160,6 +157,9 @@ void ProxyExchange::finish_metrics(AnswerEnd how, uint16_t status, uint64_t now_
         m.prompt_tokens[cur_.endpoint][cur_.model_slot] += prompt_tokens_;
         m.completion_tokens[cur_.endpoint][cur_.model_slot] += completion_tokens_;
     }
+    // A hedge's loser was sent the same prompt: the winner's count is its best estimate.
+    if (loser_sent_) m.hedge.loser_prompt_tokens += prompt_tokens_;
+    loser_sent_ = false;
     prompt_tokens_ = completion_tokens_ = 0;
     log_access(status, broken, now_ms);
 }
@@ -192,16 +192,27 @@ void ProxyExchange::log_access(uint16_t status, bool broken, uint64_t now_ms) co
 void ProxyExchange::cancel(uint64_t now_ms) {
     if (!active()) return;
     // The client left: free the upstream attempt and the slot now.
-    if (conn_)
-        EW_LOG_INFO("client left: cancelling attempt on endpoint=%s", ctx_->cfg->endpoints[cur_.endpoint].name);
+    for (const ProxyAttempt& a : att_)
+        if (a.conn)
+            EW_LOG_INFO("client left: cancelling attempt on endpoint=%s", ctx_->cfg->endpoints[a.cand.endpoint].name);
     finish_metrics(AnswerEnd::complete, kClientLeft, now_ms);  // no broken stream, and no success either
-    if (conn_) {
-        conn_->release(false);
-        conn_ = nullptr;
-    }
+    close_attempts();
     ctx_->loop->remove(this);
     state_ = ExchangeState::done;
     out_ = nullptr;
+}
+
+// Every attempt's connection closed (never parked: none was read to its end), the slots free.
+void ProxyExchange::close_attempts() {
+    hedge_at_ms_ = 0;
+    stager_ = -1;
+    for (ProxyAttempt& a : att_) {
+        if (a.conn) {
+            a.conn->release(false);
+            a.conn = nullptr;
+        }
+        set_state(a, ExchangeState::idle);
+    }
 }
 
 }  // namespace ew

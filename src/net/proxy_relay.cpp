@@ -88,11 +88,18 @@ bool ProxyExchange::check_head(const ResponseParser& r, AttemptFailure* f, char*
     return false;
 }
 
-void ProxyExchange::on_upstream_head(UpstreamConn* c, uint64_t now_ms) {
+void ProxyExchange::on_upstream_head(ProxyAttempt& a, UpstreamConn* c, uint64_t now_ms) {
     const ResponseParser& r = c->response();
     uint16_t status = r.status;
-    head_ms_ = now_ms;
+    a.head_ms = now_ms;
     AttemptVerdict v = classify_attempt(ResultKind::http_status, status);
+    if (v == AttemptVerdict::success || v == AttemptVerdict::return_to_client) {
+        // A head in time: a JSON attempt is not hedged from here on; its time feeds `auto`.
+        if (!stream_) {
+            hedge_observe(&ctx_->metrics->hedge, a.cand.endpoint, false, now_ms - a.started_ms);
+            if (!other(a).live()) hedge_at_ms_ = 0;
+        }
+    }
     AttemptFailure f;
     char msg[96];
     if (status >= 300 && status < 400) {
@@ -101,41 +108,41 @@ void ProxyExchange::on_upstream_head(UpstreamConn* c, uint64_t now_ms) {
         f.kind = ResultKind::bad_response;
         f.message = msg;
         f.reason = FailoverReason::bad_response;
-        attempt_failed(f, now_ms);
+        attempt_failed(a, f, now_ms);
         return;
     }
     if (v == AttemptVerdict::return_to_client) {
         // The service answered properly (400, 404, 422, ...): relayed as it is.
         char ct[EW_CAP_NAME * 4];
         safe_value(r.content_type, ct, sizeof ct, "application/json");
-        commit(status, ct, now_ms);
+        commit(a, status, ct, now_ms);
         return;
     }
     if (v == AttemptVerdict::success) {
         if (status == 204 || status == 304) {
             bodiless_ = true;
-            commit(status, "", now_ms);
+            commit(a, status, "", now_ms);
             return;
         }
         if (!check_head(r, &f, msg, sizeof msg)) {
-            attempt_failed(f, now_ms);
+            attempt_failed(a, f, now_ms);
             return;
         }
         if (raw_) {
             // Bytes (audio, a transcript): relayed from the head on, as they come.
             char ct[EW_CAP_NAME * 4];
             safe_value(r.content_type, ct, sizeof ct, speech_ ? "application/octet-stream" : "application/json");
-            commit(status, ct, now_ms);
+            commit(a, status, ct, now_ms);
             return;
         }
         if (stream_) {
             // Commit waits for the first data event, within first_token_timeout_ms.
-            sse_init(&sse_);
-            state_ = ExchangeState::awaiting_first_event;
+            sse_init(&a.sse);
+            set_state(a, ExchangeState::awaiting_first_event);
             uint64_t d = now_ms + ctx_->cfg->agent.first_token_timeout_ms;
             c->set_deadline(d < deadline_ms_ ? d : deadline_ms_);
         } else {
-            state_ = ExchangeState::awaiting_body;
+            set_state(a, ExchangeState::awaiting_body);
         }
         return;
     }
@@ -145,60 +152,61 @@ void ProxyExchange::on_upstream_head(UpstreamConn* c, uint64_t now_ms) {
     f.reason = status == 429 ? FailoverReason::rate_limited
                : (status == 401 || status == 403) ? FailoverReason::auth
                                                   : FailoverReason::server_error;
-    if (status == 429) retry_after_known_ = response_retry_after_ms(r, &retry_after_ms_);
-    attempt_failed(f, now_ms);
+    if (status == 429) a.retry_after_known = response_retry_after_ms(r, &a.retry_after_ms);
+    attempt_failed(a, f, now_ms);
 }
 
 // ---- commit -------------------------------------------------------------------------------------
 
-bool ProxyExchange::commit(uint16_t status, const char* content_type, uint64_t now_ms) {
+bool ProxyExchange::commit(ProxyAttempt& a, uint16_t status, const char* content_type, uint64_t now_ms) {
+    hedge_committed(a, now_ms);  // the other attempt, if any, is closed before a byte goes out
     char hdr[EW_CAP_CLIENT_HEAD - 256];
     StrBuf h(hdr, sizeof hdr);
     edgeway_headers(&h, true);
-    if (conn_) h.append(conn_->response().passthrough.text, conn_->response().passthrough.len);
+    if (a.conn) h.append(a.conn->response().passthrough.text, a.conn->response().passthrough.len);
     commit_status_ = status;
     state_ = ExchangeState::committed;
-    record_success(status, now_ms);
+    a.state = ExchangeState::committed;
+    head_ms_ = a.head_ms;
+    attempt_started_ms_ = a.started_ms;
+    record_success(a, status, now_ms);
     if (bodiless_) {
         out_->respond_bodiless(status, hdr);
     } else if (!out_->begin_chunked(status, content_type, hdr)) {
         // Cannot happen within the caps (caps.h ties the head to the buffer).
+        stager_ = -1;
         fail_committed("response head too large to relay", now_ms);
         return false;
     }
+    stager_ = -1;  // what was staged is the answer's first chunk now
     if (stream_ && !bodiless_) {
         ttft_ms_ = now_ms - started_ms_;
         ctx_->metrics->observe_first_token(cur_.endpoint, cur_.model_slot, ttft_ms_);
+        hedge_observe(&ctx_->metrics->hedge, a.cand.endpoint, true, now_ms - a.started_ms);
     }
     // After commit the limit is upstream silence, not the total: a long generation runs on.
-    if (conn_) conn_->set_deadline(now_ms + inactivity_ms());
+    if (a.conn) a.conn->set_deadline(now_ms + inactivity_ms());
     return true;
 }
 
 uint32_t ProxyExchange::inactivity_ms() const { return ctx_->cfg->endpoints[cur_.endpoint].timeout_ms; }
 
-size_t ProxyExchange::upstream_body_room() const {
-    if (out_ == nullptr) return 0;
-    // Before commit the staging decides (a first event too large fails the attempt).
-    if (state_ != ExchangeState::committed) return 2 * EW_CAP_UPSTREAM_RX + 64;
-    return out_->chunk_room();
-}
-
 void ProxyExchange::on_client_drained(uint64_t now_ms) {
     // Upstream reads resume (upstream_body_room), and silence is measured from now.
-    if (state_ == ExchangeState::committed && conn_) conn_->set_deadline(now_ms + inactivity_ms());
+    if (state_ == ExchangeState::committed && won().conn) won().conn->set_deadline(now_ms + inactivity_ms());
 }
 
 // ---- body -----------------------------------------------------------------------------------------
 
 void ProxyExchange::on_sse_event(const SseEvent& ev, void* user) {
-    ProxyExchange* self = static_cast<ProxyExchange*>(user);
-    if (!self->sse_first_) {
+    ProxyAttempt* a = static_cast<ProxyAttempt*>(user);
+    ProxyExchange* self = a->ex;
+    if (!a->sse_first) {
         if (ev.is_done || openai_event_is_error(ev)) {
-            self->sse_early_end_ = true;  // an error or an empty stream before any token: fail over
+            a->sse_early_end = true;  // an error or an empty stream before any token: fail over
             return;
         }
-        self->sse_first_ = true;
+        a->sse_first = true;
         return;
     }
     if (ev.is_done || (self->responses_api_ && openai_event_ends_response(ev)) ||
@@ -213,62 +221,94 @@ void ProxyExchange::on_sse_event(const SseEvent& ev, void* user) {
     }
 }
 
-void ProxyExchange::on_upstream_body(UpstreamConn*, const char* data, size_t len, uint64_t now_ms) {
-    switch (state_) {
-        case ExchangeState::awaiting_first_event: feed_first_event(data, len, now_ms); break;
-        case ExchangeState::awaiting_body: feed_first_json(data, len, now_ms); break;
-        case ExchangeState::committed: relay(data, len, now_ms); break;
+void ProxyExchange::on_upstream_body(ProxyAttempt& a, const char* data, size_t len, uint64_t now_ms) {
+    if (state_ == ExchangeState::committed) {
+        if (a.slot == won_) relay(data, len, now_ms);
+        return;
+    }
+    switch (a.state) {
+        case ExchangeState::awaiting_first_event: feed_first_event(a, data, len, now_ms); break;
+        case ExchangeState::awaiting_body: feed_first_json(a, data, len, now_ms); break;
         default: break;
     }
 }
 
-void ProxyExchange::feed_first_event(const char* data, size_t len, uint64_t now_ms) {
+void ProxyExchange::feed_first_event(ProxyAttempt& a, const char* data, size_t len, uint64_t now_ms) {
     AttemptFailure f;
     f.kind = ResultKind::bad_response;
-    if (!out_->stage(data, len)) {
+    if (stager_ >= 0 && stager_ != a.slot) {
+        // Bytes that came with this attempt's head while the other attempt stages (proxy_hedge.cpp).
+        SseStatus s = sse_feed(&a.sse, data, len, on_sse_event, &a);
+        if (s != SseStatus::ok || a.sse_early_end) {
+            f.message = s != SseStatus::ok ? "stream event too large" : "stream ended or failed before the first token";
+            attempt_failed(a, f, now_ms);
+            return;
+        }
+        if (!a.sse_first) {
+            if (sse_has_partial(&a.sse)) cancel_loser(a, "both attempts were mid-way through a first event", now_ms);
+            return;
+        }
+        if (!take_staging(a, data, len, now_ms)) {
+            f.message = "first event too large to stage";
+            attempt_failed(a, f, now_ms);
+            return;
+        }
+        if (commit(a, 200, "text/event-stream", now_ms)) out_->flush();
+        return;
+    }
+    if (!stage_first(a, data, len)) {
         // A first event too long to hold (thousands of data lines): when data has begun, it
         // is committed now and relayed as it comes, as it was sent; the parser still watches
         // it (an error event is then the upstream's own words to the client). Only filler
         // (comments) that fills the buffer before any data fails the attempt.
-        if (sse_.data_fields == 0) {
+        if (a.sse.data_fields == 0) {
             f.message = "stream sent no data event within the relay buffer";
-            attempt_failed(f, now_ms);
+            attempt_failed(a, f, now_ms);
             return;
         }
-        if (!commit(200, "text/event-stream", now_ms)) return;
-        sse_first_ = true;
+        if (!commit(a, 200, "text/event-stream", now_ms)) return;
+        a.sse_first = true;
         relay(data, len, now_ms);
         return;
     }
-    SseStatus s = sse_feed(&sse_, data, len, on_sse_event, this);
-    if (s != SseStatus::ok || sse_early_end_) {
+    SseStatus s = sse_feed(&a.sse, data, len, on_sse_event, &a);
+    if (s != SseStatus::ok || a.sse_early_end) {
         f.message = s != SseStatus::ok ? "stream event too large" : "stream ended or failed before the first token";
-        attempt_failed(f, now_ms);
+        attempt_failed(a, f, now_ms);
         return;
     }
-    if (!sse_first_) return;  // comments or a partial event so far
+    if (!a.sse_first) {  // comments or a partial event so far
+        release_staging(a, !sse_has_partial(&a.sse));
+        return;
+    }
     // What was staged (the first event as sent, and whatever followed it) is the first chunk.
-    if (commit(200, "text/event-stream", now_ms)) out_->flush();
+    if (commit(a, 200, "text/event-stream", now_ms)) out_->flush();
 }
 
-void ProxyExchange::feed_first_json(const char* data, size_t len, uint64_t now_ms) {
+void ProxyExchange::feed_first_json(ProxyAttempt& a, const char* data, size_t len, uint64_t now_ms) {
     AttemptFailure f;
     f.kind = ResultKind::bad_response;
-    if (!out_->stage(data, len)) {
-        f.message = "answer starts with more whitespace than the relay buffer holds";
-        attempt_failed(f, now_ms);
-        return;
-    }
-    keep_tail(data, len);
     size_t i = 0;
     while (i < len && is_space(data[i])) i++;
-    if (i == len) return;  // whitespace so far
-    if (data[i] != '{' && data[i] != '[') {
+    bool waiting = stager_ >= 0 && stager_ != a.slot;  // the other attempt stages (proxy_hedge.cpp)
+    if (waiting && i == len) return;                    // whitespace: nothing to keep
+    if (i < len && data[i] != '{' && data[i] != '[') {
         f.message = "HTTP 200 body is not JSON";
-        attempt_failed(f, now_ms);
+        attempt_failed(a, f, now_ms);
         return;
     }
-    commit(conn_ ? conn_->response().status : 200, "application/json", now_ms);
+    if (waiting ? !take_staging(a, data, len, now_ms) : !stage_first(a, data, len)) {
+        f.message = "answer starts with more whitespace than the relay buffer holds";
+        attempt_failed(a, f, now_ms);
+        return;
+    }
+    if (waiting) tail_len_ = 0;
+    keep_tail(data, len);
+    if (i == len) {  // whitespace so far
+        release_staging(a, true);
+        return;
+    }
+    commit(a, a.conn ? a.conn->response().status : 200, "application/json", now_ms);
 }
 
 void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
@@ -277,9 +317,10 @@ void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
         // The parser only watches ([DONE], usage, event boundaries); an event larger than it
         // holds is relayed as sent all the same, and the parser starts over after it.
         size_t off = 0;
-        while (off < len && sse_feed(&sse_, data + off, len - off, on_sse_event, this) != SseStatus::ok) {
-            size_t used = sse_.consumed;
-            sse_init(&sse_);
+        SseParser& sse = won().sse;
+        while (off < len && sse_feed(&sse, data + off, len - off, on_sse_event, &won()) != SseStatus::ok) {
+            size_t used = sse.consumed;
+            sse_init(&sse);
             if (used == 0) break;
             off += used;
         }
@@ -292,25 +333,25 @@ void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
         return;
     }
     if (stream_ || raw_) out_->flush();  // tokens (and audio) go out as they come
-    if (conn_) conn_->set_deadline(now_ms + inactivity_ms());
+    if (won().conn) won().conn->set_deadline(now_ms + inactivity_ms());
 }
 
-void ProxyExchange::on_upstream_done(UpstreamConn* c, uint64_t now_ms) {
+void ProxyExchange::on_upstream_done(ProxyAttempt& a, UpstreamConn* c, uint64_t now_ms) {
     AttemptFailure f;
     f.kind = ResultKind::bad_response;
-    if (state_ == ExchangeState::awaiting_first_event) {
+    if (state_ != ExchangeState::committed && a.state == ExchangeState::awaiting_first_event) {
         f.message = "stream ended before the first token";
-        attempt_failed(f, now_ms);
+        attempt_failed(a, f, now_ms);
         return;
     }
-    if (state_ == ExchangeState::awaiting_body) {
+    if (state_ != ExchangeState::committed && a.state == ExchangeState::awaiting_body) {
         f.message = "HTTP 200 with an empty body";
-        attempt_failed(f, now_ms);
+        attempt_failed(a, f, now_ms);
         return;
     }
-    if (state_ != ExchangeState::committed) return;
+    if (state_ != ExchangeState::committed || a.slot != won_) return;
     // Read to its end: the connection may serve the next request.
-    conn_ = nullptr;
+    a.conn = nullptr;
     c->release(true);
     ctx_->pool->park_limit(cur_.endpoint);
     if (stream_ && !bodiless_ && commit_status_ >= 200 && commit_status_ < 300 && !saw_done_) {
@@ -341,14 +382,14 @@ void ProxyExchange::fail_committed(const char* message, uint64_t now_ms) {
     o.error = why;
     health_observe(&ctx_->health[cur_.endpoint], *ctx_->params, o, now_ms);
     note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
-    if (conn_) {
-        conn_->release(false);
-        conn_ = nullptr;
+    if (won().conn) {
+        won().conn->release(false);
+        won().conn = nullptr;
     }
     if (stream_ && !bodiless_) {
         // The SDKs raise on an error event; it starts on a fresh event boundary (an event
         // cut in the middle is closed first) and may use the reserve kept for it.
-        if (sse_has_partial(&sse_)) out_->write_chunk("\n\n", 2, true);
+        if (sse_has_partial(&won().sse)) out_->write_chunk("\n\n", 2, true);
         char ev[EW_CAP_STREAM_ERROR_RESERVE];
         StrBuf e(ev, sizeof ev);
         if (responses_api_)
