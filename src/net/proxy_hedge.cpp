@@ -115,6 +115,8 @@ void ProxyExchange::start_hedge(uint64_t now_ms) {
         p.role = AttemptRole::primary;
         paired_ = true;
         hs.in_flight++;
+        // What the primary staged so far may hold only comments (or JSON whitespace): let go.
+        if (stager_ == p.slot) release_staging(p, p.state == ExchangeState::awaiting_body || !sse_has_partial(&p.sse));
         return;
     }
     if (strcmp(err, kTableFull) == 0) {  // no slot to spare: not the endpoint's fault
