@@ -289,6 +289,7 @@ bool parse_hedge_after(Ctx& c, Span v, AgentConfig* a) {
     }
     if (v.n == 0 || v.p[0] < '0' || v.p[0] > '9')
         return fail(c, "expected off, auto or a number of milliseconds, got \"%s\"", show(v).s);
+    if (ini::span_eq(v, "0")) return fail(c, "0 would hedge every request at once; use off, auto or at least 1");
     if (!ini::parse_u32(c, v, 1, kMaxMs, true, &a->hedge_after_ms)) return false;
     a->hedge_mode = HedgeMode::fixed;
     return true;
