@@ -143,10 +143,13 @@
 #define EW_CAP_HEDGE_SAMPLES 64       // recent first-token / head times kept per endpoint for `auto`
 #endif
 #ifndef EW_HEDGE_AUTO_MIN_MS
-#define EW_HEDGE_AUTO_MIN_MS 100      // `auto` never hedges sooner (a hedge this early buys little)
+#define EW_HEDGE_AUTO_MIN_MS 50       // `auto` never hedges sooner (a hedge this early buys little)
 #endif
 #ifndef EW_HEDGE_AUTO_MAX_MS
 #define EW_HEDGE_AUTO_MAX_MS 10000    // nor later
+#endif
+#ifndef EW_HEDGE_AUTO_MEDIAN_PCT
+#define EW_HEDGE_AUTO_MEDIAN_PCT 150  // nor sooner than this share of the median: jitter is not a slow tail
 #endif
 #ifndef EW_HEDGE_AUTO_MIN_SAMPLES
 #define EW_HEDGE_AUTO_MIN_SAMPLES 8   // fewer recent samples than this: the fallback below
@@ -155,7 +158,7 @@
 #define EW_HEDGE_AUTO_FALLBACK_MS 1000  // `auto` for an endpoint with no recent samples yet
 #endif
 #ifndef EW_HEDGE_BUDGET_BURST
-#define EW_HEDGE_BUDGET_BURST 3       // hedges the budget may save up (and starts with)
+#define EW_HEDGE_BUDGET_BURST 10      // hedges the budget may save up (and starts with)
 #endif
 
 // ---- the loop ----------------------------------------------------------------------------------

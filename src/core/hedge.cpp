@@ -32,10 +32,14 @@ uint32_t hedge_auto_ms(const HedgeStats& s, uint8_t endpoint, bool stream) {
     if (n < EW_HEDGE_AUTO_MIN_SAMPLES) return EW_HEDGE_AUTO_FALLBACK_MS;
     uint16_t v[EW_CAP_HEDGE_SAMPLES];
     std::copy(s.samples[endpoint][k], s.samples[endpoint][k] + n, v);
-    // Nearest rank: the smallest sample with at least 90 % of the samples at or below it.
+    // Nearest rank: the smallest sample with at least 90 % (50 %) of the samples at or below it.
     size_t rank = (n * 90 + 99) / 100;
     std::nth_element(v, v + (rank - 1), v + n);
     uint32_t p90 = v[rank - 1];
+    size_t mid = (n + 1) / 2;
+    std::nth_element(v, v + (mid - 1), v + n);
+    uint32_t floor = static_cast<uint32_t>(v[mid - 1]) * EW_HEDGE_AUTO_MEDIAN_PCT / 100;
+    if (p90 < floor) p90 = floor;
     if (p90 < EW_HEDGE_AUTO_MIN_MS) p90 = EW_HEDGE_AUTO_MIN_MS;
     if (p90 > EW_HEDGE_AUTO_MAX_MS) p90 = EW_HEDGE_AUTO_MAX_MS;
     return p90;

@@ -3,10 +3,13 @@
 // and what hedging cost, for /metrics. Fixed tables only; one per agent, inside Metrics.
 //
 // `auto` is the endpoint's recent p90 time to first data event (streaming) or to response
-// head (JSON), over its last EW_CAP_HEDGE_SAMPLES attempts that delivered one, clamped to
-// [EW_HEDGE_AUTO_MIN_MS, EW_HEDGE_AUTO_MAX_MS]; with fewer than EW_HEDGE_AUTO_MIN_SAMPLES
-// samples it is EW_HEDGE_AUTO_FALLBACK_MS. A loser cancelled before its first token adds no
-// sample (its time is unknown, only bounded below).
+// head (JSON), over its last EW_CAP_HEDGE_SAMPLES attempts that delivered one, but at least
+// EW_HEDGE_AUTO_MEDIAN_PCT % of their median (when nearly all deliveries take the same time,
+// as 90 % at 50 ms, the p90 is the median plus jitter: hedging there would hedge the jitter),
+// clamped to [EW_HEDGE_AUTO_MIN_MS, EW_HEDGE_AUTO_MAX_MS]; with fewer than
+// EW_HEDGE_AUTO_MIN_SAMPLES samples it is EW_HEDGE_AUTO_FALLBACK_MS. A loser cancelled before
+// its first token adds no sample (its time is unknown, only bounded below), so a hedged slow
+// tail does not pull `auto` up after it.
 //
 // The budget is a token bucket counted in requests, the way Envoy's retry budget bounds
 // retries to a share of active requests: each proxied request earns hedge_budget_pct/100 of

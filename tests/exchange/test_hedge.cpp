@@ -330,18 +330,22 @@ TEST_CASE("auto: the endpoint's p90 first-token time, clamped, with a fallback b
     CHECK(hs.samples[A][1][0] == 300);
     CHECK(hs.sample_count[A][0] == 0);  // JSON heads are kept apart
     for (int i = 0; i < EW_HEDGE_AUTO_MIN_SAMPLES - 1; i++) hedge_observe(&hs, A, true, 300);
-    CHECK(hedge_auto_ms(hs, A, true) == 300);
+    // All alike: the p90 is the median, and `auto` keeps 150 % of the median clear of it.
+    CHECK(hedge_auto_ms(hs, A, true) == 450);
     // The next slow stream is hedged at exactly that.
     w.ups.add(A, Script{});
     w.ups.add(B, Script{});
     uint64_t t0 = w.clock.now;
     w.request(chat_body(true));
     h.until([&] { return w.ups.opened(B) > 0; });
-    CHECK(w.clock.now == t0 + 300);
+    CHECK(w.clock.now == t0 + 450);
     w.ex->cancel(w.clock.now);
     // Nearest-rank p90 and the clamps.
     for (int i = 1; i <= 10; i++) hedge_observe(&hs, B, false, 100u * i);
     CHECK(hedge_auto_ms(hs, B, false) == 900);
+    // The issue's primary: 90 % at 50 ms, 10 % at 3 s: hedged at 75 ms, not at the 3 s tail.
+    for (int i = 0; i < EW_CAP_HEDGE_SAMPLES; i++) hedge_observe(&hs, B, true, i % 10 == 9 ? 3000 : 50);
+    CHECK(hedge_auto_ms(hs, B, true) == 75);
     for (int i = 0; i < EW_CAP_HEDGE_SAMPLES; i++) hedge_observe(&hs, B, true, 20);
     CHECK(hedge_auto_ms(hs, B, true) == EW_HEDGE_AUTO_MIN_MS);
     for (int i = 0; i < EW_CAP_HEDGE_SAMPLES; i++) hedge_observe(&hs, B, true, 60000);
