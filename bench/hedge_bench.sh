@@ -155,7 +155,7 @@ reset() { curl -s -X POST "http://127.0.0.1:$PP/bench/reset" >/dev/null; }
 metric() { curl -s "http://127.0.0.1:$E2/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A RES EXTRA UPS
+declare -A RES EXTRA UPS CANC
 H0=0; HW0=0; HP0=0
 for t in "${TARGETS[@]}"; do
   log "$t: $WARMUP warm-up requests, then $REQUESTS measured ($CONC at a time)"
@@ -168,6 +168,7 @@ for t in "${TARGETS[@]}"; do
   RES[$t]=$(node "$BENCH_DIR/hedge_client.js" "$t" "${URL[$t]}" "$REQUESTS" "$CONC")
   s=$(stats)
   UPS[$t]=$(jq -r '"\(.primary.requests) / \(.backup.requests)"' <<<"$s")
+  CANC[$t]=$(jq -r '.primary.cancelled' <<<"$s")
   EXTRA[$t]=$(jq -r --argjson n "$REQUESTS" '.primary.requests + .backup.requests - $n' <<<"$s")
   log "$t: ${RES[$t]} upstream requests primary/backup ${UPS[$t]}"
 done
@@ -183,12 +184,12 @@ echo "# $(machine_line)"
 echo "# $(source_line)"
 echo "# load average before $LOAD_BEFORE, after $LOAD_AFTER; $(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1); node $(node -v)"
 echo
-echo "| time to first token (ms) | p50 | p90 | p99 | max | answers from primary / backup | upstream requests primary / backup | extra upstream requests |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| time to first token (ms) | p50 | p90 | p99 | max | answers from primary / backup | upstream requests primary / backup | extra upstream requests | primary requests closed before their first token |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for t in "${TARGETS[@]}"; do
   r=${RES[$t]}
   echo "| $t | $(jq -r .p50 <<<"$r") | $(jq -r .p90 <<<"$r") | $(jq -r .p99 <<<"$r") | $(jq -r .max <<<"$r") |" \
-    "$(jq -r '"\(.served.primary // 0) / \(.served.backup // 0)"' <<<"$r")$(jq -r 'if .errors > 0 then " (\(.errors) errors)" else "" end' <<<"$r") | ${UPS[$t]} | ${EXTRA[$t]} |"
+    "$(jq -r '"\(.served.primary // 0) / \(.served.backup // 0)"' <<<"$r")$(jq -r 'if .errors > 0 then " (\(.errors) errors)" else "" end' <<<"$r") | ${UPS[$t]} | ${EXTRA[$t]} | ${CANC[$t]} |"
 done
 echo
 echo "edgeway_hedge during the measured run: hedges started $HS, won by the hedge $HW, by the primary $HP; $SKIP"
