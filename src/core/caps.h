@@ -136,8 +136,15 @@
 #endif
 
 // ---- hedged first tokens (core/hedge.h) ---------------------------------------------------------
+// Exchanges running a second (hedge) attempt at once, agent-wide: what the connection table
+// has left after one attempt per client and a probe per endpoint, at most 8 and at most one
+// per client (0 = hedging never starts; the keys are still read).
+#define EW_CAP_SPARE_CONNS_ \
+    (EW_CAP_UPSTREAM_CONNS > EW_CAP_CLIENTS + EW_CAP_ENDPOINTS ? EW_CAP_UPSTREAM_CONNS - EW_CAP_CLIENTS - EW_CAP_ENDPOINTS : 0)
 #ifndef EW_CAP_HEDGES
-#define EW_CAP_HEDGES 8               // exchanges running a second (hedge) attempt at once, agent-wide
+#define EW_CAP_HEDGES \
+    (EW_CAP_SPARE_CONNS_ < 8 ? (EW_CAP_SPARE_CONNS_ < EW_CAP_CLIENTS ? EW_CAP_SPARE_CONNS_ : EW_CAP_CLIENTS) \
+                             : (8 < EW_CAP_CLIENTS ? 8 : EW_CAP_CLIENTS))
 #endif
 #ifndef EW_CAP_HEDGE_SAMPLES
 #define EW_CAP_HEDGE_SAMPLES 64       // recent first-token / head times kept per endpoint for `auto`
@@ -179,7 +186,7 @@
 static_assert(EW_CAP_POLLABLES <= EW_PAL_MAX_POLL,
               "more pollables than the port's poll table: pal::poll would fail and the loop stall");
 static_assert(EW_CAP_UPSTREAM_CONNS > EW_CAP_ENDPOINTS, "each endpoint's probe needs a connection, traffic more");
-static_assert(EW_CAP_UPSTREAM_CONNS >= EW_CAP_CLIENTS + EW_CAP_HEDGES + EW_CAP_ENDPOINTS,
+static_assert(EW_CAP_HEDGES == 0 || EW_CAP_UPSTREAM_CONNS >= EW_CAP_CLIENTS + EW_CAP_HEDGES + EW_CAP_ENDPOINTS,
               "every client's attempt, every hedge in flight (a client's second attempt) and each endpoint's probe "
               "must find a connection slot");
 static_assert(EW_CAP_HEDGES <= EW_CAP_CLIENTS, "a hedge is a client's second attempt: no more hedges than clients");
