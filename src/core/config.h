@@ -93,6 +93,9 @@ struct Config {
     uint32_t endpoint_count = 0;
     FallbackRule fallback[EW_CAP_FALLBACK_RULES];
     uint32_t fallback_count = 0;
+    // [context_fallback]: model = larger-context models to try on context_length_exceeded.
+    FallbackRule context_fallback[EW_CAP_CONTEXT_FALLBACK_RULES];
+    uint32_t context_fallback_count = 0;
 
     const FallbackRule* fallback_for(const char* model) const;  // nullptr when none
     int endpoint_index(const char* name) const;                  // -1 when none

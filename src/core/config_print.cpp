@@ -60,6 +60,15 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
             out->append("\n");
         }
     }
+    if (cfg.context_fallback_count) {
+        out->append("\n[context_fallback]\n");
+        for (uint32_t i = 0; i < cfg.context_fallback_count; i++) {
+            const FallbackRule& r = cfg.context_fallback[i];
+            out->appendf("%s = ", r.model);
+            for (uint32_t j = 0; j < r.next_count; j++) out->appendf("%s%s", j ? ", " : "", r.next[j]);
+            out->append("\n");
+        }
+    }
 }
 
 }  // namespace ew

@@ -198,9 +198,36 @@ void health_key_bad(Health* h, uint16_t status, uint64_t now_ms) {
     e.appendf("HTTP %u: API key rejected", static_cast<unsigned>(status));
 }
 
+void health_key_exhausted(Health* h, uint64_t until_ms, uint64_t now_ms) {
+    if (until_ms > h->key_exhausted_until_ms) h->key_exhausted_until_ms = until_ms;
+    h->last_kind = ResultKind::http_status;
+    h->last_http_status = 429;
+    StrBuf e(h->last_error, sizeof h->last_error);
+    e.appendf("HTTP 429 insufficient_quota: API key exhausted for %llu s",
+              static_cast<unsigned long long>((h->key_exhausted_until_ms - now_ms + 999) / 1000));
+}
+
+bool health_key_exhausted_now(const Health& h, uint64_t now_ms) { return now_ms < h.key_exhausted_until_ms; }
+
 ObservationEffect health_observe(Health* h, const HealthParams& p, const Observation& o, uint64_t now_ms) {
     const uint16_t status = o.http_status;
     const bool answered = status != 0 && (o.kind == ResultKind::ok || o.kind == ResultKind::http_status);
+    if (answered && o.meaning == ErrorMeaning::insufficient_quota) {
+        count(h, o.from_probe, false);
+        health_key_exhausted(h, now_ms + p.key_exhausted_ms, now_ms);
+        return ObservationEffect::key_exhausted;
+    }
+    if (answered && o.meaning == ErrorMeaning::model_not_found && o.model_index >= 0 &&
+        o.model_index < EW_CAP_MODELS_PER_ENDPOINT) {
+        count(h, o.from_probe, false);
+        uint64_t* m = &h->model_unavailable_until_ms[o.model_index];
+        if (now_ms + p.model_unavailable_ms > *m) *m = now_ms + p.model_unavailable_ms;
+        h->last_kind = ResultKind::http_status;
+        h->last_http_status = status;
+        StrBuf e(h->last_error, sizeof h->last_error);
+        e.appendf("HTTP 404 model_not_found: model unavailable here for %u s", p.model_unavailable_ms / 1000);
+        return ObservationEffect::model_unavailable;
+    }
     if (answered && status == 429) {
         const uint64_t delay = o.has_retry_after ? o.retry_after_ms : p.rate_limit_default_ms;
         health_rate_limit(h, o.model_index, now_ms + delay, now_ms);
@@ -239,14 +266,18 @@ void health_tick(Health* h, const HealthParams& p, uint64_t now_ms) {
         if (m && now_ms >= m) m = 0;
     }
     if (h->rate_limited_until_ms && now_ms >= h->rate_limited_until_ms) h->rate_limited_until_ms = 0;
+    for (uint64_t& m : h->model_unavailable_until_ms) {
+        if (m && now_ms >= m) m = 0;
+    }
+    if (h->key_exhausted_until_ms && now_ms >= h->key_exhausted_until_ms) h->key_exhausted_until_ms = 0;
     update_state(h, p, now_ms);
 }
 
 bool health_can_serve(const Health& h, int model_index, uint64_t now_ms) {
     if (h.key_bad || h.state == HealthState::down || h.name_unresolved) return false;
-    if (now_ms < h.rate_limited_until_ms) return false;
+    if (now_ms < h.rate_limited_until_ms || now_ms < h.key_exhausted_until_ms) return false;
     if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT &&
-        now_ms < h.model_limited_until_ms[model_index]) {
+        (now_ms < h.model_limited_until_ms[model_index] || now_ms < h.model_unavailable_until_ms[model_index])) {
         return false;
     }
     return true;
@@ -262,15 +293,16 @@ uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms
     }
     uint64_t t = now_ms;
     if (h.rate_limited_until_ms > t) t = h.rate_limited_until_ms;
-    if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT &&
-        h.model_limited_until_ms[model_index] > t) {
-        t = h.model_limited_until_ms[model_index];
+    if (h.key_exhausted_until_ms > t) t = h.key_exhausted_until_ms;
+    if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT) {
+        if (h.model_limited_until_ms[model_index] > t) t = h.model_limited_until_ms[model_index];
+        if (h.model_unavailable_until_ms[model_index] > t) t = h.model_unavailable_until_ms[model_index];
     }
     return t;
 }
 
 const char* health_status_class(const Health& h, const HealthParams& p) {
-    if (h.state == HealthState::down || h.key_bad || h.name_unresolved) return "unhealthy";
+    if (h.state == HealthState::down || h.key_bad || h.key_exhausted_until_ms || h.name_unresolved) return "unhealthy";
     if (h.score > p.healthy_above) return "healthy";
     if (h.score > p.degraded_above) return "degraded";
     return "unhealthy";
@@ -292,6 +324,8 @@ const char* to_string(ObservationEffect e) {
         case ObservationEffect::failure: return "failure";
         case ObservationEffect::rate_limited: return "rate_limited";
         case ObservationEffect::key_bad: return "key_bad";
+        case ObservationEffect::key_exhausted: return "key_exhausted";
+        case ObservationEffect::model_unavailable: return "model_unavailable";
     }
     return "?";
 }

@@ -6,6 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/caps.h"
+#include "core/upstream_error.h"
+
+// How long an upstream's error body keeps a key or a model out of use (upstream_error.h):
+// a 429 insufficient_quota (the account's quota or credit is spent: it does not come back
+// in seconds, so not a rate limit), and a 404 model_not_found for one (endpoint, model).
+#ifndef EW_KEY_EXHAUSTED_MS
+#define EW_KEY_EXHAUSTED_MS 3600000u     // one hour
+#endif
+#ifndef EW_MODEL_UNAVAILABLE_MS
+#define EW_MODEL_UNAVAILABLE_MS 300000u  // five minutes
+#endif
 
 namespace ew {
 
@@ -33,6 +44,8 @@ struct HealthParams {
     uint32_t flap_factor = 4;
     uint32_t cooldown_decay_ms = 120000;
     uint32_t rate_limit_default_ms = 1000;  // a 429 without Retry-After limits for this long
+    uint32_t key_exhausted_ms = EW_KEY_EXHAUSTED_MS;        // a 429 insufficient_quota
+    uint32_t model_unavailable_ms = EW_MODEL_UNAVAILABLE_MS;  // a 404 model_not_found
     float ewma_alpha = 0.2f;
     uint32_t latency_good_ms = 1000;     // latency score 100 at or below this
     uint32_t latency_bad_ms = 10000;     // latency score 0 at or above this
@@ -57,6 +70,11 @@ struct Health {
     uint64_t rate_limited_until_ms = 0;                            // whole endpoint
     uint64_t model_limited_until_ms[EW_CAP_MODELS_PER_ENDPOINT] = {};  // by model index
     bool key_bad = false;           // a 401/403 was seen; cleared by a later success
+    // The key's quota is spent (a 429 insufficient_quota) until then: not served, and not
+    // cleared by a probe (listing models needs no quota), only by time.
+    uint64_t key_exhausted_until_ms = 0;
+    // The endpoint said it has no such model (a 404 model_not_found) until then, by model index.
+    uint64_t model_unavailable_until_ms[EW_CAP_MODELS_PER_ENDPOINT] = {};
     // The host name has no address yet (DNS): not served, and not a failure of the upstream.
     // Set by the agent from its resolver; the state machine above is left as it was.
     bool name_unresolved = false;
@@ -86,11 +104,17 @@ struct Observation {
     uint64_t retry_after_ms = 0;
     const char* error = "";          // short text for last_error (may be "")
     bool from_probe = false;
+    ErrorMeaning meaning = ErrorMeaning::none;  // what the error body said (upstream_error.h)
 };
 
-enum class ObservationEffect : uint8_t { success, failure, rate_limited, key_bad };
+enum class ObservationEffect : uint8_t { success, failure, rate_limited, key_bad, key_exhausted, model_unavailable };
 
 // The one rule for what an outcome does to health, whoever saw it:
+//   meaning      (an error body read for its meaning, upstream_error.h)
+//                insufficient_quota: the key is exhausted for key_exhausted_ms
+//                (health_key_exhausted); model_not_found: that model (model_index) is
+//                unavailable on the endpoint for model_unavailable_ms. Neither is a health
+//                failure (the service answered); context_length_exceeded is a 400 as below.
 //   429          RATE_LIMITED (the model, or the whole endpoint for model_index -1) until
 //                now + retry_after_ms, or now + rate_limit_default_ms without one; not a
 //                health failure; last_error "HTTP 429: rate limited for N ms".
@@ -105,7 +129,7 @@ enum class ObservationEffect : uint8_t { success, failure, rate_limited, key_bad
 // (a probe's 429 or 401/403 counts as failed, though not as a health failure), and sets
 // last_kind / last_http_status.
 ObservationEffect health_observe(Health* h, const HealthParams& p, const Observation& o, uint64_t now_ms);
-const char* to_string(ObservationEffect e);  // "success", "failure", "rate_limited", "key_bad"
+const char* to_string(ObservationEffect e);  // "success", "failure", "rate_limited", "key_bad", ...
 
 void health_init(Health* h);
 
@@ -124,17 +148,26 @@ void health_rate_limit(Health* h, int model_index, uint64_t until_ms, uint64_t n
 // Marks the API key bad after a 401/403 (not a health failure of the service).
 void health_key_bad(Health* h, uint16_t status, uint64_t now_ms);
 
+// Marks the key's quota spent (429 insufficient_quota) until `until_ms` (the later of two).
+void health_key_exhausted(Health* h, uint64_t until_ms, uint64_t now_ms);
+
+// True while the key is exhausted (key_exhausted_until_ms in the future).
+bool health_key_exhausted_now(const Health& h, uint64_t now_ms);
+
 // Advances time-driven transitions (rate limit expiry, cooldown end). Call before reading state.
 void health_tick(Health* h, const HealthParams& p, uint64_t now_ms);
 
-// True when a request for the model (index, or -1 for any) may be sent now.
+// True when a request for the model (index, or -1 for any) may be sent now: not DOWN, no
+// bad or exhausted key, no rate limit, and (index >= 0) the model neither rate limited nor
+// unavailable (model_not_found).
 bool health_can_serve(const Health& h, int model_index, uint64_t now_ms);
 
 // Earliest time >= now at which health_can_serve may become true, as an estimate for a
 // Retry-After header: `now` when it can serve; the end of the endpoint's (and, for
 // model_index >= 0, the model's) rate limit; for DOWN the earlier of the cooldown end and
 // now + one DOWN probe interval (a good probe may end the cooldown early).
-// UINT64_MAX when the key is bad (needs an operator, not time).
+// UINT64_MAX when the key is bad (needs an operator, not time). An exhausted key or an
+// unavailable model (index >= 0) holds it off until its time ends.
 uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms);
 
 // Fraction of successes in the ring, 0..1 (1 when empty).

@@ -18,7 +18,8 @@ constexpr uint8_t kNoSlot = 255;
 constexpr uint16_t kNoModelRef = 0xFFFF;  // a model the configuration does not know
 
 enum class AttemptOutcome : uint8_t { ok, connect, tls, timeout, http_4xx, http_429, http_5xx, bad_response, count };
-enum class FailoverReason : uint8_t { connect, tls, timeout, rate_limited, server_error, auth, bad_response, first_token, count };
+enum class FailoverReason : uint8_t { connect, tls, timeout, rate_limited, server_error, auth, bad_response, first_token,
+                                      quota, context_length, model_not_found, count };
 
 struct Histogram {
     uint64_t buckets[kHistogramBuckets] = {};  // cumulative at render time, per-bucket here

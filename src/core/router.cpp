@@ -40,9 +40,11 @@ bool in_list(const char* const* list, size_t n, const char* model) {
 
 const Health kFresh{};  // stands in when the caller passes no health table
 
+// Rate limited, or held off by what an error body said (an exhausted key, a missing model).
 bool model_limited(const Health& h, int slot, uint64_t now) {
-    if (now < h.rate_limited_until_ms) return true;
-    return slot >= 0 && slot < EW_CAP_MODELS_PER_ENDPOINT && now < h.model_limited_until_ms[slot];
+    if (now < h.rate_limited_until_ms || now < h.key_exhausted_until_ms) return true;
+    return slot >= 0 && slot < EW_CAP_MODELS_PER_ENDPOINT &&
+           (now < h.model_limited_until_ms[slot] || now < h.model_unavailable_until_ms[slot]);
 }
 
 // DOWN, but tried when nothing else of the chain can serve.
@@ -154,6 +156,22 @@ size_t router_candidates(const Config& cfg, const Health* health, const char* re
     size_t n = collect(cfg, health, chain, chain_n, now_ms, false, out, cap);
     if (n == 0) n = collect(cfg, health, chain, chain_n, now_ms, true, out, cap);
     return n;
+}
+
+size_t router_candidates_among(const Config& cfg, const Health* health, const char* const* models, size_t count,
+                               uint64_t now_ms, Candidate* out, size_t cap) {
+    size_t n = collect(cfg, health, models, count, now_ms, false, out, cap);
+    if (n == 0) n = collect(cfg, health, models, count, now_ms, true, out, cap);
+    return n;
+}
+
+const FallbackRule* router_context_rule(const Config& cfg, const char* model) {
+    uint32_t n = cfg.context_fallback_count < EW_CAP_CONTEXT_FALLBACK_RULES ? cfg.context_fallback_count
+                                                                             : EW_CAP_CONTEXT_FALLBACK_RULES;
+    for (uint32_t i = 0; model && i < n; i++) {
+        if (strcmp(cfg.context_fallback[i].model, model) == 0) return &cfg.context_fallback[i];
+    }
+    return nullptr;
 }
 
 bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms) {

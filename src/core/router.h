@@ -51,6 +51,14 @@ size_t router_model_chain(const Config& cfg, const char* model, const char** out
 size_t router_candidates(const Config& cfg, const Health* health, const char* requested_model, uint64_t now_ms,
                          Candidate* out, size_t cap);
 
+// The same for an explicit list of models, in that order, without their [fallback] chains
+// (the [context_fallback] models a request moves to after a context_length_exceeded).
+size_t router_candidates_among(const Config& cfg, const Health* health, const char* const* models, size_t count,
+                               uint64_t now_ms, Candidate* out, size_t cap);
+
+// The [context_fallback] rule for `model`, or nullptr.
+const FallbackRule* router_context_rule(const Config& cfg, const char* model);
+
 // Whether candidate `c` (from router_candidates) may still be tried at `now_ms`, as health
 // may have changed since the list was made: health_can_serve for its model, or, for a
 // panic candidate, DOWN and neither key_bad nor rate limited for its model.

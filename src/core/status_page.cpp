@@ -251,6 +251,17 @@ void status_page_render(const MetricsView& v, StrBuf* out) {
         out->appendf(" &middot; priority %d &middot; %llu requests", static_cast<int>(ec.priority),
                      static_cast<ull>(h.requests));
         if (h.key_bad) out->append(" &middot; <b>API key rejected</b>");
+        if (h.key_exhausted_until_ms > v.now_ms) {
+            out->append(" &middot; <b>API key out of quota</b> (insufficient_quota), tried again in ");
+            duration(out, h.key_exhausted_until_ms - v.now_ms);
+        }
+        for (uint32_t s = 0; s < ec.model_count && s < EW_CAP_MODELS_PER_ENDPOINT; s++) {
+            if (h.model_unavailable_until_ms[s] <= v.now_ms) continue;
+            out->append(" &middot; ");
+            html(out, ec.models[s]);
+            out->append(" not found here (model_not_found) for ");
+            duration(out, h.model_unavailable_until_ms[s] - v.now_ms);
+        }
         if (h.rate_limited_until_ms > v.now_ms) {
             out->append(" &middot; rate limited for ");
             duration(out, h.rate_limited_until_ms - v.now_ms);

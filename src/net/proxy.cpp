@@ -78,6 +78,7 @@ const char* to_string(ExchangeState s) {
         case ExchangeState::awaiting_head: return "awaiting_head";
         case ExchangeState::awaiting_body: return "awaiting_body";
         case ExchangeState::awaiting_first_event: return "awaiting_first_event";
+        case ExchangeState::awaiting_error_body: return "awaiting_error_body";
         case ExchangeState::committed: return "committed";
         case ExchangeState::done: return "done";
     }
@@ -93,7 +94,9 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     state_ = ExchangeState::backoff;
     cand_count_ = cand_next_ = 0;
     attempts_ = rounds_ = 0;
-    fail_rate_limited_ = fail_key_bad_ = fail_other_ = 0;
+    fail_rate_limited_ = fail_key_bad_ = fail_other_ = fail_quota_ = 0;
+    held_ = false;
+    context_n_ = context_tried_n_ = 0;
     conn_ = nullptr;
     cur_ = Candidate{255, 255, nullptr, false};
     stream_ = fresh_retry_ = fresh_retry_used_ = fallback_used_ = failover_pending_ = false;
@@ -265,6 +268,7 @@ void ProxyExchange::on_deadline(uint64_t now_ms) {
     if (!active() || state_ == ExchangeState::committed || now_ms < deadline_ms_) return;
     // The whole request ran out of time before anything was committed.
     drop_connection();
+    if (relay_held(now_ms)) return;  // an upstream's own answer beats a 504
     copy_str(last_error_, sizeof last_error_, "request_timeout_ms reached");
     EW_LOG_WARN("request failed model=%s attempts=%u status=504 error=\"request_timeout_ms=%u reached before an answer\"",
                 requested_model_, attempts_, ctx_->cfg->agent.request_timeout_ms);
@@ -295,8 +299,7 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
                 // Every candidate was tried once: start over with what can serve now, after a
                 // back-off, since this re-tries endpoints that just failed.
                 for (uint32_t i = 0; i < cfg.endpoint_count; i++) health_tick(&ctx_->health[i], *ctx_->params, now_ms);
-                cand_count_ = router_candidates(cfg, ctx_->health, requested_model_, now_ms, cands_,
-                                                EW_ROUTER_CANDIDATES_CAP);
+                cand_count_ = route_candidates(now_ms);
                 cand_next_ = 0;
                 if (cand_count_ == 0) {
                     answer_unavailable(now_ms);
@@ -447,6 +450,10 @@ void ProxyExchange::on_upstream_error(UpstreamConn* c, ResultKind kind, const ch
         fail_committed(message, now_ms);
         return;
     }
+    if (state_ == ExchangeState::awaiting_error_body) {
+        error_body_broken(kind, message, now_ms);
+        return;
+    }
     if (kind == ResultKind::connect && c->reused() && c->bytes_in() == 0 && !fresh_retry_used_) {
         fresh_retry_used_ = true;
         fresh_retry_ = true;
@@ -488,7 +495,8 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
     o.kind = f.kind;
     o.http_status = f.status;
     o.latency_ms = static_cast<uint32_t>(now_ms - attempt_started_ms_);
-    o.model_index = f.status == 429 ? cur_.model_slot : -1;
+    o.model_index = f.status == 429 || f.meaning == ErrorMeaning::model_not_found ? cur_.model_slot : -1;
+    o.meaning = f.meaning;
     o.error = f.message && f.message[0] ? f.message : "";
     char status_text[24];
     if (f.kind == ResultKind::http_status && !o.error[0]) {
@@ -505,6 +513,8 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
         fail_rate_limited_++;
     else if (eff == ObservationEffect::key_bad)
         fail_key_bad_++;
+    else if (eff == ObservationEffect::key_exhausted)
+        fail_quota_++;
     else
         fail_other_++;
     failover_pending_ = true;
@@ -512,6 +522,9 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
     failover_from_ = cur_.endpoint;
     EW_LOG_INFO("attempt %u failed endpoint=%s model=%s error=\"%s\"", attempts_, name, cur_.model, last_error_);
     if (eff == ObservationEffect::key_bad) EW_LOG_WARN("endpoint=%s api_key=rejected status=%u", name, f.status);
+    if (eff == ObservationEffect::key_exhausted)
+        EW_LOG_WARN("endpoint=%s api_key=exhausted (insufficient_quota) retry_in_s=%u", name,
+                    ctx_->params->key_exhausted_ms / 1000);
     note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
 }
 

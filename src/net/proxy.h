@@ -17,8 +17,10 @@
 #include "core/openai.h"
 #include "core/router.h"
 #include "core/sse.h"
+#include "core/upstream_error.h"
 #include "net/client_writer.h"
 #include "net/context.h"
+#include "net/error_answer.h"
 #include "net/loop.h"
 #include "net/upstream.h"
 
@@ -31,6 +33,7 @@ enum class ExchangeState : uint8_t {
     awaiting_head,         // request sent; waiting for the final response head
     awaiting_body,         // a JSON 2xx head: waiting for the first body bytes (must be JSON)
     awaiting_first_event,  // an SSE head: waiting for the first data event
+    awaiting_error_body,   // a 400/404/429 JSON head: reading its small body for its meaning
     committed,             // the answer's head went to the client; relaying
     done,                  // answered; the client connection carries on
 };
@@ -42,6 +45,7 @@ struct AttemptFailure {
     uint16_t status = 0;
     const char* message = "";
     FailoverReason reason = FailoverReason::bad_response;
+    ErrorMeaning meaning = ErrorMeaning::none;  // what its error body said
 };
 
 class ProxyExchange final : public UpstreamUser, public TimerPollable {
@@ -88,7 +92,7 @@ private:
     void answer_error(uint16_t status, const char* message, const char* type, const char* param, const char* code,
                       const char* more_headers, uint64_t now_ms);
     void answer_unavailable(uint64_t now_ms);
-    void untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys) const;
+    void untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys, bool* all_quota) const;
     void edgeway_headers(StrBuf* h, bool served) const;
     void end(AnswerEnd how, uint16_t status, uint64_t now_ms);
     void finish_metrics(AnswerEnd how, uint16_t status, uint64_t now_ms);
@@ -105,6 +109,16 @@ private:
     void keep_tail(const char* data, size_t len);
     bool find_tail_usage(OpenAIUsage* u) const;
     uint32_t inactivity_ms() const;
+    // ---- error bodies read for their meaning (proxy_error.cpp)
+    bool begin_error_body(const ResponseParser& r, uint64_t now_ms);
+    void feed_error_body(const char* data, size_t len, uint64_t now_ms);
+    void finish_error_body(UpstreamConn* c, uint64_t now_ms);
+    void error_body_broken(ResultKind kind, const char* message, uint64_t now_ms);
+    void context_failover(uint64_t now_ms);
+    void hold_answer();
+    bool relay_held(uint64_t now_ms);
+    void relay_error_answer(const ErrorAnswer& a, uint64_t now_ms);
+    size_t route_candidates(uint64_t now_ms);
 
     const NetContext* ctx_ = nullptr;
     ClientWriter* out_ = nullptr;
@@ -142,6 +156,19 @@ private:
     uint32_t fail_rate_limited_ = 0;  // attempts that failed on 429
     uint32_t fail_key_bad_ = 0;       // on 401/403
     uint32_t fail_other_ = 0;
+    uint32_t fail_quota_ = 0;         // on 429 insufficient_quota
+    // Error answers (proxy_error.cpp): err_[reading_] takes the one being read; with held_,
+    // the other slot keeps the answer the client gets if nothing else serves.
+    ErrorAnswer err_[2];
+    uint8_t reading_ = 0;
+    bool held_ = false;
+    // After a context_length_exceeded: the [context_fallback] models the request moved to
+    // (candidates come from these instead of the requested model's chain), and the models
+    // that said the context was too long.
+    const char* context_models_[EW_CAP_FALLBACK_CHAIN] = {};
+    size_t context_n_ = 0;
+    const char* context_tried_[EW_ROUTER_CHAIN_CAP] = {};
+    size_t context_tried_n_ = 0;
     uint16_t commit_status_ = 0;
     bool retry_after_known_ = false;  // the failing attempt's Retry-After (429)
     uint64_t retry_after_ms_ = 0;

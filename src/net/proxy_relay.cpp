@@ -104,6 +104,8 @@ void ProxyExchange::on_upstream_head(UpstreamConn* c, uint64_t now_ms) {
         attempt_failed(f, now_ms);
         return;
     }
+    // 400, 404, 429 with a JSON body: read it for its meaning first (proxy_error.cpp).
+    if (begin_error_body(r, now_ms)) return;
     if (v == AttemptVerdict::return_to_client) {
         // The service answered properly (400, 404, 422, ...): relayed as it is.
         char ct[EW_CAP_NAME * 4];
@@ -217,6 +219,7 @@ void ProxyExchange::on_upstream_body(UpstreamConn*, const char* data, size_t len
     switch (state_) {
         case ExchangeState::awaiting_first_event: feed_first_event(data, len, now_ms); break;
         case ExchangeState::awaiting_body: feed_first_json(data, len, now_ms); break;
+        case ExchangeState::awaiting_error_body: feed_error_body(data, len, now_ms); break;
         case ExchangeState::committed: relay(data, len, now_ms); break;
         default: break;
     }
@@ -296,6 +299,10 @@ void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
 }
 
 void ProxyExchange::on_upstream_done(UpstreamConn* c, uint64_t now_ms) {
+    if (state_ == ExchangeState::awaiting_error_body) {
+        finish_error_body(c, now_ms);
+        return;
+    }
     AttemptFailure f;
     f.kind = ResultKind::bad_response;
     if (state_ == ExchangeState::awaiting_first_event) {
