@@ -16,7 +16,7 @@
 #define EW_CAP_FALLBACK_CHAIN 4       // models on the right-hand side of one rule
 #endif
 #ifndef EW_CAP_CONTEXT_FALLBACK_RULES
-#define EW_CAP_CONTEXT_FALLBACK_RULES 8  // lines in [context_fallback] (as long as [fallback]'s)
+#define EW_CAP_CONTEXT_FALLBACK_RULES (EW_CAP_FALLBACK_RULES / 2)  // lines in [context_fallback] (8)
 #endif
 #ifndef EW_CAP_NAME
 #define EW_CAP_NAME 32                // endpoint name, incl. NUL
