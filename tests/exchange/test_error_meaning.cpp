@@ -405,3 +405,44 @@ TEST_CASE("the request deadline with a kept answer: the upstream's answer, not a
     CHECK(w.out.status == 404);
     CHECK(w.out.body == kNotFound);
 }
+
+TEST_CASE("a streaming request's context_length_exceeded moves to the larger model, whose stream is relayed") {
+    World w(kContextIni);
+    w.ups.add(A, Script{0, false, answer(400, kContext, "Connection: close\r\n")});
+    w.ups.add(A, Script{0, false, sse_200({"{\"choices\":[{\"delta\":{\"content\":\"long\"}}]}"})});
+    w.request(chat_body(true, "small"));
+    w.run();
+    CHECK(w.out.status == 200);
+    CHECK(w.out.content_type == "text/event-stream");
+    CHECK(w.out.body.find("long") != std::string::npos);
+    CHECK(w.out.body.find("[DONE]") != std::string::npos);
+    CHECK(has_header(w.out.headers, "x-edgeway-model: big"));
+    CHECK(w.out.end == AnswerEnd::complete);
+}
+
+TEST_CASE("a context_length_exceeded from the larger model too: its rule, if any, else the newest 400") {
+    World w("[agent]\nmax_attempts = 4\n"
+            "[endpoint.a]\nurl = http://127.0.0.1:9001/v1\nmodels = small, big, huge\npriority = 10\n"
+            "[context_fallback]\nsmall = big\nbig = huge, small\n");
+    std::string big_says = openai_error("big: 200000 tokens at most", "invalid_request_error", "context_length_exceeded");
+    w.ups.add(A, Script{0, false, answer(400, kContext, "Connection: close\r\n")});
+    w.ups.add(A, Script{0, false, answer(400, big_says, "Connection: close\r\n")});
+    w.ups.add(A, Script{0, false, json_200("{\"id\":\"huge-answer\"}")});
+    w.request(chat_body(false, "small"));
+    w.run();
+    CHECK(w.out.status == 200);
+    CHECK(has_header(w.out.headers, "x-edgeway-model: huge"));
+    CHECK(model_sent(w, A, 2) == "huge");  // small is not asked again (it said so already)
+    CHECK(w.ups.made.size() == 3);
+
+    World v("[agent]\nmax_attempts = 4\n"
+            "[endpoint.a]\nurl = http://127.0.0.1:9001/v1\nmodels = small, big\npriority = 10\n"
+            "[context_fallback]\nsmall = big\nbig = small\n");
+    v.ups.add(A, Script{0, false, answer(400, kContext, "Connection: close\r\n")});
+    v.ups.add(A, Script{0, false, answer(400, big_says, "Connection: close\r\n")});
+    v.request(chat_body(false, "small"));
+    v.run();
+    CHECK(v.out.status == 400);
+    CHECK(v.out.body == big_says);  // the cycle ends: the newest 400, as sent
+    CHECK(v.ex->attempts() == 2);
+}
