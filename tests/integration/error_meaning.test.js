@@ -20,9 +20,9 @@ afterEach(runCleanups);
 // The bodies as the upstreams send them (strings: the client must get these exact bytes).
 const QUOTA = JSON.stringify(openaiError('You exceeded your current quota, please check your plan and billing details.',
   'insufficient_quota', 'insufficient_quota'));
-const CONTEXT = JSON.stringify(Object.assign(openaiError(
+const CONTEXT = JSON.stringify(openaiError(
   "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
-  'invalid_request_error', 'context_length_exceeded'), {}));
+  'invalid_request_error', 'context_length_exceeded'));
 function notFound(who) {
   return JSON.stringify(openaiError(`${who}: the model \`test-model\` does not exist or you do not have access to it.`,
     'invalid_request_error', 'model_not_found'));
@@ -111,13 +111,14 @@ describe('upstream errors read for their meaning', () => {
     assert.equal(p.consecutive_failures, 0, 'a context error is not a failure of the endpoint');
 
     // The larger model failing too: the client gets the upstream's 400, byte for byte.
-    up.set({ mode: 'status', status: 400, body: CONTEXT });
-    backup.set({ mode: 'status', status: 400, body: CONTEXT });
+    up.set({ mode: 'status', status: 400, body: CONTEXT, match: CHAT });
+    backup.set({ mode: 'status', status: 400, body: CONTEXT, match: CHAT });
     const bad = await send(agent, chatBody('small'));
     assert.equal(bad.status, 400, what(bad));
     assert.equal(bad.body, CONTEXT);
     assert.match(bad.headers['content-type'], /^application\/json/);
-    assert.equal(bad.headers['x-fake-upstream'], undefined);  // not a relayed header today either
+    assert.equal(bad.model, 'big', 'the newest 400: the larger model said it too, and has no rule of its own');
+    assert.equal(bad.attempts, 2, what(bad));
   });
 
   it('400 context_length_exceeded without a [context_fallback] rule: the 400 as the upstream sent it, one attempt', async () => {
