@@ -62,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     // An error body means something only when it is one valid JSON object.
     const uint16_t statuses[] = {400, 404, 429};
-    for (uint16_t st : statuses) CHECK(upstream_error_meaning(st, p, size) == ErrorMeaning::none || is_object);
+    for (uint16_t s : statuses) CHECK(upstream_error_meaning(s, p, size) == ErrorMeaning::none || is_object);
 
     const char* path[] = {"usage", "prompt_tokens"};
     uint64_t v;
