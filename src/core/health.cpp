@@ -225,7 +225,8 @@ ObservationEffect health_observe(Health* h, const HealthParams& p, const Observa
         h->last_kind = ResultKind::http_status;
         h->last_http_status = status;
         StrBuf e(h->last_error, sizeof h->last_error);
-        e.appendf("HTTP 404 model_not_found: model unavailable here for %u s", p.model_unavailable_ms / 1000);
+        e.appendf("HTTP 404 model_not_found: model unavailable here for %u s",
+                  static_cast<unsigned>(p.model_unavailable_ms / 1000));
         return ObservationEffect::model_unavailable;
     }
     if (answered && status == 429) {

@@ -524,7 +524,7 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
     if (eff == ObservationEffect::key_bad) EW_LOG_WARN("endpoint=%s api_key=rejected status=%u", name, f.status);
     if (eff == ObservationEffect::key_exhausted)
         EW_LOG_WARN("endpoint=%s api_key=exhausted (insufficient_quota) retry_in_s=%u", name,
-                    ctx_->params->key_exhausted_ms / 1000);
+                    static_cast<unsigned>(ctx_->params->key_exhausted_ms / 1000));
     note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
 }
 
