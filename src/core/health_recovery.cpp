@@ -105,14 +105,14 @@ void health_recovery_json(const Health& h, const HealthParams& p, uint64_t now_m
     const uint32_t flying = health_trials_in_flight(h, now_ms);
     out->appendf("\",\"down_level\":\"%s\",\"seen_by\":\"%s\",\"probe_level\":\"%s\","
                  "\"trial\":{\"needed\":%s,\"open\":%s,\"in_ms\":%llu,\"in_flight\":%u,\"passed_now\":%u,"
-                 "\"started\":%llu,\"passed\":%llu,\"failed\":%llu},\"unconfirmed_probes\":%llu}",
+                 "\"started\":%llu,\"passed\":%llu,\"failed\":%llu},\"unconfirmed_probes\":%llu,\"cooldown_ms\":%u}",
                  to_string(down ? h.down_level : CheckLevel::none), down ? (h.down_by_traffic ? "traffic" : "probe") : "",
                  to_string(h.probe_level), needed ? "true" : "false",
                  needed && flying < cap && now_ms >= h.trial_at_ms && !h.key_bad ? "true" : "false",
                  static_cast<ull>(needed && h.trial_at_ms > now_ms ? h.trial_at_ms - now_ms : 0),
                  static_cast<unsigned>(flying), static_cast<unsigned>(h.trials_ok), static_cast<ull>(h.trials_started),
                  static_cast<ull>(h.trials_passed), static_cast<ull>(h.trials_failed),
-                 static_cast<ull>(h.unconfirmed_probes));
+                 static_cast<ull>(h.unconfirmed_probes), static_cast<unsigned>(h.cooldown_ms));
 }
 
 }  // namespace ew

@@ -17,7 +17,7 @@ void health_explain(const Health& h, const HealthParams& p, uint64_t now_ms, Str
 
 // ,"recovery":{"why":"...","back":"...","down_level":"chat","seen_by":"traffic","probe_level":"models",
 //  "trial":{"needed":true,"open":false,"in_ms":4000,"in_flight":0,"started":2,"passed":0,"failed":2},
-//  "unconfirmed_probes":5}   (appended to one endpoint's /status object)
+//  "unconfirmed_probes":5,"cooldown_ms":5000}   (appended to one endpoint's /status object)
 void health_recovery_json(const Health& h, const HealthParams& p, uint64_t now_ms, StrBuf* out);
 
 }  // namespace ew

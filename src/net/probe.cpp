@@ -187,6 +187,14 @@ void Probe::finish(ResultKind kind, uint16_t status, const char* error, uint64_t
     finish(o, now_ms);
 }
 
+uint64_t Probe::due_ms() const {
+    if (next_ms_ == 0 || ctx_ == nullptr) return next_ms_;
+    const Health& h = ctx_->health[endpoint_];
+    if (h.state != HealthState::down || started_ms_ >= h.down_since_ms) return next_ms_;
+    const uint64_t soon = h.down_since_ms + ctx_->cfg->probe.down_interval_ms;
+    return soon < next_ms_ ? soon : next_ms_;
+}
+
 // What this run does (probe_plan): skipped while live traffic is fresher; a chat probe runs
 // as a models probe once the day's token budget is spent (so a DOWN endpoint that only a
 // chat check could confirm gets trial requests instead: Health::probe_level says so).

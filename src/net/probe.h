@@ -31,7 +31,7 @@ public:
     void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) override;
 
     // Pollable: a timer only.
-    uint64_t deadline_ms() const override { return conn_ ? 0 : next_ms_; }
+    uint64_t deadline_ms() const override { return conn_ ? 0 : due_ms(); }
     void on_deadline(uint64_t now_ms) override { start(now_ms); }
 
 private:
@@ -39,6 +39,9 @@ private:
     void finish(ResultKind kind, uint16_t status, const char* error, uint64_t now_ms);
     void schedule_next(uint64_t now_ms);
     bool plan_run(uint64_t now_ms);  // false: skipped this time (probe_plan), next one scheduled
+    // next_ms_, or one down interval after an ejection that live traffic caused since this
+    // probe last ran, when that is sooner (a healthy endpoint's next probe may be 30 s away).
+    uint64_t due_ms() const;
     void log_result(const Observation& o, HealthState before, uint64_t now_ms);
     static constexpr uint64_t kRepeatLogMs = 60000;
 

@@ -116,6 +116,55 @@ describe('half-open recovery', () => {
     assert.ok(backup.requests.length > 0);
   });
 
+  it('a clean restart: back within two down intervals though the healthy probe interval is 60 s', async (t) => {
+    const primary = await upstream({ name: 'primary' });
+    const backup = await upstream({ name: 'backup' });
+    const agent = await startAgent({
+      ini: {
+        agent: { retry_backoff_ms: 0 },
+        probe: { kind: 'models', interval_ms: 60000, down_interval_ms: 1000, timeout_ms: 1000, fall: 2, rise: 2,
+          jitter_pct: 0 },
+        endpoints: [
+          { name: 'primary', url: primary.url, priority: 10 },
+          { name: 'backup', url: backup.url, priority: 5 },
+        ],
+      },
+    });
+    cleanups.push(() => agent.stop());
+    await waitProbed(agent);
+    const first = await send(agent, chatBody());
+    assert.equal(first.endpoint, 'primary');
+    primary.set({ mode: 'refused' });  // the server is gone: connections refused
+    await agent.waitFor(async () => {
+      const r = await send(agent, chatBody());
+      assert.equal(r.status, 200, r.body);
+      return { ok: endpointOf(await agent.status(), 'primary').state === 'DOWN', last: r.endpoint };
+    }, 'live traffic ejecting the stopped primary');
+    const st = endpointOf(await agent.status(), 'primary');
+    assert.equal(st.recovery.down_level, 'tcp', JSON.stringify(st.recovery));
+    assert.equal(st.recovery.trial.needed, false, 'its models probe sees a connect error: no trial needed');
+    primary.set({ mode: 'ok' });  // started again, cleanly
+    const restartedAt = Date.now();
+    let backAt = 0;
+    for (let i = 0; i < 600 && Date.now() - restartedAt < 20000; i++) {
+      const r = await send(agent, chatBody());
+      assert.equal(r.status, 200, r.body);
+      if (r.endpoint === 'primary') {
+        backAt = Date.now();
+        break;
+      }
+      await sleep(20);
+    }
+    assert.ok(backAt, 'the primary never served again after its restart');
+    const back = backAt - restartedAt;
+    t.diagnostic(`back on the primary ${back} ms after the restart (down interval 1000 ms, rise 2, interval 60 s)`);
+    // Two good probes one down interval apart, the first at most one down interval after the
+    // ejection; the next healthy probe would have been up to 60 s away.
+    assert.ok(back <= 2 * 1000 + 3000, `back after ${back} ms`);
+    const after = endpointOf(await agent.status(), 'primary');
+    assert.equal(after.recovery.cooldown_ms, 1000, 'a clean restart does not grow the cooldown');
+  });
+
   it('probes of an endpoint that served live traffic within the interval are skipped', async () => {
     const { agent, primary } = await flappingPair();
     primary.clearRequests();
