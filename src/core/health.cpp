@@ -68,6 +68,7 @@ void leave_down(Health* h, uint64_t now) {
     h->consecutive_failures = 0;
     h->down_level = CheckLevel::none;
     h->down_by_traffic = false;
+    h->down_probe_level = CheckLevel::none;
     h->trials_in_flight = 0;
     h->trial_until_ms = 0;
     h->trials_ok = 0;
@@ -101,6 +102,7 @@ void go_down(Health* h, const HealthParams& p, uint64_t now) {
     h->state = HealthState::down;
     h->down_level = h->streak_level;
     h->down_by_traffic = h->streak_traffic;
+    h->down_probe_level = h->streak_probe_level;
     h->down_failures = h->consecutive_failures;
     h->down_since_ms = now;
     h->trial_at_ms = h->down_until_ms;
@@ -158,7 +160,7 @@ float health_compute_score(const Health& h, const HealthParams& p) {
 
 void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t now_ms, bool from_probe) {
     const bool ok = is_success(o);
-    if (ok && h->state == HealthState::down && o.level < h->down_level) {
+    if (ok && h->state == HealthState::down && o.level < health_confirm_level(*h)) {
         // Too shallow to have seen what ejected it (a /models 200 after chat 503s): counted,
         // and nothing else. The endpoint waits for a check that looks as deep, or a trial.
         count(h, from_probe, true);
@@ -178,6 +180,7 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
         if (!from_probe) h->last_traffic_ok_ms = now_ms;
         h->streak_level = CheckLevel::none;
         h->streak_traffic = false;
+        h->streak_probe_level = CheckLevel::none;
         h->consecutive_failures = 0;
         h->consecutive_successes++;
         // An HTTP answer proves the key is accepted again; a tcp/tls probe proves nothing.
@@ -202,6 +205,10 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
         if (h->state == HealthState::down && lvl > h->down_level) {
             h->down_level = lvl;
             h->down_by_traffic = !from_probe;
+        }
+        if (from_probe) {
+            if (lvl > h->streak_probe_level) h->streak_probe_level = lvl;
+            if (h->state == HealthState::down && lvl > h->down_probe_level) h->down_probe_level = lvl;
         }
     }
     h->score = health_compute_score(*h, p);
@@ -307,8 +314,13 @@ void health_tick(Health* h, const HealthParams& p, uint64_t now_ms) {
     update_state(h, p, now_ms);
 }
 
+CheckLevel health_confirm_level(const Health& h) {
+    if (h.down_probe_level != CheckLevel::none && h.down_probe_level < h.down_level) return h.down_probe_level;
+    return h.down_level;
+}
+
 bool health_needs_trial(const Health& h) {
-    return h.state == HealthState::down && h.down_level > h.probe_level;
+    return h.state == HealthState::down && health_confirm_level(h) > h.probe_level;
 }
 
 uint32_t health_trials_in_flight(const Health& h, uint64_t now_ms) {

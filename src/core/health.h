@@ -94,6 +94,11 @@ struct Health {
     bool streak_traffic = false;    // ... and it was seen by live traffic
     CheckLevel down_level = CheckLevel::none;   // while DOWN: the deepest failure since it was ejected
     bool down_by_traffic = false;   // ... seen by live traffic (else by a probe)
+    // The deepest failure a probe itself met in the streak / while DOWN (none: the probes
+    // never failed). A probe that failed in this outage saw it: its success confirms it,
+    // even when live traffic failed deeper (everything answering 500, then everything 200).
+    CheckLevel streak_probe_level = CheckLevel::none;
+    CheckLevel down_probe_level = CheckLevel::none;
     uint32_t down_failures = 0;     // the failure streak that ejected it
     uint64_t down_since_ms = 0;     // when it was ejected
     uint64_t trial_at_ms = 0;       // DOWN: earliest start of a trial (cooldown end; a failed trial adds a down interval)
@@ -165,9 +170,12 @@ void health_tick(Health* h, const HealthParams& p, uint64_t now_ms);
 // by trials: once now >= trial_at_ms, up to p.trial_requests live requests at a time may be
 // sent to it (health_trial_open, with p.trial_requests), each announced with health_trial_begin and reported with
 // Observation::trial; trial_requests successes make it serve again at once, one failure
-// keeps it DOWN and moves trial_at_ms one down interval on. A probe success below down_level
-// changes nothing but the probe count (unconfirmed_probes).
+// keeps it DOWN and moves trial_at_ms one down interval on. A probe success below
+// health_confirm_level changes nothing but the probe count (unconfirmed_probes).
 bool health_needs_trial(const Health& h);
+// The level a success must reach to count towards leaving DOWN: down_level, or the level a
+// failed probe saw in this outage when that is lower.
+CheckLevel health_confirm_level(const Health& h);
 bool health_trial_open(const Health& h, uint32_t trial_requests, int model_index, uint64_t now_ms);
 // A trial attempt starts; it holds its slot until reported or until `until_ms` (its deadline).
 void health_trial_begin(Health* h, uint64_t until_ms, uint64_t now_ms);

@@ -73,6 +73,7 @@ void health_explain(const Health& h, const HealthParams& p, uint64_t now_ms, Str
             back->appendf("back after %u good %s probe%s in a row", static_cast<unsigned>(p.rise), probe_name(h.probe_level),
                           p.rise == 1 ? "" : "s");
             if (h.consecutive_successes) back->appendf(" (%u so far)", static_cast<unsigned>(h.consecutive_successes));
+            if (health_confirm_level(h) < h.down_level) back->append(" (its probe failed in this outage too)");
             if (h.down_until_ms > now_ms) {
                 back->append("; cooldown ends in ");
                 seconds(back, h.down_until_ms - now_ms);
@@ -103,10 +104,11 @@ void health_recovery_json(const Health& h, const HealthParams& p, uint64_t now_m
     const uint32_t cap = p.trial_requests ? p.trial_requests : 1;
     const bool needed = health_needs_trial(h);
     const uint32_t flying = health_trials_in_flight(h, now_ms);
-    out->appendf("\",\"down_level\":\"%s\",\"seen_by\":\"%s\",\"probe_level\":\"%s\","
+    out->appendf("\",\"down_level\":\"%s\",\"confirm_level\":\"%s\",\"seen_by\":\"%s\",\"probe_level\":\"%s\","
                  "\"trial\":{\"needed\":%s,\"open\":%s,\"in_ms\":%llu,\"in_flight\":%u,\"passed_now\":%u,"
                  "\"started\":%llu,\"passed\":%llu,\"failed\":%llu},\"unconfirmed_probes\":%llu,\"cooldown_ms\":%u}",
-                 to_string(down ? h.down_level : CheckLevel::none), down ? (h.down_by_traffic ? "traffic" : "probe") : "",
+                 to_string(down ? h.down_level : CheckLevel::none),
+                 to_string(down ? health_confirm_level(h) : CheckLevel::none), down ? (h.down_by_traffic ? "traffic" : "probe") : "",
                  to_string(h.probe_level), needed ? "true" : "false",
                  needed && flying < cap && now_ms >= h.trial_at_ms && !h.key_bad ? "true" : "false",
                  static_cast<ull>(needed && h.trial_at_ms > now_ms ? h.trial_at_ms - now_ms : 0),

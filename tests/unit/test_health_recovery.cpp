@@ -83,6 +83,34 @@ TEST_CASE("recovery: a probe as deep as the failure (a chat probe) does revive i
     CHECK(f.h.unconfirmed_probes == 0);
 }
 
+TEST_CASE("recovery: an outage its models probe failed in too (everything 500) is confirmed by that probe",
+          "[health][recovery]") {
+    HealthParams p;
+    Health h;
+    health_init(&h);
+    h.probe_level = CheckLevel::models;
+    health_observe(&h, p, live(500), 1000);
+    Observation pf = probe(CheckLevel::models, false, ResultKind::http_status);
+    pf.http_status = 500;
+    health_observe(&h, p, pf, 1100);
+    health_observe(&h, p, live(500), 1200);
+    REQUIRE(h.state == HealthState::down);
+    CHECK(h.down_level == CheckLevel::chat);
+    CHECK(health_confirm_level(h) == CheckLevel::models);
+    CHECK_FALSE(health_needs_trial(h));
+    std::string back;
+    explain(h, p, 2200, &back);
+    CHECK(back == "back after 2 good models probes in a row (its probe failed in this outage too); cooldown ends in 4 s");
+    health_observe(&h, p, probe(CheckLevel::models, true), 3000);
+    health_observe(&h, p, probe(CheckLevel::models, true), 8000);
+    CHECK(h.state != HealthState::down);
+    CHECK(h.unconfirmed_probes == 0);
+    // The next outage starts clean: chat 503s only, its probe fine -> a trial again.
+    for (int i = 0; i < 3; i++) health_observe(&h, p, live(503), 200000);
+    REQUIRE(h.state == HealthState::down);
+    CHECK(health_needs_trial(h));
+}
+
 TEST_CASE("recovery: failures a models probe would see (connect errors) are confirmed by it", "[health][recovery]") {
     HealthParams p;
     Health h;
@@ -222,7 +250,7 @@ TEST_CASE("recovery: /status words say why and what brings it back", "[health][r
     StrBuf j(json, sizeof json);
     health_recovery_json(f.h, f.p, 6000, &j);
     std::string s = json;
-    CHECK(s.find("\"down_level\":\"chat\",\"seen_by\":\"traffic\",\"probe_level\":\"models\"") != std::string::npos);
+    CHECK(s.find("\"down_level\":\"chat\",\"confirm_level\":\"chat\",\"seen_by\":\"traffic\",\"probe_level\":\"models\"") != std::string::npos);
     CHECK(s.find("\"needed\":true,\"open\":false,\"in_ms\":0,\"in_flight\":1") != std::string::npos);
 
     HealthParams p;
