@@ -5,8 +5,10 @@
 #include "ew_catch.h"
 
 #include <string.h>
+#include <memory>
 #include <string>
 
+#include "core/config.h"
 #include "core/health.h"
 #include "core/health_recovery.h"
 #include "core/probe_budget.h"
@@ -402,4 +404,30 @@ TEST_CASE("cooldown: a clean restart does not grow it; failing again soon after 
     // Down again 10 s after returning (< 4 x 5 s): flapping, the cooldown doubles.
     for (int i = 0; i < 3; i++) health_observe(&h, p, c, t + 16000);
     CHECK(h.cooldown_ms == 10000);
+}
+
+namespace {
+const char* no_env(const char*, void*) { return nullptr; }
+int no_file(const char*, char*, size_t, size_t*, bool*, void*) { return 2; }
+std::string parse_agent(const std::string& agent_lines, Config* cfg) {
+    const std::string text = "[agent]\n" + agent_lines + "\n[endpoint.a]\nurl = http://127.0.0.1:1/v1\nmodels = m\n";
+    ConfigSources src{no_env, no_file, nullptr};
+    ConfigDiag err;
+    ConfigStatus s = config_parse("t.ini", text.data(), text.size(), src, cfg, &err, nullptr, nullptr);
+    return s == ConfigStatus::ok ? "" : err.text;
+}
+}  // namespace
+
+TEST_CASE("config: trial_requests and probe_budget_tokens_per_day", "[config][recovery]") {
+    std::unique_ptr<Config> cfg(new Config());
+    CHECK(parse_agent("", cfg.get()) == "");
+    CHECK(cfg->agent.trial_requests == 1);
+    CHECK(cfg->agent.probe_budget_tokens_per_day == 0);
+    CHECK(parse_agent("trial_requests = 3\nprobe_budget_tokens_per_day = 5000", cfg.get()) == "");
+    CHECK(cfg->agent.trial_requests == 3);
+    CHECK(cfg->agent.probe_budget_tokens_per_day == 5000);
+    CHECK(parse_agent("trial_requests = 0", cfg.get()) == "t.ini:2: agent.trial_requests: must be from 1 to 16");
+    CHECK(parse_agent("trial_requests = 17", cfg.get()).find("must be from 1 to 16") != std::string::npos);
+    CHECK(parse_agent("probe_budget_tokens_per_day = -1", cfg.get()).find("probe_budget_tokens_per_day") !=
+          std::string::npos);
 }
