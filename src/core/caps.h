@@ -74,6 +74,7 @@
 #endif
 #ifndef EW_CAP_ERROR_TEXT
 #define EW_CAP_ERROR_TEXT 160         // last error message kept per endpoint
+#define EW_CAP_PROBE_BODY 768         // a chat probe's answer kept to read its usage (tokens)
 #endif
 #ifndef EW_CAP_SSE_EVENT
 #define EW_CAP_SSE_EVENT 8192         // one SSE event's data (all its data: lines joined)

@@ -42,6 +42,10 @@ struct AgentConfig {
     uint32_t cors_origin_count = 0;
     bool cors_any = false;
     bool cors_on() const { return cors_any || cors_origin_count > 0; }
+    // Half-open recovery: live requests let through at a time to confirm a DOWN endpoint its
+    // probe cannot confirm (1..16), and the tokens chat probes may spend per 24 h (0 = no cap).
+    uint32_t trial_requests = 1;
+    uint32_t probe_budget_tokens_per_day = 0;
 };
 
 struct ProbeConfig {

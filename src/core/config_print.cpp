@@ -37,6 +37,8 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
                  u(a.max_request_bytes), u(a.request_timeout_ms), u(a.max_attempts), u(a.retry_backoff_ms),
                  u(a.retry_backoff_max_ms), u(a.first_token_timeout_ms), u(a.client_header_timeout_ms),
                  u(a.client_write_timeout_ms));
+    out->appendf("trial_requests = %u\nprobe_budget_tokens_per_day = %u\n", u(a.trial_requests),
+                 u(a.probe_budget_tokens_per_day));
     const ProbeConfig& p = cfg.probe;
     out->appendf("\n[probe]\nkind = %s\ninterval_ms = %u\ndown_interval_ms = %u\ntimeout_ms = %u\nfall = %u\n"
                  "rise = %u\njitter_pct = %u\ncooldown_max_ms = %u\n",

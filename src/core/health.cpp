@@ -62,13 +62,24 @@ void decay(Health* h, const HealthParams& p, uint64_t now) {
     h->decay_from_ms += steps * p.cooldown_decay_ms;
 }
 
-// Recomputes the state from the stored facts at `now`. The only place that leaves DOWN.
-void update_state(Health* h, const HealthParams& p, uint64_t now) {
+void leave_down(Health* h, uint64_t now) {
+    h->returned_ms = now;
+    h->decay_from_ms = now;
+    h->consecutive_failures = 0;
+    h->down_level = CheckLevel::none;
+    h->down_by_traffic = false;
+    h->down_probe_level = CheckLevel::none;
+    h->trials_in_flight = 0;
+    h->trial_until_ms = 0;
+    h->trials_ok = 0;
+}
+
+// Recomputes the state from the stored facts at `now`. The only place that leaves DOWN
+// (health_record's trial success calls it with `force`).
+void update_state(Health* h, const HealthParams& p, uint64_t now, bool force = false) {
     if (h->state == HealthState::down) {
-        if (h->consecutive_successes < p.rise || now < h->down_until_ms) return;
-        h->returned_ms = now;
-        h->decay_from_ms = now;
-        h->consecutive_failures = 0;
+        if (!force && (h->consecutive_successes < p.rise || now < h->down_until_ms)) return;
+        leave_down(h, now);
     } else {
         decay(h, p, now);
     }
@@ -89,6 +100,24 @@ void go_down(Health* h, const HealthParams& p, uint64_t now) {
     h->down_probe_ms = p.cooldown_base_ms;
     h->down_until_ms = now + h->cooldown_ms;
     h->state = HealthState::down;
+    h->down_level = h->streak_level;
+    h->down_by_traffic = h->streak_traffic;
+    h->down_probe_level = h->streak_probe_level;
+    h->down_failures = h->consecutive_failures;
+    h->down_since_ms = now;
+    h->trial_at_ms = h->down_until_ms;
+    h->trials_in_flight = 0;
+    h->trial_until_ms = 0;
+    h->trials_ok = 0;
+}
+
+// The level a failure is seen at: a connect error at tcp, a handshake error at tls, the rest
+// at the level of the check that met it.
+CheckLevel failure_level(const Outcome& o) {
+    CheckLevel k = o.kind == ResultKind::connect ? CheckLevel::tcp
+                   : o.kind == ResultKind::tls   ? CheckLevel::tls
+                                                 : CheckLevel::chat;
+    return k < o.level ? k : o.level;
 }
 
 void count(Health* h, bool from_probe, bool ok) {
@@ -131,6 +160,13 @@ float health_compute_score(const Health& h, const HealthParams& p) {
 
 void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t now_ms, bool from_probe) {
     const bool ok = is_success(o);
+    if (ok && h->state == HealthState::down && o.level < health_confirm_level(*h)) {
+        // Too shallow to have seen what ejected it (a /models 200 after chat 503s): counted,
+        // and nothing else. The endpoint waits for a check that looks as deep, or a trial.
+        count(h, from_probe, true);
+        h->unconfirmed_probes++;
+        return;
+    }
     count(h, from_probe, ok);
 
     h->ring[h->ring_pos] = ok ? 1 : 0;
@@ -141,6 +177,10 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
     h->last_http_status = o.http_status;
     if (ok) {
         h->last_success_ms = now_ms;
+        if (!from_probe) h->last_traffic_ok_ms = now_ms;
+        h->streak_level = CheckLevel::none;
+        h->streak_traffic = false;
+        h->streak_probe_level = CheckLevel::none;
         h->consecutive_failures = 0;
         h->consecutive_successes++;
         // An HTTP answer proves the key is accepted again; a tcp/tls probe proves nothing.
@@ -157,6 +197,19 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
         h->consecutive_successes = 0;
         h->consecutive_failures++;
         set_error_text(h, o);
+        const CheckLevel lvl = failure_level(o);
+        if (lvl > h->streak_level || (lvl == h->streak_level && !from_probe)) {
+            h->streak_level = lvl;
+            h->streak_traffic = !from_probe;
+        }
+        if (h->state == HealthState::down && lvl > h->down_level) {
+            h->down_level = lvl;
+            h->down_by_traffic = !from_probe;
+        }
+        if (from_probe) {
+            if (lvl > h->streak_probe_level) h->streak_probe_level = lvl;
+            if (h->state == HealthState::down && lvl > h->down_probe_level) h->down_probe_level = lvl;
+        }
     }
     h->score = health_compute_score(*h, p);
 
@@ -166,6 +219,22 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
     if (!ok && h->state != HealthState::down && h->consecutive_failures >= fall) {
         go_down(h, p, now_ms);
         return;
+    }
+    if (o.trial && h->state == HealthState::down) {
+        if (!ok) {
+            // One failed trial: DOWN for one more down interval, then the next trial.
+            h->trials_failed++;
+            h->trials_ok = 0;
+            h->trial_at_ms = now_ms + (h->down_probe_ms ? h->down_probe_ms : p.cooldown_base_ms);
+            return;
+        }
+        h->trials_passed++;
+        const uint32_t need = p.trial_requests ? p.trial_requests : 1;
+        if (++h->trials_ok >= need) {
+            if (h->down_until_ms > now_ms) h->down_until_ms = now_ms;
+            update_state(h, p, now_ms, true);
+            return;
+        }
     }
     // A probe that brings the rise-th success ends the cooldown early.
     if (ok && from_probe && h->state == HealthState::down && h->consecutive_successes >= p.rise &&
@@ -210,6 +279,7 @@ void health_key_exhausted(Health* h, uint64_t until_ms, uint64_t now_ms) {
 bool health_key_exhausted_now(const Health& h, uint64_t now_ms) { return now_ms < h.key_exhausted_until_ms; }
 
 ObservationEffect health_observe(Health* h, const HealthParams& p, const Observation& o, uint64_t now_ms) {
+    if (o.trial && h->trials_in_flight > 0) h->trials_in_flight--;  // its slot is free, whatever it says
     const uint16_t status = o.http_status;
     const bool answered = status != 0 && (o.kind == ResultKind::ok || o.kind == ResultKind::http_status);
     if (answered && o.meaning == ErrorMeaning::insufficient_quota) {
@@ -250,6 +320,8 @@ ObservationEffect health_observe(Health* h, const HealthParams& p, const Observa
     r.latency_ms = o.latency_ms;
     r.http_status = status;
     r.error = o.error;
+    r.level = !o.from_probe || o.level == CheckLevel::none ? CheckLevel::chat : o.level;
+    r.trial = o.trial;
     if (ok) {
         r.kind = ResultKind::ok;
     } else {
@@ -274,6 +346,41 @@ void health_tick(Health* h, const HealthParams& p, uint64_t now_ms) {
     update_state(h, p, now_ms);
 }
 
+CheckLevel health_confirm_level(const Health& h) {
+    if (h.down_probe_level != CheckLevel::none && h.down_probe_level < h.down_level) return h.down_probe_level;
+    return h.down_level;
+}
+
+bool health_needs_trial(const Health& h) {
+    return h.state == HealthState::down && health_confirm_level(h) > h.probe_level;
+}
+
+uint32_t health_trials_in_flight(const Health& h, uint64_t now_ms) {
+    return now_ms < h.trial_until_ms ? h.trials_in_flight : 0;
+}
+
+bool health_trial_open(const Health& h, uint32_t trial_requests, int model_index, uint64_t now_ms) {
+    if (!health_needs_trial(h) || h.key_bad || h.name_unresolved || now_ms < h.trial_at_ms) return false;
+    if (now_ms < h.rate_limited_until_ms) return false;
+    if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT &&
+        now_ms < h.model_limited_until_ms[model_index]) {
+        return false;
+    }
+    const uint32_t cap = trial_requests ? trial_requests : 1;
+    return health_trials_in_flight(h, now_ms) < cap;
+}
+
+void health_trial_begin(Health* h, uint64_t until_ms, uint64_t now_ms) {
+    if (now_ms >= h->trial_until_ms) h->trials_in_flight = 0;  // expired slots are free
+    h->trials_in_flight++;
+    if (until_ms > h->trial_until_ms) h->trial_until_ms = until_ms;
+    h->trials_started++;
+}
+
+void health_trial_abandon(Health* h) {
+    if (h->trials_in_flight > 0) h->trials_in_flight--;
+}
+
 bool health_can_serve(const Health& h, int model_index, uint64_t now_ms) {
     if (h.key_bad || h.state == HealthState::down || h.name_unresolved) return false;
     if (now_ms < h.rate_limited_until_ms || now_ms < h.key_exhausted_until_ms) return false;
@@ -290,6 +397,10 @@ uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms
     if (h.state == HealthState::down) {
         // The next probe may bring the rise-th success and end the cooldown early.
         const uint64_t next_probe = now_ms + (h.down_probe_ms ? h.down_probe_ms : 1000);
+        if (health_needs_trial(h)) {
+            // Its probe cannot bring it back: the next trial can.
+            return h.trial_at_ms > now_ms ? h.trial_at_ms : next_probe;
+        }
         return h.down_until_ms > now_ms && h.down_until_ms < next_probe ? h.down_until_ms : next_probe;
     }
     uint64_t t = now_ms;

@@ -1,5 +1,7 @@
 #include "core/metrics.h"
 
+#include "core/health_recovery.h"
+
 #include <string.h>
 
 namespace ew {
@@ -313,6 +315,7 @@ void metrics_render_prometheus(const MetricsView& v, StrBuf* out) {
     for (uint32_t e = 0; e < n; e++)
         out->appendf("edgeway_endpoint_ejections_total{endpoint=\"%s\"} %u\n", cfg.endpoints[e].name,
                      static_cast<unsigned>(v.health[e].ejections));
+    metrics_render_recovery_prometheus(v, out);
     gauge_head(out, "edgeway_endpoint_transitions_total", "State changes of the endpoint, both directions.", "counter");
     for (uint32_t e = 0; e < n; e++)
         out->appendf("edgeway_endpoint_transitions_total{endpoint=\"%s\"} %llu\n", cfg.endpoints[e].name,
@@ -464,6 +467,7 @@ void metrics_render_status(const MetricsView& v, StrBuf* out) {
             out->appendf("\":%llu", static_cast<unsigned long long>(until - v.now_ms));
         }
         out->append("}");
+        if (v.params) health_recovery_json(h, *v.params, v.now_ms, out);
         if (v.names) render_name_status(v.names[e], out);
         out->append("}");
     }

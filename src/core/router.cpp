@@ -101,21 +101,26 @@ size_t collect(const Config& cfg, const Health* health, const char* const* chain
     for (size_t c = 0; c < chain_n && n < cap; c++) {
         uint32_t idx[EW_CAP_ENDPOINTS];
         int slot[EW_CAP_ENDPOINTS];
+        bool trial_of[EW_CAP_ENDPOINTS] = {};
         uint32_t k = 0;
         for (uint32_t e = 0; e < ep_n; e++) {
             int s = model_slot(cfg.endpoints[e], chain[c]);
             if (s < 0) continue;
             const Health& h = health_of(health, e);
-            if (!(panic ? panic_usable(h, s, now_ms) : health_can_serve(h, s, now_ms))) continue;
+            const bool trial = !panic && !health_can_serve(h, s, now_ms) &&
+                               health_trial_open(h, cfg.agent.trial_requests, s, now_ms);
+            if (!(panic ? panic_usable(h, s, now_ms) : trial || health_can_serve(h, s, now_ms))) continue;
             // Insertion sort: shift later-ranked entries right; equal ones stay in front.
             uint32_t pos = k;
             while (pos > 0 && compare(cfg, health, e, idx[pos - 1]) < 0) {
                 idx[pos] = idx[pos - 1];
                 slot[pos] = slot[pos - 1];
+                trial_of[pos] = trial_of[pos - 1];
                 pos--;
             }
             idx[pos] = e;
             slot[pos] = s;
+            trial_of[pos] = trial;
             k++;
         }
         for (uint32_t i = 0; i < k && n < cap; i++) {
@@ -123,6 +128,7 @@ size_t collect(const Config& cfg, const Health* health, const char* const* chain
             out[n].model_slot = static_cast<uint8_t>(slot[i]);
             out[n].model = cfg.endpoints[idx[i]].models[slot[i]];
             out[n].panic = panic;
+            out[n].trial = trial_of[i];
             n++;
         }
     }
@@ -174,9 +180,14 @@ const FallbackRule* router_context_rule(const Config& cfg, const char* model) {
     return nullptr;
 }
 
-bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms) {
+bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms, uint32_t trial_requests) {
     if (health_can_serve(h, c.model_slot, now_ms)) return true;
+    if (c.trial && health_trial_open(h, trial_requests, c.model_slot, now_ms)) return true;
     return c.panic && panic_usable(h, c.model_slot, now_ms);
+}
+
+bool router_candidate_is_trial(const Health& h, const Candidate& c, uint64_t now_ms) {
+    return c.trial && !health_can_serve(h, c.model_slot, now_ms);
 }
 
 uint64_t router_soonest_serve_ms(const Config& cfg, const Health* health, const char* requested_model,

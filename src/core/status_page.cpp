@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/health_recovery.h"
+
 namespace ew {
 namespace {
 
@@ -269,6 +271,18 @@ void status_page_render(const MetricsView& v, StrBuf* out) {
         if (h.state == HealthState::down && h.down_until_ms > v.now_ms) {
             out->append(" &middot; cooldown ");
             duration(out, h.down_until_ms - v.now_ms);
+        }
+        if (h.state == HealthState::down && v.params) {
+            // Why, and what brings it back (health_recovery): a trial, or a probe as deep.
+            char why[EW_CAP_ERROR_TEXT + 96];
+            char back[192];
+            StrBuf w(why, sizeof why);
+            StrBuf b(back, sizeof back);
+            health_explain(h, *v.params, v.now_ms, &w, &b);
+            out->append(" &middot; <b>");
+            html(out, w.data);
+            out->append("</b>; ");
+            html(out, b.data);
         }
         if (unresolved && v.names && v.names[e].error[0]) {
             out->append(" &middot; ");

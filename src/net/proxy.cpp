@@ -113,6 +113,7 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     prompt_tokens_ = completion_tokens_ = 0;
     failover_from_ = kNoEndpoint;
     failed_over_ = in_flight_ = false;
+    trial_ = false;
     requested_ref_ = kNoModelRef;
     ttft_ms_ = UINT64_MAX;
     take_request_id();
@@ -322,7 +323,8 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
             }
             const Candidate& c = cands_[cand_next_++];
             // Health may have changed since the list was made (another request's failure).
-            if (!router_candidate_usable(ctx_->health[c.endpoint], c, now_ms)) continue;
+            Health& ch = ctx_->health[c.endpoint];
+            if (!router_candidate_usable(ch, c, now_ms, cfg.agent.trial_requests)) continue;
             if (failover_pending_) {
                 ctx_->metrics->failovers[static_cast<size_t>(failover_reason_)]++;
                 if (failover_from_ < EW_CAP_ENDPOINTS)
@@ -332,6 +334,15 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
             }
             cur_ = c;
             attempts_++;
+            trial_ = router_candidate_is_trial(ch, c, now_ms);
+            if (trial_) {
+                // Held until this attempt reports, at most until its deadline.
+                uint64_t until = now_ms + cfg.endpoints[c.endpoint].timeout_ms;
+                if (until > deadline_ms_) until = deadline_ms_;
+                health_trial_begin(&ch, until, now_ms);
+                EW_LOG_INFO("trial request endpoint=%s model=%s (DOWN, its probe cannot confirm recovery)",
+                            cfg.endpoints[c.endpoint].name, c.model);
+            }
         }
         ResultKind k = open_attempt(now_ms, fresh, err, sizeof err);
         if (k == ResultKind::ok) return;
@@ -506,6 +517,8 @@ void ProxyExchange::record(const AttemptFailure& f, uint64_t now_ms) {
     }
     o.has_retry_after = f.status == 429 && retry_after_known_;
     o.retry_after_ms = retry_after_ms_;
+    o.trial = trial_;
+    trial_ = false;
     Health& h = ctx_->health[cur_.endpoint];
     ObservationEffect eff = health_observe(&h, *ctx_->params, o, now_ms);
     ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(outcome_of(f.kind, f.status))]++;
@@ -533,9 +546,17 @@ void ProxyExchange::record_success(uint16_t status, uint64_t now_ms) {
     o.kind = ResultKind::ok;
     o.http_status = status;
     o.latency_ms = static_cast<uint32_t>(now_ms - attempt_started_ms_);
+    o.trial = trial_;
+    trial_ = false;
     health_observe(&ctx_->health[cur_.endpoint], *ctx_->params, o, now_ms);
     ctx_->metrics->attempts[cur_.endpoint][static_cast<size_t>(AttemptOutcome::ok)]++;
     note_state(*ctx_, cur_.endpoint, now_ms, "traffic");
+}
+
+void ProxyExchange::abandon_trial() {
+    if (!trial_) return;
+    trial_ = false;
+    if (cur_.endpoint < EW_CAP_ENDPOINTS) health_trial_abandon(&ctx_->health[cur_.endpoint]);
 }
 
 }  // namespace ew

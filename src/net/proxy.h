@@ -87,6 +87,7 @@ private:
     void record(const AttemptFailure& f, uint64_t now_ms);
     void record_success(uint16_t status, uint64_t now_ms);
     void drop_connection();
+    void abandon_trial();  // the trial ends with no outcome (client left): its slot is freed
     void schedule(uint64_t at_ms);
     // ---- answers edgeway makes (proxy.cpp)
     void answer_error(uint16_t status, const char* message, const char* type, const char* param, const char* code,
@@ -149,6 +150,7 @@ private:
     FailoverReason failover_reason_ = FailoverReason::connect;
     uint8_t failover_from_ = kNoEndpoint;  // the endpoint of the failed attempt behind failover_pending_
     bool failed_over_ = false;            // another candidate was tried after a failure
+    bool trial_ = false;                  // the current attempt is a trial of a DOWN endpoint (health_trial_begin)
     bool in_flight_ = false;              // counted in Metrics::in_flight
     uint16_t requested_ref_ = kNoModelRef;
     uint64_t ttft_ms_ = UINT64_MAX;       // streaming: start to the first data event relayed

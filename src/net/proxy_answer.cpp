@@ -129,6 +129,7 @@ void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_
 }
 
 void ProxyExchange::end(AnswerEnd how, uint16_t status, uint64_t now_ms) {
+    abandon_trial();
     finish_metrics(how, status, now_ms);
     if (conn_) {
         conn_->release(false);
@@ -209,6 +210,7 @@ void ProxyExchange::cancel(uint64_t now_ms) {
     // The client left: free the upstream attempt and the slot now.
     if (conn_)
         EW_LOG_INFO("client left: cancelling attempt on endpoint=%s", ctx_->cfg->endpoints[cur_.endpoint].name);
+    abandon_trial();
     finish_metrics(AnswerEnd::complete, kClientLeft, now_ms);  // no broken stream, and no success either
     if (conn_) {
         conn_->release(false);
