@@ -15,6 +15,9 @@
 #ifndef EW_CAP_FALLBACK_CHAIN
 #define EW_CAP_FALLBACK_CHAIN 4       // models on the right-hand side of one rule
 #endif
+#ifndef EW_CAP_CONTEXT_FALLBACK_RULES
+#define EW_CAP_CONTEXT_FALLBACK_RULES (EW_CAP_FALLBACK_RULES / 2)  // lines in [context_fallback] (8)
+#endif
 #ifndef EW_CAP_NAME
 #define EW_CAP_NAME 32                // endpoint name, incl. NUL
 #endif
@@ -71,6 +74,7 @@
 #endif
 #ifndef EW_CAP_ERROR_TEXT
 #define EW_CAP_ERROR_TEXT 160         // last error message kept per endpoint
+#define EW_CAP_PROBE_BODY 768         // a chat probe's answer kept to read its usage (tokens)
 #endif
 #ifndef EW_CAP_SSE_EVENT
 #define EW_CAP_SSE_EVENT 8192         // one SSE event's data (all its data: lines joined)
@@ -112,6 +116,9 @@
 #endif
 #ifndef EW_CAP_UPSTREAM_HEAD
 #define EW_CAP_UPSTREAM_HEAD 2560     // request head sent upstream (path + key included)
+#endif
+#ifndef EW_CAP_ERROR_BODY
+#define EW_CAP_ERROR_BODY 2048        // an upstream 400/404/429 JSON body read for its meaning (x2 per exchange)
 #endif
 #ifndef EW_CAP_UPSTREAM_RX
 #define EW_CAP_UPSTREAM_RX 4096       // raw bytes read from an upstream per step

@@ -32,13 +32,15 @@ const char* const kProbeKinds[] = {"models", "chat", "tcp", "tls"};
 enum AgentKey { A_LISTEN, A_TOKEN_FILE, A_LOG_LEVEL, A_STRATEGY, A_MAX_CLIENTS, A_MAX_REQUEST_BYTES,
                 A_REQUEST_TIMEOUT, A_MAX_ATTEMPTS, A_BACKOFF, A_BACKOFF_MAX, A_FIRST_TOKEN,
                 A_CLIENT_HEADER_TIMEOUT, A_CLIENT_WRITE_TIMEOUT, A_DNS_SERVERS, A_DNS_MIN_TTL, A_DNS_MAX_TTL,
-                A_CORS_ORIGINS, A_LOG_FORMAT, A_HEDGE_AFTER, A_HEDGE_BUDGET, A_COUNT };
+                A_CORS_ORIGINS, A_LOG_FORMAT, A_TRIAL_REQUESTS, A_PROBE_BUDGET, A_HEDGE_AFTER, A_HEDGE_BUDGET,
+                A_COUNT };
 const char* const kAgentKeys[] = {"listen", "local_token_file", "log_level", "strategy", "max_clients",
                                   "max_request_bytes", "request_timeout_ms", "max_attempts", "retry_backoff_ms",
                                   "retry_backoff_max_ms", "first_token_timeout_ms",
                                   "client_header_timeout_ms", "client_write_timeout_ms", "dns_servers",
                                   "dns_min_ttl_ms", "dns_max_ttl_ms", "cors_origins", "log_format",
-                                  "hedge_after_ms", "hedge_budget_pct"};
+                                  "trial_requests", "probe_budget_tokens_per_day", "hedge_after_ms",
+                                  "hedge_budget_pct"};
 static_assert(sizeof kAgentKeys / sizeof kAgentKeys[0] == A_COUNT, "agent key table");
 
 enum ProbeKey { P_KIND, P_INTERVAL, P_DOWN_INTERVAL, P_TIMEOUT, P_FALL, P_RISE, P_JITTER, P_COOLDOWN_MAX,
@@ -56,7 +58,7 @@ const char* const kAuthHeaders[] = {"bearer", "api-key", "x-api-key", "none"};
 static_assert(sizeof kEndpointKeys / sizeof kEndpointKeys[0] == E_COUNT, "endpoint key table");
 
 // skipped: after a section header that was refused; its keys are not read (no cascade).
-enum class Section : uint8_t { none, agent, probe, endpoint, fallback, skipped };
+enum class Section : uint8_t { none, agent, probe, endpoint, fallback, context_fallback, skipped };
 
 // What the single pass remembers besides the Config itself: where things were seen
 // (line numbers, 0 = not yet), for duplicate checks and for messages.
@@ -70,6 +72,8 @@ struct Reader {
     uint32_t probe_seen[P_COUNT] = {};
     uint32_t ep_seen[EW_CAP_ENDPOINTS][E_COUNT] = {};
     uint32_t fallback_line[EW_CAP_FALLBACK_RULES] = {};
+    uint32_t context_header = 0;
+    uint32_t context_line[EW_CAP_CONTEXT_FALLBACK_RULES] = {};
 };
 
 template <size_t N>
@@ -151,6 +155,8 @@ void reset(Config* cfg) {
     cfg->endpoint_count = 0;
     for (FallbackRule& r : cfg->fallback) r = FallbackRule{};
     cfg->fallback_count = 0;
+    for (FallbackRule& r : cfg->context_fallback) r = FallbackRule{};
+    cfg->context_fallback_count = 0;
 }
 
 // ---- sections -------------------------------------------------------------------------------
@@ -197,17 +203,19 @@ bool section_header(Ctx& c, Reader& r, Span t) {
     if (ini::span_eq(name, "agent")) return open_section(c, r, Section::agent, &r.agent_header, "agent");
     if (ini::span_eq(name, "probe")) return open_section(c, r, Section::probe, &r.probe_header, "probe");
     if (ini::span_eq(name, "fallback")) return open_section(c, r, Section::fallback, &r.fallback_header, "fallback");
+    if (ini::span_eq(name, "context_fallback"))
+        return open_section(c, r, Section::context_fallback, &r.context_header, "context_fallback");
     if (name.n >= 9 && memcmp(name.p, "endpoint.", 9) == 0)
         return endpoint_section(c, r, Span{name.p + 9, name.n - 9});
-    static const char* const kSections[] = {"agent", "probe", "fallback", "endpoint"};
+    static const char* const kSections[] = {"agent", "probe", "fallback", "endpoint", "context_fallback"};
     size_t dot = 0;
     while (dot < name.n && name.p[dot] != '.') dot++;
-    const char* hint = closest(Span{name.p, dot}, kSections, 4);
+    const char* hint = closest(Span{name.p, dot}, kSections, 5);
     if (hint && strcmp(hint, "endpoint") == 0 && dot < name.n)
         return fail(c, "unknown section (did you mean [endpoint.%s]?)", show(Span{name.p + dot + 1, name.n - dot - 1}).s);
     if (hint && strcmp(hint, "endpoint") != 0 && dot == name.n)
         return fail(c, "unknown section (did you mean [%s]?)", hint);
-    return fail(c, "unknown section (expected [agent], [probe], [endpoint.NAME] or [fallback])");
+    return fail(c, "unknown section (expected [agent], [probe], [endpoint.NAME], [fallback] or [context_fallback])");
 }
 
 // ---- keys -----------------------------------------------------------------------------------
@@ -318,6 +326,8 @@ bool agent_key(Ctx& c, AgentConfig& a, int k, Span v) {
     case A_DNS_MIN_TTL: return ini::parse_u32(c, v, kMinDnsTtlMs, kMaxMs, true, &a.dns_min_ttl_ms);
     case A_DNS_MAX_TTL: return ini::parse_u32(c, v, kMinDnsTtlMs, kMaxMs, true, &a.dns_max_ttl_ms);
     case A_CORS_ORIGINS: return parse_cors_origins(c, v, &a);
+    case A_TRIAL_REQUESTS: return ini::parse_u32(c, v, 1, 16, false, &a.trial_requests);
+    case A_PROBE_BUDGET: return ini::parse_u32(c, v, 0, 1000000000u, false, &a.probe_budget_tokens_per_day);
     case A_HEDGE_AFTER: return parse_hedge_after(c, v, &a);
     case A_HEDGE_BUDGET: return ini::parse_u32(c, v, 0, 100, false, &a.hedge_budget_pct);
     }
@@ -376,22 +386,37 @@ bool endpoint_key(Ctx& c, Reader& r, int k, Span v) {
     return false;
 }
 
-// `MODEL = NEXT, NEXT...`; the models on the right are checked against the endpoints at the end.
-bool fallback_rule(Ctx& c, Reader& r, Span model, Span v) {
+// One table of `MODEL = NEXT, NEXT...` rules: [fallback] or [context_fallback].
+struct RuleTable {
+    FallbackRule* rules;
+    uint32_t* count;
+    uint32_t cap;
+    uint32_t* lines;
+    const char* what;  // "fallback", "context_fallback"
+};
+
+RuleTable rule_table(Reader& r, Section s) {
     Config& cfg = *r.cfg;
+    if (s == Section::context_fallback)
+        return RuleTable{cfg.context_fallback, &cfg.context_fallback_count, EW_CAP_CONTEXT_FALLBACK_RULES,
+                         r.context_line, "context_fallback"};
+    return RuleTable{cfg.fallback, &cfg.fallback_count, EW_CAP_FALLBACK_RULES, r.fallback_line, "fallback"};
+}
+
+// `MODEL = NEXT, NEXT...`; the models on the right are checked against the endpoints at the end.
+bool fallback_rule(Ctx& c, RuleTable t, Span model, Span v) {
     if (!ini::check_model_name(c, model)) return false;
-    for (uint32_t i = 0; i < cfg.fallback_count; i++)
-        if (ini::span_eq(model, cfg.fallback[i].model))
-            return fail(c, "duplicate key (first at line %u)", static_cast<unsigned>(r.fallback_line[i]));
+    for (uint32_t i = 0; i < *t.count; i++)
+        if (ini::span_eq(model, t.rules[i].model))
+            return fail(c, "duplicate key (first at line %u)", static_cast<unsigned>(t.lines[i]));
     if (v.n == 0) return fail(c, "value is required");
-    if (cfg.fallback_count == EW_CAP_FALLBACK_RULES)
-        return fail(c, "too many fallback rules (at most %d)", EW_CAP_FALLBACK_RULES);
-    FallbackRule& rule = cfg.fallback[cfg.fallback_count];
+    if (*t.count == t.cap) return fail(c, "too many %s rules (at most %u)", t.what, static_cast<unsigned>(t.cap));
+    FallbackRule& rule = t.rules[*t.count];
     if (!ini::parse_models(c, v, rule.next, EW_CAP_FALLBACK_CHAIN, &rule.next_count)) return false;
     for (uint32_t j = 0; j < rule.next_count; j++)
         if (ini::span_eq(model, rule.next[j])) return fail(c, "a model cannot fall back to itself");
     copy_str(rule.model, sizeof rule.model, model.p, model.n);
-    r.fallback_line[cfg.fallback_count++] = c.line;
+    t.lines[(*t.count)++] = c.line;
     return true;
 }
 
@@ -400,7 +425,8 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     if (r.section == Section::none)
         return fail(c, "key outside any section (add [agent], [probe], [endpoint.NAME] or [fallback] above it)");
     if (r.section == Section::skipped) return true;  // the header was refused and reported
-    if (r.section == Section::fallback) return fallback_rule(c, r, key, v);
+    if (r.section == Section::fallback || r.section == Section::context_fallback)
+        return fallback_rule(c, rule_table(r, r.section), key, v);
 
     int k = -1;
     uint32_t* seen = nullptr;
@@ -547,13 +573,17 @@ bool finish(Ctx& c, Reader& r) {
         set_key(c, "agent", "dns_min_ttl_ms");
         return fail(c, "must not exceed agent.dns_max_ttl_ms (%u)", static_cast<unsigned>(a.dns_max_ttl_ms));
     }
-    for (uint32_t i = 0; i < cfg.fallback_count; i++) {
-        const FallbackRule& rule = cfg.fallback[i];
-        for (uint32_t j = 0; j < rule.next_count; j++) {
-            if (served(cfg, rule.next[j])) continue;
-            c.line = r.fallback_line[i];
-            set_key(c, "fallback", rule.model);
-            fail(c, "no endpoint serves \"%s\"", rule.next[j]);
+    const Section kRuleSections[] = {Section::fallback, Section::context_fallback};
+    for (Section s : kRuleSections) {
+        RuleTable t = rule_table(r, s);
+        for (uint32_t i = 0; i < *t.count; i++) {
+            const FallbackRule& rule = t.rules[i];
+            for (uint32_t j = 0; j < rule.next_count; j++) {
+                if (served(cfg, rule.next[j])) continue;
+                c.line = t.lines[i];
+                set_key(c, t.what, rule.model);
+                fail(c, "no endpoint serves \"%s\"", rule.next[j]);
+            }
         }
     }
     return c.errors == 0;

@@ -43,6 +43,10 @@ struct AgentConfig {
     uint32_t cors_origin_count = 0;
     bool cors_any = false;
     bool cors_on() const { return cors_any || cors_origin_count > 0; }
+    // Half-open recovery: live requests let through at a time to confirm a DOWN endpoint its
+    // probe cannot confirm (1..16), and the tokens chat probes may spend per 24 h (0 = no cap).
+    uint32_t trial_requests = 1;
+    uint32_t probe_budget_tokens_per_day = 0;
     // Hedged first tokens (core/hedge.h): off by default, since a hedge costs tokens.
     HedgeMode hedge_mode = HedgeMode::off;
     uint32_t hedge_after_ms = 0;    // HedgeMode::fixed
@@ -98,6 +102,9 @@ struct Config {
     uint32_t endpoint_count = 0;
     FallbackRule fallback[EW_CAP_FALLBACK_RULES];
     uint32_t fallback_count = 0;
+    // [context_fallback]: model = larger-context models to try on context_length_exceeded.
+    FallbackRule context_fallback[EW_CAP_CONTEXT_FALLBACK_RULES];
+    uint32_t context_fallback_count = 0;
 
     const FallbackRule* fallback_for(const char* model) const;  // nullptr when none
     int endpoint_index(const char* name) const;                  // -1 when none

@@ -37,6 +37,8 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
                  u(a.max_request_bytes), u(a.request_timeout_ms), u(a.max_attempts), u(a.retry_backoff_ms),
                  u(a.retry_backoff_max_ms), u(a.first_token_timeout_ms), u(a.client_header_timeout_ms),
                  u(a.client_write_timeout_ms));
+    out->appendf("trial_requests = %u\nprobe_budget_tokens_per_day = %u\n", u(a.trial_requests),
+                 u(a.probe_budget_tokens_per_day));
     if (a.hedge_mode == HedgeMode::fixed)
         out->appendf("hedge_after_ms = %u\n", u(a.hedge_after_ms));
     else
@@ -60,6 +62,15 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
         out->append("\n[fallback]\n");
         for (uint32_t i = 0; i < cfg.fallback_count; i++) {
             const FallbackRule& r = cfg.fallback[i];
+            out->appendf("%s = ", r.model);
+            for (uint32_t j = 0; j < r.next_count; j++) out->appendf("%s%s", j ? ", " : "", r.next[j]);
+            out->append("\n");
+        }
+    }
+    if (cfg.context_fallback_count) {
+        out->append("\n[context_fallback]\n");
+        for (uint32_t i = 0; i < cfg.context_fallback_count; i++) {
+            const FallbackRule& r = cfg.context_fallback[i];
             out->appendf("%s = ", r.model);
             for (uint32_t j = 0; j < r.next_count; j++) out->appendf("%s%s", j ? ", " : "", r.next[j]);
             out->append("\n");

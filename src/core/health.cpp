@@ -62,13 +62,24 @@ void decay(Health* h, const HealthParams& p, uint64_t now) {
     h->decay_from_ms += steps * p.cooldown_decay_ms;
 }
 
-// Recomputes the state from the stored facts at `now`. The only place that leaves DOWN.
-void update_state(Health* h, const HealthParams& p, uint64_t now) {
+void leave_down(Health* h, uint64_t now) {
+    h->returned_ms = now;
+    h->decay_from_ms = now;
+    h->consecutive_failures = 0;
+    h->down_level = CheckLevel::none;
+    h->down_by_traffic = false;
+    h->down_probe_level = CheckLevel::none;
+    h->trials_in_flight = 0;
+    h->trial_until_ms = 0;
+    h->trials_ok = 0;
+}
+
+// Recomputes the state from the stored facts at `now`. The only place that leaves DOWN
+// (health_record's trial success calls it with `force`).
+void update_state(Health* h, const HealthParams& p, uint64_t now, bool force = false) {
     if (h->state == HealthState::down) {
-        if (h->consecutive_successes < p.rise || now < h->down_until_ms) return;
-        h->returned_ms = now;
-        h->decay_from_ms = now;
-        h->consecutive_failures = 0;
+        if (!force && (h->consecutive_successes < p.rise || now < h->down_until_ms)) return;
+        leave_down(h, now);
     } else {
         decay(h, p, now);
     }
@@ -89,6 +100,24 @@ void go_down(Health* h, const HealthParams& p, uint64_t now) {
     h->down_probe_ms = p.cooldown_base_ms;
     h->down_until_ms = now + h->cooldown_ms;
     h->state = HealthState::down;
+    h->down_level = h->streak_level;
+    h->down_by_traffic = h->streak_traffic;
+    h->down_probe_level = h->streak_probe_level;
+    h->down_failures = h->consecutive_failures;
+    h->down_since_ms = now;
+    h->trial_at_ms = h->down_until_ms;
+    h->trials_in_flight = 0;
+    h->trial_until_ms = 0;
+    h->trials_ok = 0;
+}
+
+// The level a failure is seen at: a connect error at tcp, a handshake error at tls, the rest
+// at the level of the check that met it.
+CheckLevel failure_level(const Outcome& o) {
+    CheckLevel k = o.kind == ResultKind::connect ? CheckLevel::tcp
+                   : o.kind == ResultKind::tls   ? CheckLevel::tls
+                                                 : CheckLevel::chat;
+    return k < o.level ? k : o.level;
 }
 
 void count(Health* h, bool from_probe, bool ok) {
@@ -131,6 +160,13 @@ float health_compute_score(const Health& h, const HealthParams& p) {
 
 void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t now_ms, bool from_probe) {
     const bool ok = is_success(o);
+    if (ok && h->state == HealthState::down && o.level < health_confirm_level(*h)) {
+        // Too shallow to have seen what ejected it (a /models 200 after chat 503s): counted,
+        // and nothing else. The endpoint waits for a check that looks as deep, or a trial.
+        count(h, from_probe, true);
+        h->unconfirmed_probes++;
+        return;
+    }
     count(h, from_probe, ok);
 
     h->ring[h->ring_pos] = ok ? 1 : 0;
@@ -141,6 +177,10 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
     h->last_http_status = o.http_status;
     if (ok) {
         h->last_success_ms = now_ms;
+        if (!from_probe) h->last_traffic_ok_ms = now_ms;
+        h->streak_level = CheckLevel::none;
+        h->streak_traffic = false;
+        h->streak_probe_level = CheckLevel::none;
         h->consecutive_failures = 0;
         h->consecutive_successes++;
         // An HTTP answer proves the key is accepted again; a tcp/tls probe proves nothing.
@@ -157,6 +197,19 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
         h->consecutive_successes = 0;
         h->consecutive_failures++;
         set_error_text(h, o);
+        const CheckLevel lvl = failure_level(o);
+        if (lvl > h->streak_level || (lvl == h->streak_level && !from_probe)) {
+            h->streak_level = lvl;
+            h->streak_traffic = !from_probe;
+        }
+        if (h->state == HealthState::down && lvl > h->down_level) {
+            h->down_level = lvl;
+            h->down_by_traffic = !from_probe;
+        }
+        if (from_probe) {
+            if (lvl > h->streak_probe_level) h->streak_probe_level = lvl;
+            if (h->state == HealthState::down && lvl > h->down_probe_level) h->down_probe_level = lvl;
+        }
     }
     h->score = health_compute_score(*h, p);
 
@@ -166,6 +219,22 @@ void health_record(Health* h, const HealthParams& p, const Outcome& o, uint64_t 
     if (!ok && h->state != HealthState::down && h->consecutive_failures >= fall) {
         go_down(h, p, now_ms);
         return;
+    }
+    if (o.trial && h->state == HealthState::down) {
+        if (!ok) {
+            // One failed trial: DOWN for one more down interval, then the next trial.
+            h->trials_failed++;
+            h->trials_ok = 0;
+            h->trial_at_ms = now_ms + (h->down_probe_ms ? h->down_probe_ms : p.cooldown_base_ms);
+            return;
+        }
+        h->trials_passed++;
+        const uint32_t need = p.trial_requests ? p.trial_requests : 1;
+        if (++h->trials_ok >= need) {
+            if (h->down_until_ms > now_ms) h->down_until_ms = now_ms;
+            update_state(h, p, now_ms, true);
+            return;
+        }
     }
     // A probe that brings the rise-th success ends the cooldown early.
     if (ok && from_probe && h->state == HealthState::down && h->consecutive_successes >= p.rise &&
@@ -198,9 +267,38 @@ void health_key_bad(Health* h, uint16_t status, uint64_t now_ms) {
     e.appendf("HTTP %u: API key rejected", static_cast<unsigned>(status));
 }
 
+void health_key_exhausted(Health* h, uint64_t until_ms, uint64_t now_ms) {
+    if (until_ms > h->key_exhausted_until_ms) h->key_exhausted_until_ms = until_ms;
+    h->last_kind = ResultKind::http_status;
+    h->last_http_status = 429;
+    StrBuf e(h->last_error, sizeof h->last_error);
+    e.appendf("HTTP 429 insufficient_quota: API key exhausted for %llu s",
+              static_cast<unsigned long long>((h->key_exhausted_until_ms - now_ms + 999) / 1000));
+}
+
+bool health_key_exhausted_now(const Health& h, uint64_t now_ms) { return now_ms < h.key_exhausted_until_ms; }
+
 ObservationEffect health_observe(Health* h, const HealthParams& p, const Observation& o, uint64_t now_ms) {
+    if (o.trial && h->trials_in_flight > 0) h->trials_in_flight--;  // its slot is free, whatever it says
     const uint16_t status = o.http_status;
     const bool answered = status != 0 && (o.kind == ResultKind::ok || o.kind == ResultKind::http_status);
+    if (answered && o.meaning == ErrorMeaning::insufficient_quota) {
+        count(h, o.from_probe, false);
+        health_key_exhausted(h, now_ms + p.key_exhausted_ms, now_ms);
+        return ObservationEffect::key_exhausted;
+    }
+    if (answered && o.meaning == ErrorMeaning::model_not_found && o.model_index >= 0 &&
+        o.model_index < EW_CAP_MODELS_PER_ENDPOINT) {
+        count(h, o.from_probe, false);
+        uint64_t* m = &h->model_unavailable_until_ms[o.model_index];
+        if (now_ms + p.model_unavailable_ms > *m) *m = now_ms + p.model_unavailable_ms;
+        h->last_kind = ResultKind::http_status;
+        h->last_http_status = status;
+        StrBuf e(h->last_error, sizeof h->last_error);
+        e.appendf("HTTP 404 model_not_found: model unavailable here for %u s",
+                  static_cast<unsigned>(p.model_unavailable_ms / 1000));
+        return ObservationEffect::model_unavailable;
+    }
     if (answered && status == 429) {
         const uint64_t delay = o.has_retry_after ? o.retry_after_ms : p.rate_limit_default_ms;
         health_rate_limit(h, o.model_index, now_ms + delay, now_ms);
@@ -222,6 +320,8 @@ ObservationEffect health_observe(Health* h, const HealthParams& p, const Observa
     r.latency_ms = o.latency_ms;
     r.http_status = status;
     r.error = o.error;
+    r.level = !o.from_probe || o.level == CheckLevel::none ? CheckLevel::chat : o.level;
+    r.trial = o.trial;
     if (ok) {
         r.kind = ResultKind::ok;
     } else {
@@ -239,14 +339,53 @@ void health_tick(Health* h, const HealthParams& p, uint64_t now_ms) {
         if (m && now_ms >= m) m = 0;
     }
     if (h->rate_limited_until_ms && now_ms >= h->rate_limited_until_ms) h->rate_limited_until_ms = 0;
+    for (uint64_t& m : h->model_unavailable_until_ms) {
+        if (m && now_ms >= m) m = 0;
+    }
+    if (h->key_exhausted_until_ms && now_ms >= h->key_exhausted_until_ms) h->key_exhausted_until_ms = 0;
     update_state(h, p, now_ms);
+}
+
+CheckLevel health_confirm_level(const Health& h) {
+    if (h.down_probe_level != CheckLevel::none && h.down_probe_level < h.down_level) return h.down_probe_level;
+    return h.down_level;
+}
+
+bool health_needs_trial(const Health& h) {
+    return h.state == HealthState::down && health_confirm_level(h) > h.probe_level;
+}
+
+uint32_t health_trials_in_flight(const Health& h, uint64_t now_ms) {
+    return now_ms < h.trial_until_ms ? h.trials_in_flight : 0;
+}
+
+bool health_trial_open(const Health& h, uint32_t trial_requests, int model_index, uint64_t now_ms) {
+    if (!health_needs_trial(h) || h.key_bad || h.name_unresolved || now_ms < h.trial_at_ms) return false;
+    if (now_ms < h.rate_limited_until_ms) return false;
+    if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT &&
+        now_ms < h.model_limited_until_ms[model_index]) {
+        return false;
+    }
+    const uint32_t cap = trial_requests ? trial_requests : 1;
+    return health_trials_in_flight(h, now_ms) < cap;
+}
+
+void health_trial_begin(Health* h, uint64_t until_ms, uint64_t now_ms) {
+    if (now_ms >= h->trial_until_ms) h->trials_in_flight = 0;  // expired slots are free
+    h->trials_in_flight++;
+    if (until_ms > h->trial_until_ms) h->trial_until_ms = until_ms;
+    h->trials_started++;
+}
+
+void health_trial_abandon(Health* h) {
+    if (h->trials_in_flight > 0) h->trials_in_flight--;
 }
 
 bool health_can_serve(const Health& h, int model_index, uint64_t now_ms) {
     if (h.key_bad || h.state == HealthState::down || h.name_unresolved) return false;
-    if (now_ms < h.rate_limited_until_ms) return false;
+    if (now_ms < h.rate_limited_until_ms || now_ms < h.key_exhausted_until_ms) return false;
     if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT &&
-        now_ms < h.model_limited_until_ms[model_index]) {
+        (now_ms < h.model_limited_until_ms[model_index] || now_ms < h.model_unavailable_until_ms[model_index])) {
         return false;
     }
     return true;
@@ -258,19 +397,24 @@ uint64_t health_serve_after_ms(const Health& h, int model_index, uint64_t now_ms
     if (h.state == HealthState::down) {
         // The next probe may bring the rise-th success and end the cooldown early.
         const uint64_t next_probe = now_ms + (h.down_probe_ms ? h.down_probe_ms : 1000);
+        if (health_needs_trial(h)) {
+            // Its probe cannot bring it back: the next trial can.
+            return h.trial_at_ms > now_ms ? h.trial_at_ms : next_probe;
+        }
         return h.down_until_ms > now_ms && h.down_until_ms < next_probe ? h.down_until_ms : next_probe;
     }
     uint64_t t = now_ms;
     if (h.rate_limited_until_ms > t) t = h.rate_limited_until_ms;
-    if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT &&
-        h.model_limited_until_ms[model_index] > t) {
-        t = h.model_limited_until_ms[model_index];
+    if (h.key_exhausted_until_ms > t) t = h.key_exhausted_until_ms;
+    if (model_index >= 0 && model_index < EW_CAP_MODELS_PER_ENDPOINT) {
+        if (h.model_limited_until_ms[model_index] > t) t = h.model_limited_until_ms[model_index];
+        if (h.model_unavailable_until_ms[model_index] > t) t = h.model_unavailable_until_ms[model_index];
     }
     return t;
 }
 
 const char* health_status_class(const Health& h, const HealthParams& p) {
-    if (h.state == HealthState::down || h.key_bad || h.name_unresolved) return "unhealthy";
+    if (h.state == HealthState::down || h.key_bad || h.key_exhausted_until_ms || h.name_unresolved) return "unhealthy";
     if (h.score > p.healthy_above) return "healthy";
     if (h.score > p.degraded_above) return "degraded";
     return "unhealthy";
@@ -292,6 +436,8 @@ const char* to_string(ObservationEffect e) {
         case ObservationEffect::failure: return "failure";
         case ObservationEffect::rate_limited: return "rate_limited";
         case ObservationEffect::key_bad: return "key_bad";
+        case ObservationEffect::key_exhausted: return "key_exhausted";
+        case ObservationEffect::model_unavailable: return "model_unavailable";
     }
     return "?";
 }

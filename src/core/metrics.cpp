@@ -1,5 +1,7 @@
 #include "core/metrics.h"
 
+#include "core/health_recovery.h"
+
 #include <string.h>
 
 namespace ew {
@@ -248,6 +250,9 @@ const char* to_string(FailoverReason r) {
         case FailoverReason::auth: return "auth";
         case FailoverReason::bad_response: return "bad_response";
         case FailoverReason::first_token: return "first_token_timeout";
+        case FailoverReason::quota: return "insufficient_quota";
+        case FailoverReason::context_length: return "context_length_exceeded";
+        case FailoverReason::model_not_found: return "model_not_found";
         default: return "unknown";
     }
 }
@@ -295,10 +300,22 @@ void metrics_render_prometheus(const MetricsView& v, StrBuf* out) {
     gauge_head(out, "edgeway_endpoint_key_bad", "1 when the endpoint rejected its API key (401/403) since the last success.");
     for (uint32_t e = 0; e < n; e++)
         out->appendf("edgeway_endpoint_key_bad{endpoint=\"%s\"} %d\n", cfg.endpoints[e].name, v.health[e].key_bad ? 1 : 0);
+    gauge_head(out, "edgeway_endpoint_key_exhausted",
+               "1 while the endpoint's API key is out of quota (a 429 insufficient_quota; a long cooldown).");
+    for (uint32_t e = 0; e < n; e++)
+        out->appendf("edgeway_endpoint_key_exhausted{endpoint=\"%s\"} %d\n", cfg.endpoints[e].name,
+                     health_key_exhausted_now(v.health[e], v.now_ms) ? 1 : 0);
+    gauge_head(out, "edgeway_endpoint_key_exhausted_until_timestamp_seconds",
+               "Unix time the endpoint's key is tried again after insufficient_quota; 0 when not exhausted.");
+    for (uint32_t e = 0; e < n; e++)
+        out->appendf("edgeway_endpoint_key_exhausted_until_timestamp_seconds{endpoint=\"%s\"} %.3f\n",
+                     cfg.endpoints[e].name,
+                     wall_seconds(v, health_key_exhausted_now(v.health[e], v.now_ms) ? v.health[e].key_exhausted_until_ms : 0));
     gauge_head(out, "edgeway_endpoint_ejections_total", "Times the endpoint went DOWN.", "counter");
     for (uint32_t e = 0; e < n; e++)
         out->appendf("edgeway_endpoint_ejections_total{endpoint=\"%s\"} %u\n", cfg.endpoints[e].name,
                      static_cast<unsigned>(v.health[e].ejections));
+    metrics_render_recovery_prometheus(v, out);
     gauge_head(out, "edgeway_endpoint_transitions_total", "State changes of the endpoint, both directions.", "counter");
     for (uint32_t e = 0; e < n; e++)
         out->appendf("edgeway_endpoint_transitions_total{endpoint=\"%s\"} %llu\n", cfg.endpoints[e].name,
@@ -437,7 +454,21 @@ void metrics_render_status(const MetricsView& v, StrBuf* out) {
             out->append_json_escaped(ec.models[s]);
             out->appendf("\":%llu", static_cast<unsigned long long>(until - v.now_ms));
         }
+        // What error bodies said: the key out of quota, models this endpoint says it lacks.
+        uint64_t exhausted = h.key_exhausted_until_ms > v.now_ms ? h.key_exhausted_until_ms - v.now_ms : 0;
+        out->appendf("},\"key_exhausted\":%s,\"key_exhausted_for_ms\":%llu,\"unavailable_models\":{",
+                     exhausted ? "true" : "false", static_cast<unsigned long long>(exhausted));
+        first = true;
+        for (uint32_t s = 0; s < ec.model_count && s < EW_CAP_MODELS_PER_ENDPOINT; s++) {
+            uint64_t until = h.model_unavailable_until_ms[s];
+            if (until <= v.now_ms) continue;
+            out->append(first ? "\"" : ",\"");
+            first = false;
+            out->append_json_escaped(ec.models[s]);
+            out->appendf("\":%llu", static_cast<unsigned long long>(until - v.now_ms));
+        }
         out->append("}");
+        if (v.params) health_recovery_json(h, *v.params, v.now_ms, out);
         if (v.names) render_name_status(v.names[e], out);
         out->append("}");
     }

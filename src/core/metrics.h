@@ -19,7 +19,8 @@ constexpr uint8_t kNoSlot = 255;
 constexpr uint16_t kNoModelRef = 0xFFFF;  // a model the configuration does not know
 
 enum class AttemptOutcome : uint8_t { ok, connect, tls, timeout, http_4xx, http_429, http_5xx, bad_response, count };
-enum class FailoverReason : uint8_t { connect, tls, timeout, rate_limited, server_error, auth, bad_response, first_token, count };
+enum class FailoverReason : uint8_t { connect, tls, timeout, rate_limited, server_error, auth, bad_response, first_token,
+                                      quota, context_length, model_not_found, count };
 
 struct Histogram {
     uint64_t buckets[kHistogramBuckets] = {};  // cumulative at render time, per-bucket here
@@ -100,6 +101,14 @@ struct Metrics {
     uint64_t clients_evicted = 0; // idle or incomplete connections closed to admit a new client
     uint64_t clients_active = 0;
     uint64_t cors_rejected = 0;   // requests from a browser origin cors_origins does not allow
+    // Active probes (half-open recovery, metrics_recovery.cpp): skipped because live traffic
+    // succeeded within the interval, chat probes run as models probes for want of token
+    // budget, and the tokens chat probes spent.
+    uint64_t probes_skipped_fresh[EW_CAP_ENDPOINTS] = {};
+    uint64_t probes_as_models[EW_CAP_ENDPOINTS] = {};
+    uint64_t probe_tokens[EW_CAP_ENDPOINTS] = {};
+    uint64_t probe_budget_limit = 0;        // [agent] probe_budget_tokens_per_day (0 = no cap)
+    uint64_t probe_budget_spent = 0;        // in the current 24 h
     HedgeStats hedge;             // hedged first tokens: budget, recent delivery times, counters
 
     void count_probe(size_t endpoint, ResultKind k);
@@ -148,6 +157,8 @@ struct MetricsView {
 
 // Prometheus text format 0.0.4.
 void metrics_render_prometheus(const MetricsView& v, StrBuf* out);
+// The trial and probe-skip series (metrics_recovery.cpp), part of metrics_render_prometheus.
+void metrics_render_recovery_prometheus(const MetricsView& v, StrBuf* out);
 // The /status JSON document.
 void metrics_render_status(const MetricsView& v, StrBuf* out);
 const char* to_string(AttemptOutcome o);

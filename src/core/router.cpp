@@ -40,9 +40,11 @@ bool in_list(const char* const* list, size_t n, const char* model) {
 
 const Health kFresh{};  // stands in when the caller passes no health table
 
+// Rate limited, or held off by what an error body said (an exhausted key, a missing model).
 bool model_limited(const Health& h, int slot, uint64_t now) {
-    if (now < h.rate_limited_until_ms) return true;
-    return slot >= 0 && slot < EW_CAP_MODELS_PER_ENDPOINT && now < h.model_limited_until_ms[slot];
+    if (now < h.rate_limited_until_ms || now < h.key_exhausted_until_ms) return true;
+    return slot >= 0 && slot < EW_CAP_MODELS_PER_ENDPOINT &&
+           (now < h.model_limited_until_ms[slot] || now < h.model_unavailable_until_ms[slot]);
 }
 
 // DOWN, but tried when nothing else of the chain can serve.
@@ -99,21 +101,26 @@ size_t collect(const Config& cfg, const Health* health, const char* const* chain
     for (size_t c = 0; c < chain_n && n < cap; c++) {
         uint32_t idx[EW_CAP_ENDPOINTS];
         int slot[EW_CAP_ENDPOINTS];
+        bool trial_of[EW_CAP_ENDPOINTS] = {};
         uint32_t k = 0;
         for (uint32_t e = 0; e < ep_n; e++) {
             int s = model_slot(cfg.endpoints[e], chain[c]);
             if (s < 0) continue;
             const Health& h = health_of(health, e);
-            if (!(panic ? panic_usable(h, s, now_ms) : health_can_serve(h, s, now_ms))) continue;
+            const bool trial = !panic && !health_can_serve(h, s, now_ms) &&
+                               health_trial_open(h, cfg.agent.trial_requests, s, now_ms);
+            if (!(panic ? panic_usable(h, s, now_ms) : trial || health_can_serve(h, s, now_ms))) continue;
             // Insertion sort: shift later-ranked entries right; equal ones stay in front.
             uint32_t pos = k;
             while (pos > 0 && compare(cfg, health, e, idx[pos - 1]) < 0) {
                 idx[pos] = idx[pos - 1];
                 slot[pos] = slot[pos - 1];
+                trial_of[pos] = trial_of[pos - 1];
                 pos--;
             }
             idx[pos] = e;
             slot[pos] = s;
+            trial_of[pos] = trial;
             k++;
         }
         for (uint32_t i = 0; i < k && n < cap; i++) {
@@ -121,6 +128,7 @@ size_t collect(const Config& cfg, const Health* health, const char* const* chain
             out[n].model_slot = static_cast<uint8_t>(slot[i]);
             out[n].model = cfg.endpoints[idx[i]].models[slot[i]];
             out[n].panic = panic;
+            out[n].trial = trial_of[i];
             n++;
         }
     }
@@ -156,9 +164,30 @@ size_t router_candidates(const Config& cfg, const Health* health, const char* re
     return n;
 }
 
-bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms) {
+size_t router_candidates_among(const Config& cfg, const Health* health, const char* const* models, size_t count,
+                               uint64_t now_ms, Candidate* out, size_t cap) {
+    size_t n = collect(cfg, health, models, count, now_ms, false, out, cap);
+    if (n == 0) n = collect(cfg, health, models, count, now_ms, true, out, cap);
+    return n;
+}
+
+const FallbackRule* router_context_rule(const Config& cfg, const char* model) {
+    uint32_t n = cfg.context_fallback_count < EW_CAP_CONTEXT_FALLBACK_RULES ? cfg.context_fallback_count
+                                                                             : EW_CAP_CONTEXT_FALLBACK_RULES;
+    for (uint32_t i = 0; model && i < n; i++) {
+        if (strcmp(cfg.context_fallback[i].model, model) == 0) return &cfg.context_fallback[i];
+    }
+    return nullptr;
+}
+
+bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms, uint32_t trial_requests) {
     if (health_can_serve(h, c.model_slot, now_ms)) return true;
+    if (c.trial && health_trial_open(h, trial_requests, c.model_slot, now_ms)) return true;
     return c.panic && panic_usable(h, c.model_slot, now_ms);
+}
+
+bool router_candidate_is_trial(const Health& h, const Candidate& c, uint64_t now_ms) {
+    return c.trial && !health_can_serve(h, c.model_slot, now_ms);
 }
 
 uint64_t router_soonest_serve_ms(const Config& cfg, const Health* health, const char* requested_model,

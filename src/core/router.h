@@ -18,6 +18,9 @@ struct Candidate {
     uint8_t model_slot;
     const char* model;  // the endpoint's model name, inside the Config; not owned
     bool panic;
+    // The endpoint was DOWN with a trial open (health_trial_open) when the list was made:
+    // the attempt is a trial if it is still DOWN then (router_candidate_is_trial).
+    bool trial = false;
 };
 
 // Most models a chain can hold: the requested one plus every right-hand side of [fallback].
@@ -43,6 +46,11 @@ size_t router_model_chain(const Config& cfg, const char* model, const char** out
 // so the order is deterministic. `health` is an array of cfg.endpoint_count entries, or
 // nullptr to treat every endpoint as HEALTHY with no latency.
 //
+// A DOWN endpoint its probe cannot confirm, with a trial slot open (health_trial_open with
+// cfg.agent.trial_requests), is a candidate like a serving one, ranked by the same rules,
+// with trial = true: the request that reaches it first takes the slot, the rest find it
+// unusable and go on to the next candidate.
+//
 // Panic routing (as Envoy's): when no candidate of the whole chain can serve but some are
 // only DOWN (not key_bad, not rate limited for that model), those DOWN ones are returned
 // instead, in the same order, each with panic = true: a request is tried on an ejected
@@ -51,10 +59,22 @@ size_t router_model_chain(const Config& cfg, const char* model, const char** out
 size_t router_candidates(const Config& cfg, const Health* health, const char* requested_model, uint64_t now_ms,
                          Candidate* out, size_t cap);
 
+// The same for an explicit list of models, in that order, without their [fallback] chains
+// (the [context_fallback] models a request moves to after a context_length_exceeded).
+size_t router_candidates_among(const Config& cfg, const Health* health, const char* const* models, size_t count,
+                               uint64_t now_ms, Candidate* out, size_t cap);
+
+// The [context_fallback] rule for `model`, or nullptr.
+const FallbackRule* router_context_rule(const Config& cfg, const char* model);
+
 // Whether candidate `c` (from router_candidates) may still be tried at `now_ms`, as health
 // may have changed since the list was made: health_can_serve for its model, or, for a
 // panic candidate, DOWN and neither key_bad nor rate limited for its model.
-bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms);
+bool router_candidate_usable(const Health& h, const Candidate& c, uint64_t now_ms, uint32_t trial_requests = 1);
+
+// A usable candidate is tried as a trial (health_trial_begin before, Observation::trial after)
+// when it was listed as one and still cannot serve otherwise.
+bool router_candidate_is_trial(const Health& h, const Candidate& c, uint64_t now_ms);
 
 // Soonest monotonic time at which some endpoint listing some model of the chain may serve
 // it (health_serve_after_ms), for Retry-After on a 503. now_ms if one can serve now;

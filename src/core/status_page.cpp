@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "core/health_recovery.h"
+
 namespace ew {
 namespace {
 
@@ -251,6 +253,17 @@ void status_page_render(const MetricsView& v, StrBuf* out) {
         out->appendf(" &middot; priority %d &middot; %llu requests", static_cast<int>(ec.priority),
                      static_cast<ull>(h.requests));
         if (h.key_bad) out->append(" &middot; <b>API key rejected</b>");
+        if (h.key_exhausted_until_ms > v.now_ms) {
+            out->append(" &middot; <b>API key out of quota</b> (insufficient_quota), tried again in ");
+            duration(out, h.key_exhausted_until_ms - v.now_ms);
+        }
+        for (uint32_t s = 0; s < ec.model_count && s < EW_CAP_MODELS_PER_ENDPOINT; s++) {
+            if (h.model_unavailable_until_ms[s] <= v.now_ms) continue;
+            out->append(" &middot; ");
+            html(out, ec.models[s]);
+            out->append(" not found here (model_not_found) for ");
+            duration(out, h.model_unavailable_until_ms[s] - v.now_ms);
+        }
         if (h.rate_limited_until_ms > v.now_ms) {
             out->append(" &middot; rate limited for ");
             duration(out, h.rate_limited_until_ms - v.now_ms);
@@ -258,6 +271,18 @@ void status_page_render(const MetricsView& v, StrBuf* out) {
         if (h.state == HealthState::down && h.down_until_ms > v.now_ms) {
             out->append(" &middot; cooldown ");
             duration(out, h.down_until_ms - v.now_ms);
+        }
+        if (h.state == HealthState::down && v.params) {
+            // Why, and what brings it back (health_recovery): a trial, or a probe as deep.
+            char why[EW_CAP_ERROR_TEXT + 96];
+            char back[192];
+            StrBuf w(why, sizeof why);
+            StrBuf b(back, sizeof back);
+            health_explain(h, *v.params, v.now_ms, &w, &b);
+            out->append(" &middot; <b>");
+            html(out, w.data);
+            out->append("</b>; ");
+            html(out, b.data);
         }
         if (unresolved && v.names && v.names[e].error[0]) {
             out->append(" &middot; ");

@@ -18,6 +18,7 @@ static HealthParams params_from(const Config& cfg) {
     p.rise = cfg.probe.rise;
     p.cooldown_base_ms = cfg.probe.down_interval_ms;
     p.cooldown_max_ms = cfg.probe.cooldown_max_ms;
+    p.trial_requests = cfg.agent.trial_requests;
     return p;
 }
 
@@ -89,11 +90,14 @@ void Agent::wire_context() {
     ctx_.runtime = runtime_;
     ctx_.rng = &rng_;
     ctx_.names = &resolver_;
+    ctx_.probe_budget = &probe_budget_;
 }
 
 bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
     cfg_ = cfg;
     params_ = params_from(cfg_);
+    probe_budget_.limit = cfg_.agent.probe_budget_tokens_per_day;
+    metrics_.probe_budget_limit = probe_budget_.limit;
     log_set_level(cfg_.agent.log_level);
     log_set_format(cfg_.agent.log_format);
     started_ms_ = pal::now_ms();
@@ -308,6 +312,7 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
     bool servers_changed = strcmp(old.agent.dns_servers, cfg.agent.dns_servers) != 0;
     cfg_ = cfg;
     params_ = params_from(cfg_);
+    probe_budget_.limit = cfg_.agent.probe_budget_tokens_per_day;  // the day's spend is kept
     log_set_level(cfg_.agent.log_level);
     if (servers_changed) open_resolver();  // cached addresses are kept; lookups in flight are asked again
     resolver_.set_params(resolver_params_from(cfg_));

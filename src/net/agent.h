@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/health.h"
 #include "core/metrics.h"
+#include "core/probe_budget.h"
 #include "core/rng.h"
 #include "net/admin.h"
 #include "net/client.h"
@@ -70,6 +71,7 @@ private:
 
     Config cfg_;
     HealthParams params_;
+    ProbeBudget probe_budget_;  // chat probes' tokens per 24 h ([agent] probe_budget_tokens_per_day)
     Health health_[EW_CAP_ENDPOINTS];
     Metrics metrics_;
     TlsCaCache ca_cache_;

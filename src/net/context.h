@@ -14,6 +14,7 @@ class Loop;
 class UpstreamPool;
 class Resolver;
 struct EndpointRuntime;
+struct ProbeBudget;
 
 struct NetContext {
     const Config* cfg = nullptr;
@@ -25,6 +26,7 @@ struct NetContext {
     EndpointRuntime* runtime = nullptr;    // [EW_CAP_ENDPOINTS]
     Rng* rng = nullptr;
     Resolver* names = nullptr;             // host names -> addresses (nullptr: numeric hosts only)
+    ProbeBudget* probe_budget = nullptr;   // tokens chat probes may spend (nullptr: no cap)
 };
 
 }  // namespace ew

@@ -4,6 +4,7 @@
 
 #include "core/header_policy.h"
 #include "core/openai.h"
+#include "core/probe_budget.h"
 #include "core/retry.h"
 #include "core/strbuf.h"
 #include "net/log.h"
@@ -20,6 +21,8 @@ void Probe::init(const NetContext* ctx, uint8_t endpoint) {
     runs_ = 0;
     last_ = Outcome();
     last_error_[0] = '\0';
+    kind_ = ctx->cfg->probe.kind;
+    if (ctx->health) ctx->health[endpoint].probe_level = probe_level_of(kind_);
 }
 
 void Probe::stop() {
@@ -40,11 +43,14 @@ void Probe::start(uint64_t now_ms) {
         copy_str(last_error_, sizeof last_error_, ctx_->names->unresolved_reason(endpoint_));
         return;
     }
+    if (!plan_run(now_ms)) return;
     const Config& cfg = *ctx_->cfg;
     const EndpointConfig& ec = cfg.endpoints[endpoint_];
     started_ms_ = now_ms;
     body_bytes_ = 0;
     body_head_len_ = 0;
+    body_len_ = 0;
+    body_whole_ = true;
     runs_++;
     next_ms_ = 0;
     UpstreamConn* c = ctx_->pool->take_free();
@@ -66,7 +72,7 @@ void Probe::start(uint64_t now_ms) {
 void Probe::on_upstream_ready(UpstreamConn* c, uint64_t now_ms) {
     const Config& cfg = *ctx_->cfg;
     const EndpointConfig& ec = cfg.endpoints[endpoint_];
-    ProbeKind kind = cfg.probe.kind;
+    ProbeKind kind = kind_;
     if (kind == ProbeKind::tcp || kind == ProbeKind::tls) {
         // tcp: connected; tls: connected and handshake verified (plain tcp for http urls).
         // Over TLS 1.3 the connection lingers until the server's ticket is read (so the
@@ -121,6 +127,14 @@ void Probe::on_upstream_body(UpstreamConn*, const char* data, size_t len, uint64
         body_head_[body_head_len_++] = ch;
     }
     body_head_[body_head_len_] = '\0';
+    if (kind_ == ProbeKind::chat) {
+        size_t room = sizeof body_ - 1 - body_len_;
+        if (len > room) body_whole_ = false;
+        size_t take = len < room ? len : room;
+        memcpy(body_ + body_len_, data, take);
+        body_len_ += take;
+        body_[body_len_] = '\0';
+    }
 }
 
 void Probe::on_upstream_done(UpstreamConn* c, uint64_t now_ms) {
@@ -135,6 +149,15 @@ void Probe::on_upstream_done(UpstreamConn* c, uint64_t now_ms) {
     c->release(false);  // probes always start fresh: they check connect and TLS too
     char msg[64];
     StrBuf m(msg, sizeof msg);
+    if (kind_ == ProbeKind::chat && r.status >= 200 && r.status <= 299) {
+        // A chat probe that was answered cost tokens: its usage, or the probe's bound.
+        const uint64_t t = probe_chat_tokens(body_, body_len_, body_whole_);
+        ctx_->metrics->probe_tokens[endpoint_] += t;
+        if (ctx_->probe_budget) {
+            probe_budget_spend(ctx_->probe_budget, t, now_ms);
+            ctx_->metrics->probe_budget_spent = ctx_->probe_budget->spent;
+        }
+    }
     if (r.status >= 200 && r.status <= 299) {
         if (body_head_len_ == 0 || (body_head_[0] != '{' && body_head_[0] != '[')) {
             o.kind = ResultKind::bad_response;
@@ -164,11 +187,51 @@ void Probe::finish(ResultKind kind, uint16_t status, const char* error, uint64_t
     finish(o, now_ms);
 }
 
+uint64_t Probe::due_ms() const {
+    if (next_ms_ == 0 || ctx_ == nullptr) return next_ms_;
+    const Health& h = ctx_->health[endpoint_];
+    if (h.state != HealthState::down || started_ms_ >= h.down_since_ms) return next_ms_;
+    const uint64_t soon = h.down_since_ms + ctx_->cfg->probe.down_interval_ms;
+    return soon < next_ms_ ? soon : next_ms_;
+}
+
+// What this run does (probe_plan): skipped while live traffic is fresher; a chat probe runs
+// as a models probe once the day's token budget is spent (so a DOWN endpoint that only a
+// chat check could confirm gets trial requests instead: Health::probe_level says so).
+bool Probe::plan_run(uint64_t now_ms) {
+    const Config& cfg = *ctx_->cfg;
+    Health& h = ctx_->health[endpoint_];
+    bool allows = true;
+    if (cfg.probe.kind == ProbeKind::chat && ctx_->probe_budget) {
+        allows = probe_budget_allows(ctx_->probe_budget, now_ms);
+        ctx_->metrics->probe_budget_limit = ctx_->probe_budget->limit;
+        ctx_->metrics->probe_budget_spent = ctx_->probe_budget->spent;
+    }
+    const ProbePlan plan = probe_plan(h, cfg.probe.kind, cfg.probe.interval_ms, allows, now_ms);
+    kind_ = plan == ProbePlan::run_as_models ? ProbeKind::models : cfg.probe.kind;
+    h.probe_level = probe_level_of(kind_);
+    if (plan == ProbePlan::skip_fresh_traffic) {
+        ctx_->metrics->probes_skipped_fresh[endpoint_]++;
+        EW_LOG_DEBUG("probe endpoint=%s skipped: live traffic succeeded %llu ms ago", cfg.endpoints[endpoint_].name,
+                     static_cast<unsigned long long>(now_ms - h.last_traffic_ok_ms));
+        schedule_next(now_ms);
+        return false;
+    }
+    if (plan == ProbePlan::run_as_models) {
+        ctx_->metrics->probes_as_models[endpoint_]++;
+        if (ctx_->probe_budget) ctx_->probe_budget->skipped++;
+    }
+    return true;
+}
+
 void Probe::finish(const Observation& o, uint64_t now_ms) {
     Health& h = ctx_->health[endpoint_];
     HealthState before = h.state;
     // The same rule as for proxied attempts (429, 401/403, failures): /status agrees with itself.
-    health_observe(&h, *ctx_->params, o, now_ms);
+    // The level says what this probe could have seen (a models 200 does not confirm chat 503s).
+    Observation lo = o;
+    lo.level = probe_level_of(kind_);
+    health_observe(&h, *ctx_->params, lo, now_ms);
     ctx_->metrics->count_probe(endpoint_, o.kind);
     last_.kind = o.kind;
     last_.http_status = o.http_status;

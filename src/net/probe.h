@@ -31,13 +31,17 @@ public:
     void on_upstream_error(UpstreamConn* c, ResultKind kind, const char* message, uint64_t now_ms) override;
 
     // Pollable: a timer only.
-    uint64_t deadline_ms() const override { return conn_ ? 0 : next_ms_; }
+    uint64_t deadline_ms() const override { return conn_ ? 0 : due_ms(); }
     void on_deadline(uint64_t now_ms) override { start(now_ms); }
 
 private:
     void finish(const Observation& o, uint64_t now_ms);
     void finish(ResultKind kind, uint16_t status, const char* error, uint64_t now_ms);
     void schedule_next(uint64_t now_ms);
+    bool plan_run(uint64_t now_ms);  // false: skipped this time (probe_plan), next one scheduled
+    // next_ms_, or one down interval after an ejection that live traffic caused since this
+    // probe last ran, when that is sooner (a healthy endpoint's next probe may be 30 s away).
+    uint64_t due_ms() const;
     void log_result(const Observation& o, HealthState before, uint64_t now_ms);
     static constexpr uint64_t kRepeatLogMs = 60000;
 
@@ -50,6 +54,10 @@ private:
     uint64_t body_bytes_ = 0;
     char body_head_[16] = "";  // first bytes of the body: must look like JSON
     size_t body_head_len_ = 0;
+    ProbeKind kind_ = ProbeKind::models;  // this run's kind: [probe] kind, or models when the token budget is spent
+    char body_[EW_CAP_PROBE_BODY] = "";   // a chat probe's answer, for its usage
+    size_t body_len_ = 0;
+    bool body_whole_ = true;
     char request_body_[256] = "";
     Outcome last_;
     char last_error_[EW_CAP_ERROR_TEXT] = "";

@@ -78,6 +78,7 @@ const char* to_string(ExchangeState s) {
         case ExchangeState::awaiting_head: return "awaiting_head";
         case ExchangeState::awaiting_body: return "awaiting_body";
         case ExchangeState::awaiting_first_event: return "awaiting_first_event";
+        case ExchangeState::awaiting_error_body: return "awaiting_error_body";
         case ExchangeState::hedged: return "hedged";
         case ExchangeState::committed: return "committed";
         case ExchangeState::done: return "done";
@@ -94,13 +95,17 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     state_ = ExchangeState::backoff;
     cand_count_ = cand_next_ = 0;
     attempts_ = rounds_ = 0;
-    fail_rate_limited_ = fail_key_bad_ = fail_other_ = 0;
+    fail_rate_limited_ = fail_key_bad_ = fail_other_ = fail_quota_ = 0;
+    held_ = false;
+    err_owner_ = -1;
+    context_n_ = context_tried_n_ = 0;
     for (uint8_t i = 0; i < 2; i++) {
         att_[i].ex = this;
         att_[i].slot = i;
         att_[i].conn = nullptr;
         att_[i].state = ExchangeState::idle;
         att_[i].role = AttemptRole::single;
+        att_[i].trial = false;
     }
     won_ = 0;
     stager_ = -1;
@@ -121,6 +126,7 @@ void ProxyExchange::start(const NetContext* ctx, ClientWriter* out, const Reques
     prompt_tokens_ = completion_tokens_ = 0;
     failover_from_ = kNoEndpoint;
     failed_over_ = in_flight_ = false;
+    fresh_trial_ = false;
     requested_ref_ = kNoModelRef;
     ttft_ms_ = UINT64_MAX;
     take_request_id();
@@ -282,6 +288,7 @@ void ProxyExchange::on_deadline(uint64_t now_ms) {
     if (now_ms < deadline_ms_) return;
     // The whole request ran out of time before anything was committed.
     drop_all();
+    if (relay_held(now_ms)) return;  // an upstream's own answer beats a 504
     copy_str(last_error_, sizeof last_error_, "request_timeout_ms reached");
     EW_LOG_WARN("request failed model=%s attempts=%u status=504 error=\"request_timeout_ms=%u reached before an answer\"",
                 requested_model_, attempts_, ctx_->cfg->agent.request_timeout_ms);
@@ -305,6 +312,8 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
         // connection. Not a new attempt, and no health penalty.
         bool fresh = fresh_retry_;
         fresh_retry_ = false;
+        if (fresh) a->trial = fresh_trial_;  // the same attempt again, in whichever slot is free
+        fresh_trial_ = false;
         if (!fresh) {
             if (!attempt_allowed(attempts_, cfg.agent.max_attempts, now_ms, deadline_ms_)) {
                 answer_unavailable(now_ms);
@@ -314,8 +323,7 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
                 // Every candidate was tried once: start over with what can serve now, after a
                 // back-off, since this re-tries endpoints that just failed.
                 for (uint32_t i = 0; i < cfg.endpoint_count; i++) health_tick(&ctx_->health[i], *ctx_->params, now_ms);
-                cand_count_ = router_candidates(cfg, ctx_->health, requested_model_, now_ms, cands_,
-                                                EW_ROUTER_CANDIDATES_CAP);
+                cand_count_ = route_candidates(now_ms);
                 cand_next_ = 0;
                 if (cand_count_ == 0) {
                     answer_unavailable(now_ms);
@@ -338,7 +346,8 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
             }
             const Candidate& c = cands_[cand_next_++];
             // Health may have changed since the list was made (another request's failure).
-            if (!router_candidate_usable(ctx_->health[c.endpoint], c, now_ms)) continue;
+            Health& ch = ctx_->health[c.endpoint];
+            if (!router_candidate_usable(ch, c, now_ms, cfg.agent.trial_requests)) continue;
             if (failover_pending_) {
                 ctx_->metrics->failovers[static_cast<size_t>(failover_reason_)]++;
                 if (failover_from_ < EW_CAP_ENDPOINTS)
@@ -348,6 +357,15 @@ void ProxyExchange::next_attempt(uint64_t now_ms) {
             }
             cur_ = c;
             attempts_++;
+            a->trial = router_candidate_is_trial(ch, c, now_ms);
+            if (a->trial) {
+                // Held until this attempt reports, at most until its deadline.
+                uint64_t until = now_ms + cfg.endpoints[c.endpoint].timeout_ms;
+                if (until > deadline_ms_) until = deadline_ms_;
+                health_trial_begin(&ch, until, now_ms);
+                EW_LOG_INFO("trial request endpoint=%s model=%s (DOWN, its probe cannot confirm recovery)",
+                            cfg.endpoints[c.endpoint].name, c.model);
+            }
         }
         a->cand = cur_;
         a->role = AttemptRole::single;
@@ -479,6 +497,8 @@ bool ProxyExchange::retry_fresh(ProxyAttempt& a, uint64_t now_ms, char* err, siz
     if (!other(a).live()) {
         set_state(a, ExchangeState::idle);
         cur_ = a.cand;
+        fresh_trial_ = a.trial;  // next_attempt may take the other slot
+        a.trial = false;
         fresh_retry_ = true;
         schedule(now_ms);
         return true;
@@ -491,6 +511,10 @@ void ProxyExchange::on_upstream_error(ProxyAttempt& a, UpstreamConn* c, ResultKi
     a.conn = nullptr;
     if (state_ == ExchangeState::committed) {
         fail_committed(message, now_ms);
+        return;
+    }
+    if (a.state == ExchangeState::awaiting_error_body) {
+        error_body_broken(a, kind, message, now_ms);
         return;
     }
     AttemptFailure f;
@@ -530,6 +554,7 @@ void ProxyExchange::drop_connection(ProxyAttempt& a) {
         out_->drop_staged();
         stager_ = -1;
     }
+    if (err_owner_ == a.slot) err_owner_ = -1;
     set_state(a, ExchangeState::idle);
 }
 
@@ -551,7 +576,8 @@ void ProxyExchange::record(ProxyAttempt& a, const AttemptFailure& f, uint64_t no
     o.kind = f.kind;
     o.http_status = f.status;
     o.latency_ms = static_cast<uint32_t>(now_ms - a.started_ms);
-    o.model_index = f.status == 429 ? a.cand.model_slot : -1;
+    o.model_index = f.status == 429 || f.meaning == ErrorMeaning::model_not_found ? a.cand.model_slot : -1;
+    o.meaning = f.meaning;
     o.error = f.message && f.message[0] ? f.message : "";
     char status_text[24];
     if (f.kind == ResultKind::http_status && !o.error[0]) {
@@ -561,6 +587,8 @@ void ProxyExchange::record(ProxyAttempt& a, const AttemptFailure& f, uint64_t no
     }
     o.has_retry_after = f.status == 429 && a.retry_after_known;
     o.retry_after_ms = a.retry_after_ms;
+    o.trial = a.trial;
+    a.trial = false;
     Health& h = ctx_->health[a.cand.endpoint];
     ObservationEffect eff = health_observe(&h, *ctx_->params, o, now_ms);
     ctx_->metrics->attempts[a.cand.endpoint][static_cast<size_t>(outcome_of(f.kind, f.status))]++;
@@ -568,6 +596,8 @@ void ProxyExchange::record(ProxyAttempt& a, const AttemptFailure& f, uint64_t no
         fail_rate_limited_++;
     else if (eff == ObservationEffect::key_bad)
         fail_key_bad_++;
+    else if (eff == ObservationEffect::key_exhausted)
+        fail_quota_++;
     else
         fail_other_++;
     failover_pending_ = true;
@@ -575,6 +605,9 @@ void ProxyExchange::record(ProxyAttempt& a, const AttemptFailure& f, uint64_t no
     failover_from_ = a.cand.endpoint;
     EW_LOG_INFO("attempt %u failed endpoint=%s model=%s error=\"%s\"", attempts_, name, a.cand.model, last_error_);
     if (eff == ObservationEffect::key_bad) EW_LOG_WARN("endpoint=%s api_key=rejected status=%u", name, f.status);
+    if (eff == ObservationEffect::key_exhausted)
+        EW_LOG_WARN("endpoint=%s api_key=exhausted (insufficient_quota) retry_in_s=%u", name,
+                    static_cast<unsigned>(ctx_->params->key_exhausted_ms / 1000));
     note_state(*ctx_, a.cand.endpoint, now_ms, "traffic");
 }
 
@@ -583,6 +616,8 @@ void ProxyExchange::record_success(ProxyAttempt& a, uint16_t status, uint64_t no
     o.kind = ResultKind::ok;
     o.http_status = status;
     o.latency_ms = static_cast<uint32_t>(now_ms - a.started_ms);
+    o.trial = a.trial;
+    a.trial = false;
     health_observe(&ctx_->health[a.cand.endpoint], *ctx_->params, o, now_ms);
     ctx_->metrics->attempts[a.cand.endpoint][static_cast<size_t>(AttemptOutcome::ok)]++;
     note_state(*ctx_, a.cand.endpoint, now_ms, "traffic");
@@ -600,5 +635,11 @@ void ProxyAttempt::on_upstream_error(UpstreamConn* c, ResultKind kind, const cha
     ex->on_upstream_error(*this, c, kind, message, now_ms);
 }
 size_t ProxyAttempt::upstream_body_room() const { return ex ? ex->upstream_body_room(*this) : 0; }
+
+void ProxyExchange::abandon_trial(ProxyAttempt& a) {
+    if (!a.trial) return;
+    a.trial = false;
+    if (a.cand.endpoint < EW_CAP_ENDPOINTS) health_trial_abandon(&ctx_->health[a.cand.endpoint]);
+}
 
 }  // namespace ew

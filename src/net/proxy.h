@@ -24,8 +24,10 @@
 #include "core/openai.h"
 #include "core/router.h"
 #include "core/sse.h"
+#include "core/upstream_error.h"
 #include "net/client_writer.h"
 #include "net/context.h"
+#include "net/error_answer.h"
 #include "net/loop.h"
 #include "net/upstream.h"
 
@@ -38,6 +40,7 @@ enum class ExchangeState : uint8_t {
     awaiting_head,         // request sent; waiting for the final response head
     awaiting_body,         // a JSON 2xx head: waiting for the first body bytes (must be JSON)
     awaiting_first_event,  // an SSE head: waiting for the first data event
+    awaiting_error_body,   // a 400/404/429 JSON head: reading its small body for its meaning
     hedged,                // two attempts in flight (each in one of the states above)
     committed,             // the answer's head went to the client; relaying
     done,                  // answered; the client connection carries on
@@ -50,6 +53,7 @@ struct AttemptFailure {
     uint16_t status = 0;
     const char* message = "";
     FailoverReason reason = FailoverReason::bad_response;
+    ErrorMeaning meaning = ErrorMeaning::none;  // what its error body said
 };
 
 class ProxyExchange;
@@ -66,9 +70,13 @@ struct ProxyAttempt final : public UpstreamUser {
     uint8_t slot = 0;
     UpstreamConn* conn = nullptr;
     Candidate cand = {255, 255, nullptr, false};
-    // idle: the slot is free; else connecting .. awaiting_first_event, or committed (the winner).
+    // idle: the slot is free; else connecting .. awaiting_error_body, or committed (the winner).
     ExchangeState state = ExchangeState::idle;
     AttemptRole role = AttemptRole::single;
+    // A trial of a DOWN endpoint (health_trial_begin): reported with Observation::trial, or
+    // abandoned. Only a single or primary attempt can be one: a hedge never goes to a
+    // candidate that cannot serve (hedge_target).
+    bool trial = false;
     bool sse_first = false;          // the first data event arrived (set by on_sse_event)
     bool sse_early_end = false;      // [DONE] or an error event before any data event
     bool retry_after_known = false;  // this attempt's Retry-After (429)
@@ -129,6 +137,7 @@ private:
     void record_success(ProxyAttempt& a, uint16_t status, uint64_t now_ms);
     void drop_connection(ProxyAttempt& a);
     void drop_all();
+    void abandon_trial(ProxyAttempt& a);  // a's trial ends with no outcome (client left, hedge lost): its slot is freed
     void schedule(uint64_t at_ms);
     // ---- the attempts' slots and the hedge (proxy_hedge.cpp)
     ProxyAttempt* free_slot();
@@ -151,7 +160,7 @@ private:
     void answer_error(uint16_t status, const char* message, const char* type, const char* param, const char* code,
                       const char* more_headers, uint64_t now_ms);
     void answer_unavailable(uint64_t now_ms);
-    void untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys) const;
+    void untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys, bool* all_quota) const;
     void edgeway_headers(StrBuf* h, bool served) const;
     void end(AnswerEnd how, uint16_t status, uint64_t now_ms);
     void finish_metrics(AnswerEnd how, uint16_t status, uint64_t now_ms);
@@ -168,6 +177,16 @@ private:
     void keep_tail(const char* data, size_t len);
     bool find_tail_usage(OpenAIUsage* u) const;
     uint32_t inactivity_ms() const;
+    // ---- error bodies read for their meaning (proxy_error.cpp)
+    bool begin_error_body(ProxyAttempt& a, const ResponseParser& r, uint64_t now_ms);
+    void feed_error_body(ProxyAttempt& a, const char* data, size_t len, uint64_t now_ms);
+    void finish_error_body(ProxyAttempt& a, UpstreamConn* c, uint64_t now_ms);
+    void error_body_broken(ProxyAttempt& a, ResultKind kind, const char* message, uint64_t now_ms);
+    void context_failover(ProxyAttempt& a, uint64_t now_ms);
+    void hold_answer();
+    bool relay_held(uint64_t now_ms);
+    void relay_error_answer(const ErrorAnswer& a, uint64_t now_ms);
+    size_t route_candidates(uint64_t now_ms);
 
     const NetContext* ctx_ = nullptr;
     ClientWriter* out_ = nullptr;
@@ -203,6 +222,7 @@ private:
     FailoverReason failover_reason_ = FailoverReason::connect;
     uint8_t failover_from_ = kNoEndpoint;  // the endpoint of the failed attempt behind failover_pending_
     bool failed_over_ = false;            // another candidate was tried after a failure
+    bool fresh_trial_ = false;            // the trial flag of an attempt re-tried on a fresh connection from the loop
     bool in_flight_ = false;              // counted in Metrics::in_flight
     uint16_t requested_ref_ = kNoModelRef;
     uint64_t ttft_ms_ = UINT64_MAX;       // streaming: start to the first data event relayed
@@ -210,6 +230,22 @@ private:
     uint32_t fail_rate_limited_ = 0;  // attempts that failed on 429
     uint32_t fail_key_bad_ = 0;       // on 401/403
     uint32_t fail_other_ = 0;
+    uint32_t fail_quota_ = 0;         // on 429 insufficient_quota
+    // Error answers (proxy_error.cpp): err_[reading_] takes the one being read; with held_,
+    // the other slot keeps the answer the client gets if nothing else serves.
+    // One attempt at a time reads into err_[reading_] (err_owner_, like stager_ for the
+    // client buffer).
+    ErrorAnswer err_[2];
+    uint8_t reading_ = 0;
+    int8_t err_owner_ = -1;
+    bool held_ = false;
+    // After a context_length_exceeded: the [context_fallback] models the request moved to
+    // (candidates come from these instead of the requested model's chain), and the models
+    // that said the context was too long.
+    const char* context_models_[EW_CAP_FALLBACK_CHAIN] = {};
+    size_t context_n_ = 0;
+    const char* context_tried_[EW_ROUTER_CHAIN_CAP] = {};
+    size_t context_tried_n_ = 0;
     uint16_t commit_status_ = 0;
     JsonSpan model_span_ = {};
     char requested_model_[EW_CAP_MODEL_NAME] = "";

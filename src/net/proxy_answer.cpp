@@ -41,6 +41,9 @@ void ProxyExchange::answer_error(uint16_t status, const char* message, const cha
 }
 
 void ProxyExchange::answer_unavailable(uint64_t now_ms) {
+    // An upstream's own answer (a 404 model_not_found, a 400 context_length_exceeded) that
+    // nothing else could avoid goes to the client as it was sent.
+    if (relay_held(now_ms)) return;
     const Config& cfg = *ctx_->cfg;
     uint64_t soonest = router_soonest_serve_ms(cfg, ctx_->health, requested_model_, now_ms);
     uint64_t wait_ms = cfg.probe.down_interval_ms;
@@ -55,10 +58,19 @@ void ProxyExchange::answer_unavailable(uint64_t now_ms) {
     uint16_t status = 503;
     const char* type = "server_error";
     const char* code = "all_endpoints_down";
-    bool all_limited = fail_rate_limited_ > 0 && fail_key_bad_ == 0 && fail_other_ == 0;
-    bool all_keys = fail_key_bad_ > 0 && fail_rate_limited_ == 0 && fail_other_ == 0;
-    if (attempts_ == 0) untried_cause(now_ms, &all_limited, &all_keys);
-    if (all_limited) {
+    bool all_limited = fail_rate_limited_ > 0 && fail_key_bad_ == 0 && fail_other_ == 0 && fail_quota_ == 0;
+    bool all_keys = fail_key_bad_ > 0 && fail_rate_limited_ == 0 && fail_other_ == 0 && fail_quota_ == 0;
+    bool all_quota = fail_quota_ > 0 && fail_rate_limited_ == 0 && fail_key_bad_ == 0 && fail_other_ == 0;
+    if (attempts_ == 0) untried_cause(now_ms, &all_limited, &all_keys, &all_quota);
+    if (all_quota) {
+        // Out of quota is not a rate limit: retrying in seconds cannot help (x-should-retry).
+        status = 429;
+        type = "insufficient_quota";
+        code = "insufficient_quota";
+        m.appendf("Every upstream for model `%s` has run out of quota (insufficient_quota); see /status.",
+                  requested_model_);
+        hs.append("x-should-retry: false\r\n");
+    } else if (all_limited) {
         status = 429;
         type = "rate_limit_error";
         code = "rate_limit_exceeded";
@@ -81,7 +93,7 @@ void ProxyExchange::answer_unavailable(uint64_t now_ms) {
         m.appendf("All %u upstream attempts for model `%s` failed; last: %s.", attempts_, requested_model_, last_error_);
     }
     // The attempts were spent here: an SDK's own retries would only multiply upstream load.
-    if (attempts_ > 0 && !all_limited) hs.append("x-should-retry: false\r\n");
+    if (attempts_ > 0 && !all_limited && !all_quota) hs.append("x-should-retry: false\r\n");
     EW_LOG_WARN("request failed model=%s attempts=%u status=%u error=\"%s\"", requested_model_, attempts_, status,
                 last_error_);
     answer_error(status, msg, type, nullptr, code, more, now_ms);
@@ -90,11 +102,11 @@ void ProxyExchange::answer_unavailable(uint64_t now_ms) {
 // Nothing was tried: the endpoints that serve the model (or its fallbacks) were all left
 // out. When each was left out for a rate limit, or each for a rejected key, the answer says
 // so (429 / upstream_auth_failed), as it does after attempts that met the same.
-void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys) const {
+void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_keys, bool* all_quota) const {
     const Config& cfg = *ctx_->cfg;
     const char* chain[EW_ROUTER_CHAIN_CAP];
     size_t chain_n = router_model_chain(cfg, requested_model_, chain, EW_ROUTER_CHAIN_CAP);
-    size_t serving = 0, limited = 0, keys = 0;
+    size_t serving = 0, limited = 0, keys = 0, quota = 0;
     for (size_t c = 0; c < chain_n; c++)
         for (uint32_t e = 0; e < cfg.endpoint_count; e++) {
             const EndpointConfig& ec = cfg.endpoints[e];
@@ -104,6 +116,8 @@ void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_
                 serving++;
                 if (h.key_bad)
                     keys++;
+                else if (health_key_exhausted_now(h, now_ms))
+                    quota++;
                 else if (h.state != HealthState::down &&
                          (now_ms < h.rate_limited_until_ms || now_ms < h.model_limited_until_ms[m]))
                     limited++;
@@ -111,6 +125,7 @@ void ProxyExchange::untried_cause(uint64_t now_ms, bool* all_limited, bool* all_
         }
     *all_limited = serving > 0 && limited == serving;
     *all_keys = serving > 0 && keys == serving;
+    *all_quota = serving > 0 && quota == serving;
 }
 
 void ProxyExchange::end(AnswerEnd how, uint16_t status, uint64_t now_ms) {
@@ -202,11 +217,14 @@ void ProxyExchange::cancel(uint64_t now_ms) {
     out_ = nullptr;
 }
 
-// Every attempt's connection closed (never parked: none was read to its end), the slots free.
+// Every attempt's connection closed (never parked: none was read to its end), the slots free;
+// a trial still open ends with no outcome (its slot in health is freed).
 void ProxyExchange::close_attempts() {
     hedge_at_ms_ = 0;
     stager_ = -1;
+    err_owner_ = -1;
     for (ProxyAttempt& a : att_) {
+        abandon_trial(a);
         if (a.conn) {
             a.conn->release(false);
             a.conn = nullptr;

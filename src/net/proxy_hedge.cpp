@@ -61,8 +61,9 @@ void ProxyExchange::arm_hedge(const ProxyAttempt& a, uint64_t now_ms) {
     hedge_at_ms_ = a.started_ms + d;
 }
 
-// Never onto an endpoint that told us to wait or rejected its key, nor onto one only panic
-// routing would try (DOWN).
+// Never onto an endpoint that told us to wait or rejected its key (or ran out of quota, or
+// lost the model), nor onto one only panic routing or a trial would try (DOWN): a trial is
+// one live request at a time (health_trial_begin), never spent on a hedge.
 bool ProxyExchange::hedge_target(const Candidate& c, uint64_t now_ms) const {
     const Health& h = ctx_->health[c.endpoint];
     if (c.panic || h.key_bad || h.state == HealthState::rate_limited) return false;
@@ -103,6 +104,7 @@ void ProxyExchange::start_hedge(uint64_t now_ms) {
     ProxyAttempt& h = other(p);
     h.cand = c;
     h.role = AttemptRole::hedge;
+    h.trial = false;
     cur_ = c;
     attempts_++;
     hs.started++;
@@ -151,6 +153,8 @@ void ProxyExchange::cancel_loser(ProxyAttempt& loser, const char* why, uint64_t 
         out_->drop_staged();
         stager_ = -1;
     }
+    if (err_owner_ == loser.slot) err_owner_ = -1;  // an error body half read: not read for its meaning
+    abandon_trial(loser);  // a primary on trial that lost: no outcome for its endpoint
     if (loser.state != ExchangeState::connecting) loser_sent_ = true;  // its prompt went out
     ctx_->metrics->hedge.losers_cancelled++;
     set_state(loser, ExchangeState::idle);
@@ -198,6 +202,8 @@ size_t ProxyExchange::upstream_body_room(const ProxyAttempt& a) const {
     // Before commit the staging decides (a first event too large fails the attempt), and
     // only one attempt stages at a time.
     if (state_ != ExchangeState::committed) {
+        // An error body goes to its own buffer (ErrorAnswer::append stops at its cap).
+        if (a.state == ExchangeState::awaiting_error_body) return 2 * EW_CAP_UPSTREAM_RX + 64;
         if (stager_ >= 0 && stager_ != a.slot) return 0;
         return 2 * EW_CAP_UPSTREAM_RX + 64;
     }

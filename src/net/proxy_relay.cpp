@@ -111,6 +111,8 @@ void ProxyExchange::on_upstream_head(ProxyAttempt& a, UpstreamConn* c, uint64_t 
         attempt_failed(a, f, now_ms);
         return;
     }
+    // 400, 404, 429 with a JSON body: read it for its meaning first (proxy_error.cpp).
+    if (begin_error_body(a, r, now_ms)) return;
     if (v == AttemptVerdict::return_to_client) {
         // The service answered properly (400, 404, 422, ...): relayed as it is.
         char ct[EW_CAP_NAME * 4];
@@ -229,6 +231,7 @@ void ProxyExchange::on_upstream_body(ProxyAttempt& a, const char* data, size_t l
     switch (a.state) {
         case ExchangeState::awaiting_first_event: feed_first_event(a, data, len, now_ms); break;
         case ExchangeState::awaiting_body: feed_first_json(a, data, len, now_ms); break;
+        case ExchangeState::awaiting_error_body: feed_error_body(a, data, len, now_ms); break;
         default: break;
     }
 }
@@ -337,6 +340,10 @@ void ProxyExchange::relay(const char* data, size_t len, uint64_t now_ms) {
 }
 
 void ProxyExchange::on_upstream_done(ProxyAttempt& a, UpstreamConn* c, uint64_t now_ms) {
+    if (state_ != ExchangeState::committed && a.state == ExchangeState::awaiting_error_body) {
+        finish_error_body(a, c, now_ms);
+        return;
+    }
     AttemptFailure f;
     f.kind = ResultKind::bad_response;
     if (state_ != ExchangeState::committed && a.state == ExchangeState::awaiting_first_event) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/json_scan.h"
+#include "core/upstream_error.h"
 
 using namespace ew;
 
@@ -59,6 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             CHECK(memcmp(out + m2.end, p + model.end, size - model.end) == 0);
         }
     }
+    // An error body means something only when it is one valid JSON object.
+    const uint16_t statuses[] = {400, 404, 429};
+    for (uint16_t s : statuses) CHECK(upstream_error_meaning(s, p, size) == ErrorMeaning::none || is_object);
+
     const char* path[] = {"usage", "prompt_tokens"};
     uint64_t v;
     (void)json_find_path_uint(p, size, path, 2, &v);

@@ -20,6 +20,7 @@
 #include "core/router.h"
 #include "core/sse.h"
 #include "core/strbuf.h"
+#include "core/upstream_error.h"
 
 using namespace ew;
 
@@ -84,6 +85,13 @@ int main() {
 
     acc += router_candidates(g_cfg, g_health, t, now, g_cand, EW_ROUTER_CANDIDATES_CAP);
     acc += router_candidate_usable(g_health[0], g_cand[0], now) ? 1 : 0;
+    const char* ctx_models[] = {t};
+    acc += router_candidates_among(g_cfg, g_health, ctx_models, 1, now, g_cand, EW_ROUTER_CANDIDATES_CAP);
+    acc += reinterpret_cast<uintptr_t>(router_context_rule(g_cfg, t));
+    acc += static_cast<uintptr_t>(upstream_error_meaning(static_cast<uint16_t>(w), t, n)) +
+           (error_body_wanted(static_cast<uint16_t>(w)) ? 1 : 0);
+    health_key_exhausted(&g_health[0], now + w, now);
+    acc += health_key_exhausted_now(g_health[0], now) ? 1 : 0;
 
     const char* why = nullptr;
     acc += static_cast<uintptr_t>(model_name_check(t, n)) + (upstream_path_check(t, n, &why) ? 1 : 0);

@@ -20,7 +20,8 @@
 //   await agent.stop()                  SIGTERM, SIGKILL after 5 s; -> exit code (or signal)
 //
 //   runCli(args, { env, timeoutMs })    -> { code, signal, stdout, stderr }
-//   iniFor({ agent, probe, endpoints: [{ name, url, models, priority, ca_file, ... }], fallback })
+//   iniFor({ agent, probe, endpoints: [{ name, url, models, priority, ca_file, ... }], fallback,
+//            context_fallback })
 //   FAST_PROBE                          probe settings that make things happen in ~1 s
 //   endpointOf(status, name), parseMetrics(text), metricValue(metrics, name, labels)
 //   freePort(), tmpDir(prefix), TEST_KEY, TEST_KEY_ENV, sourceDir(), edgewayBin(), version()
@@ -106,7 +107,7 @@ function iniSection(name, obj) {
 // Builds INI text with the SPEC section 5 keys. Endpoints get `api_key_env = EW_TEST_KEY`
 // unless they name api_key_env, api_key_file or api_key (api_key_env: null omits it), and
 // `models = test-model` unless they name models. Keys are written in the order given.
-function iniFor({ agent, probe, endpoints, fallback, extra } = {}) {
+function iniFor({ agent, probe, endpoints, fallback, context_fallback: contextFallback, extra } = {}) {
   const out = [];
   if (agent) out.push(...iniSection('agent', agent), '');
   if (probe) out.push(...iniSection('probe', probe), '');
@@ -122,6 +123,9 @@ function iniFor({ agent, probe, endpoints, fallback, extra } = {}) {
     out.push(...iniSection(`endpoint.${name}`, Object.assign(ordered, keys)), '');
   }
   if (fallback && Object.keys(fallback).length) out.push(...iniSection('fallback', fallback), '');
+  if (contextFallback && Object.keys(contextFallback).length) {
+    out.push(...iniSection('context_fallback', contextFallback), '');
+  }
   if (extra) out.push(extra);
   return out.join('\n');
 }

@@ -8,7 +8,7 @@
 //   up.url            'https://localhost:PORT/v1' with tls (the host name the test
 //                     certificates carry), 'http://127.0.0.1:PORT/v1' without
 //   up.port, up.name
-//   up.set({ mode, status, headers, delayMs, body, chunks, chunkDelayMs, match, times, events })
+//   up.set({ mode, status, headers, delayMs, body, chunks, chunkDelayMs, match, matchModel, times, events })
 //                     replaces the whole behaviour (unset fields take their defaults)
 //   up.requests       [{ method, path, headers, body (string), json (parsed or undefined), at,
 //                       model (json.model when a string), conn (serial number of the TCP
@@ -37,8 +37,9 @@
 // SPEECH_BYTES out as audio/mpeg); anything else 404 with an OpenAI error body.
 // Each request entry also has `raw`, the body as a Buffer (bytes exactly as received).
 //
-// Modes (apply to every request, or only to those whose path contains `match`;
-// the rest are answered as 'ok'; with `times`, only to the next `times` such requests,
+// Modes (apply to every request, or only to those whose path contains `match`, or only to
+// those whose model is `matchModel`; the rest are answered as 'ok'; with `times`, only to
+// the next `times` such requests,
 // after which the behaviour goes back to 'ok' with the same delayMs):
 //   ok                 answer normally (after delayMs, default 0)
 //   slow               answer normally after delayMs (default 1000)
@@ -107,7 +108,7 @@ const CAPTIVE_PAGE = '<!DOCTYPE html><html><head><title>Guest Wi-Fi</title></hea
 function defaults() {
   return {
     mode: 'ok', status: 500, headers: {}, delayMs: 0, body: undefined, chunks: 3, chunkDelayMs: undefined, match: undefined,
-    times: undefined, events: undefined, informational: [100], informationalDelayMs: 20, cutLineBytes: 20000, lines: 5000,
+    times: undefined, matchModel: undefined, events: undefined, informational: [100], informationalDelayMs: 20, cutLineBytes: 20000, lines: 5000,
     flowEvents: 10000, flowBytes: 4096,
   };
 }
@@ -383,6 +384,7 @@ async function startUpstream(opts = {}) {
       const b = behaviour;
       let mode = b.mode;
       if (b.match !== undefined && !req.url.includes(b.match)) mode = 'ok';
+      else if (b.matchModel !== undefined && entry.model !== b.matchModel) mode = 'ok';
       else if (b.times !== undefined) {
         if (b.times > 0) b.times--;
         else mode = 'ok';
