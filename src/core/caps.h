@@ -141,6 +141,13 @@
 #ifndef EW_CAP_REQUEST_SERIES
 #define EW_CAP_REQUEST_SERIES 96      // (endpoint, served model, requested model, status) counters kept apart
 #endif
+#ifndef EW_CAP_STATE_BYTES
+// The state file ([agent] state_file, core/health_state.h): a header, one line per endpoint
+// (its name and up to ~200 bytes of fields, room left for fields added later), one per
+// rate-limited model, the checksum line. Read and written through one buffer of this size.
+#define EW_CAP_STATE_BYTES (64 + EW_CAP_ENDPOINTS * (EW_CAP_NAME + 224) + \
+                            EW_CAP_ENDPOINTS * EW_CAP_MODELS_PER_ENDPOINT * (EW_CAP_MODEL_NAME + 32) + 16)
+#endif
 
 // ---- the loop ----------------------------------------------------------------------------------
 // Every owner that can be registered at once: each client and its exchange, each upstream
