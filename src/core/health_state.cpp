@@ -121,13 +121,13 @@ void apply_endpoint(const EndpointConfig& ec, Health* h, const HealthParams& p, 
     }
     if (f.kb && f.key == key_fingerprint(ec.api_key)) {
         h->key_bad = true;
-        copy_str(h->last_error, sizeof h->last_error, "API key rejected (before a restart; state file)");
+        copy_str(h->last_error, sizeof h->last_error, "API key rejected (state file)");
     }
     const uint64_t rl = adjusted(f.rl, elapsed);
     if (rl > 0) {
         h->rate_limited_until_ms = now + rl;
         StrBuf e(h->last_error, sizeof h->last_error);
-        e.appendf("HTTP 429 before a restart: rate limited for %llu ms more (state file)",
+        e.appendf("HTTP 429: rate limited for %llu ms more (state file)",
                   static_cast<unsigned long long>(rl));
     }
     if (f.has_dn) {
@@ -138,7 +138,7 @@ void apply_endpoint(const EndpointConfig& ec, Health* h, const HealthParams& p, 
         h->down_probe_ms = p.cooldown_base_ms;
         h->consecutive_failures = p.fall;
         h->consecutive_successes = 0;
-        if (rl == 0 && !h->key_bad) copy_str(h->last_error, sizeof h->last_error, "DOWN before a restart (state file)");
+        if (rl == 0 && !h->key_bad) copy_str(h->last_error, sizeof h->last_error, "DOWN (state file)");
     } else if (rl > 0) {
         h->state = HealthState::rate_limited;
     }
@@ -250,15 +250,15 @@ bool state_encode(const Config& cfg, const Health* health, uint64_t now_ms, uint
     for (uint32_t i = 0; i < cfg.endpoint_count && i < EW_CAP_ENDPOINTS; i++) {
         const EndpointConfig& ec = cfg.endpoints[i];
         const Health& h = health[i];
-        out->appendf("E %s url=%08x ej=%u cl=%u", ec.name, crc32(ec.url, strlen(ec.url)), h.ejections,
-                     h.cooldown_level);
+        out->appendf("E %s url=%08x ej=%u cl=%u", ec.name, static_cast<unsigned>(crc32(ec.url, strlen(ec.url))),
+                     static_cast<unsigned>(h.ejections), static_cast<unsigned>(h.cooldown_level));
         const uint64_t rl = remaining(h.rate_limited_until_ms, now_ms);
         if (rl) out->appendf(" rl=%llu", static_cast<unsigned long long>(rl));
         if (h.state == HealthState::down)
             out->appendf(" dn=%llu", static_cast<unsigned long long>(remaining(h.down_until_ms, now_ms)));
         if (h.has_latency && h.latency_ewma_ms >= 0.0f)
             out->appendf(" lat=%u", static_cast<unsigned>(h.latency_ewma_ms + 0.5f));
-        if (h.key_bad) out->appendf(" kb=1 key=%08x", key_fingerprint(ec.api_key));
+        if (h.key_bad) out->appendf(" kb=1 key=%08x", static_cast<unsigned>(key_fingerprint(ec.api_key)));
         out->append("\n");
         for (uint32_t m = 0; m < ec.model_count && m < EW_CAP_MODELS_PER_ENDPOINT; m++) {
             const uint64_t left = remaining(h.model_limited_until_ms[m], now_ms);
@@ -267,7 +267,7 @@ bool state_encode(const Config& cfg, const Health* health, uint64_t now_ms, uint
     }
     if (out->overflow) return false;
     const uint32_t crc = crc32(out->data, out->len);
-    out->appendf("%s%08x\n", kCrcKey, crc);
+    out->appendf("%s%08x\n", kCrcKey, static_cast<unsigned>(crc));
     return !out->overflow;
 }
 
