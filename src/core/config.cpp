@@ -414,7 +414,7 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     if (r.section == Section::agent) {
         k = key_index(kAgentKeys, key);
         if (k >= 0) seen = &r.agent_seen[k];
-        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS || k == A_CORS_ORIGINS;
+        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS || k == A_CORS_ORIGINS || k == A_STATE_FILE;
     } else if (r.section == Section::probe) {
         k = key_index(kProbeKeys, key);
         if (k >= 0) seen = &r.probe_seen[k];
