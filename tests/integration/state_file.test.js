@@ -201,6 +201,36 @@ describe('state file', () => {
     }
   });
 
+  it('flash wear: a change within the interval waits for it; SIGTERM writes what is pending', async () => {
+    const limited = await startUpstream({ name: 'limited' });
+    const other = await startUpstream({ name: 'other' });
+    const statePath = path.join(tmpDir('edgeway-state-'), 'edgeway.state');
+    limited.set({ mode: 'status', status: 429, headers: { 'Retry-After': '60' } });
+    const ini = iniWith(statePath, limited, other);
+    ini.agent.state_write_interval_ms = 3600000;
+    const agent = await startAgent({ ini });
+    try {
+      // The first change after a start is written at once.
+      const first = await waitStateFile(agent, statePath, (t) => /^E limited .*\brl=\d+/m.test(t), 'the first write');
+      assert.match(first, /^E other url=[0-9a-f]{8} ej=0 /m);
+      const written = fs.statSync(statePath).mtimeMs;
+      // "other" goes DOWN: a persistent change, held back by the hour-long interval.
+      other.set({ mode: 'refused' });
+      await agent.waitStatus((st) => endpointOf(st, 'other').state === 'DOWN', '"other" DOWN');
+      await new Promise((r) => setTimeout(r, 600));  // a few loop turns and probe intervals
+      assert.equal(fs.statSync(statePath).mtimeMs, written, 'written again within state_write_interval_ms');
+      assert.match(fs.readFileSync(statePath, 'utf8'), /^E other url=[0-9a-f]{8} ej=0 /m);
+    } finally {
+      assert.equal(await agent.stop(), 0);
+      await limited.close();
+      await other.close();
+    }
+    // The clean stop wrote the pending change.
+    const last = fs.readFileSync(statePath, 'utf8');
+    assert.match(last, /^E other url=[0-9a-f]{8} ej=1 cl=0 dn=\d+/m, last);
+    assert.match(last, /^E limited .*\brl=\d+/m, last);
+  });
+
   it('a missing state file is one info line, and --check-config / --print-config know both keys', async () => {
     const other = await startUpstream({ name: 'other' });
     const statePath = path.join(tmpDir('edgeway-state-'), 'edgeway.state');
