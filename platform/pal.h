@@ -1,7 +1,8 @@
 // The platform abstraction layer: the only interface between edgeway and an OS or
 // network stack. One implementation per port is linked (platform/linux, platform/lwip).
 // Everything here is non-blocking except pal_resolve (used only at start-up and reload),
-// dns_open (reads /etc/resolv.conf) and the file functions (start-up and reload only).
+// dns_open (reads /etc/resolv.conf) and the file functions (start-up and reload only; but
+// write_file_atomic: the state file, one small write at most once per state_write_interval_ms).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

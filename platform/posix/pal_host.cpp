@@ -269,9 +269,12 @@ int write_file_atomic(const char* path, const void* data, size_t len) {
     if (pl + 5 >= sizeof tmp) return ENAMETOOLONG;
     memcpy(tmp, path, pl);
     memcpy(tmp + pl, ".tmp", 5);
+    // A leftover of a write cut short (or anything else at that name) goes first; O_EXCL
+    // then never follows a link someone put there.
+    if (::unlink(tmp) != 0 && errno != ENOENT) return errno;
     int fd;
     do {
-        fd = ::open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = ::open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) return errno;
     int rc = write_all(fd, static_cast<const char*>(data), len);

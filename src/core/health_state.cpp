@@ -139,7 +139,7 @@ void apply_endpoint(const EndpointConfig& ec, Health* h, const HealthParams& p, 
         h->consecutive_failures = p.fall;
         h->consecutive_successes = 0;
         if (rl == 0 && !h->key_bad) copy_str(h->last_error, sizeof h->last_error, "DOWN (state file)");
-    } else if (rl > 0) {
+    } else if (rl > 0 && h->state != HealthState::down) {
         h->state = HealthState::rate_limited;
     }
 }
