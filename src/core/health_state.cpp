@@ -85,7 +85,7 @@ uint64_t adjusted(uint64_t stored, uint64_t elapsed) {
 struct EndpointFields {
     uint32_t url_hash = 0;
     bool has_url = false;
-    uint64_t rl = 0, dn = 0, ej = 0, cl = 0, lat = 0;
+    uint64_t rl = 0, dn = 0, ej = 0, cl = 0, lat = 0, kx = 0;
     bool has_dn = false, has_lat = false, kb = false;
     uint32_t key = 0;
 };
@@ -96,6 +96,7 @@ bool read_endpoint_field(Tok k, Tok v, EndpointFields* f) {
     if (eq(k, "url")) return f->has_url = parse_hex8(v, &f->url_hash);
     if (eq(k, "key")) return parse_hex8(v, &f->key);
     if (eq(k, "rl")) return parse_dec(v, &f->rl);
+    if (eq(k, "kx")) return parse_dec(v, &f->kx);
     if (eq(k, "dn")) return f->has_dn = parse_dec(v, &f->dn);
     if (eq(k, "ej")) return parse_dec(v, &f->ej);
     if (eq(k, "cl")) return parse_dec(v, &f->cl);
@@ -119,9 +120,15 @@ void apply_endpoint(const EndpointConfig& ec, Health* h, const HealthParams& p, 
         h->has_latency = true;
         h->score = health_compute_score(*h, p);
     }
-    if (f.kb && f.key == key_fingerprint(ec.api_key)) {
+    const bool same_key = f.key == key_fingerprint(ec.api_key);
+    if (f.kb && same_key) {
         h->key_bad = true;
         copy_str(h->last_error, sizeof h->last_error, "API key rejected (state file)");
+    }
+    const uint64_t kx = adjusted(f.kx, elapsed);
+    if (kx > 0 && same_key) {
+        h->key_exhausted_until_ms = now + kx;
+        copy_str(h->last_error, sizeof h->last_error, "API key quota exhausted (state file)");
     }
     const uint64_t rl = adjusted(f.rl, elapsed);
     if (rl > 0) {
@@ -203,16 +210,19 @@ StateLoad walk(const char* text, const char* body_end, bool apply, const Config&
         } else if (eq(kind, "M")) {
             Tok model;
             if (!after_e || !next_tok(&q, nl, &model)) return bad();
-            uint64_t rl = 0;
+            uint64_t rl = 0, na = 0;
             while (next_tok(&q, nl, &t)) {
                 if (!split_kv(t, &k, &v)) return bad();
                 if (eq(k, "rl") && !parse_dec(v, &rl)) return bad();
+                if (eq(k, "na") && !parse_dec(v, &na)) return bad();
             }
             if (!apply || cur < 0) continue;
             const EndpointConfig& ec = cfg.endpoints[cur];
             for (uint32_t m = 0; m < ec.model_count && m < EW_CAP_MODELS_PER_ENDPOINT; m++) {
-                const uint64_t left = adjusted(rl, elapsed);
-                if (eq(model, ec.models[m]) && left > 0) health[cur].model_limited_until_ms[m] = now + left;
+                if (!eq(model, ec.models[m])) continue;
+                const uint64_t left = adjusted(rl, elapsed), gone = adjusted(na, elapsed);
+                if (left > 0) health[cur].model_limited_until_ms[m] = now + left;
+                if (gone > 0) health[cur].model_unavailable_until_ms[m] = now + gone;
             }
         }
         // Any other line: a record type of a later writer, skipped.
@@ -258,11 +268,19 @@ bool state_encode(const Config& cfg, const Health* health, uint64_t now_ms, uint
             out->appendf(" dn=%llu", static_cast<unsigned long long>(remaining(h.down_until_ms, now_ms)));
         if (h.has_latency && h.latency_ewma_ms >= 0.0f)
             out->appendf(" lat=%u", static_cast<unsigned>(h.latency_ewma_ms + 0.5f));
-        if (h.key_bad) out->appendf(" kb=1 key=%08x", static_cast<unsigned>(key_fingerprint(ec.api_key)));
+        const uint64_t kx = remaining(h.key_exhausted_until_ms, now_ms);
+        if (h.key_bad) out->append(" kb=1");
+        if (kx) out->appendf(" kx=%llu", static_cast<unsigned long long>(kx));
+        if (h.key_bad || kx) out->appendf(" key=%08x", static_cast<unsigned>(key_fingerprint(ec.api_key)));
         out->append("\n");
         for (uint32_t m = 0; m < ec.model_count && m < EW_CAP_MODELS_PER_ENDPOINT; m++) {
             const uint64_t left = remaining(h.model_limited_until_ms[m], now_ms);
-            if (left) out->appendf("M %s rl=%llu\n", ec.models[m], static_cast<unsigned long long>(left));
+            const uint64_t gone = remaining(h.model_unavailable_until_ms[m], now_ms);
+            if (!left && !gone) continue;
+            out->appendf("M %s", ec.models[m]);
+            if (left) out->appendf(" rl=%llu", static_cast<unsigned long long>(left));
+            if (gone) out->appendf(" na=%llu", static_cast<unsigned long long>(gone));
+            out->append("\n");
         }
     }
     if (out->overflow) return false;
@@ -318,8 +336,10 @@ StateLoad state_decode(const char* text, size_t len, const Config& cfg, Health* 
     walk(text, body_end, true, cfg, health, p, now_ms, wall_now_ms, r);
     for (uint32_t i = 0; i < cfg.endpoint_count; i++) {
         const Health& h = health[i];
-        bool limited = h.state == HealthState::down || h.rate_limited_until_ms > now_ms;
+        bool limited = h.state == HealthState::down || h.rate_limited_until_ms > now_ms ||
+                       h.key_exhausted_until_ms > now_ms;
         for (uint64_t m : h.model_limited_until_ms) limited = limited || m > now_ms;
+        for (uint64_t m : h.model_unavailable_until_ms) limited = limited || m > now_ms;
         if (limited) r->limited++;
     }
     r->status = StateLoad::ok;
@@ -331,8 +351,12 @@ void state_facts_of(const Health& h, uint64_t now_ms, StateFacts* out) {
     out->rate_limited_until_ms = h.rate_limited_until_ms > now_ms ? h.rate_limited_until_ms : 0;
     out->down = h.state == HealthState::down;
     out->down_until_ms = out->down && h.down_until_ms > now_ms ? h.down_until_ms : 0;
-    for (size_t m = 0; m < EW_CAP_MODELS_PER_ENDPOINT; m++)
+    out->key_exhausted_until_ms = h.key_exhausted_until_ms > now_ms ? h.key_exhausted_until_ms : 0;
+    for (size_t m = 0; m < EW_CAP_MODELS_PER_ENDPOINT; m++) {
         out->model_limited_until_ms[m] = h.model_limited_until_ms[m] > now_ms ? h.model_limited_until_ms[m] : 0;
+        out->model_unavailable_until_ms[m] =
+            h.model_unavailable_until_ms[m] > now_ms ? h.model_unavailable_until_ms[m] : 0;
+    }
     out->ejections = h.ejections;
     out->cooldown_level = h.cooldown_level;
     out->has_latency = h.has_latency;
@@ -343,10 +367,12 @@ void state_facts_of(const Health& h, uint64_t now_ms, StateFacts* out) {
 bool state_facts_changed(const StateFacts& a, const StateFacts& b) {
     if (a.rate_limited_until_ms != b.rate_limited_until_ms || a.down != b.down || a.down_until_ms != b.down_until_ms ||
         a.ejections != b.ejections || a.cooldown_level != b.cooldown_level || a.key_bad != b.key_bad ||
-        a.has_latency != b.has_latency)
+        a.has_latency != b.has_latency || a.key_exhausted_until_ms != b.key_exhausted_until_ms)
         return true;
     for (size_t m = 0; m < EW_CAP_MODELS_PER_ENDPOINT; m++)
-        if (a.model_limited_until_ms[m] != b.model_limited_until_ms[m]) return true;
+        if (a.model_limited_until_ms[m] != b.model_limited_until_ms[m] ||
+            a.model_unavailable_until_ms[m] != b.model_unavailable_until_ms[m])
+            return true;
     const uint32_t hi = a.latency_ms > b.latency_ms ? a.latency_ms : b.latency_ms;
     const uint32_t lo = a.latency_ms > b.latency_ms ? b.latency_ms : a.latency_ms;
     return hi - lo >= 20 && hi - lo >= hi / 4;

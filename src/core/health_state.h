@@ -18,19 +18,22 @@
 //             dn   present only while DOWN: remaining ms of its cooldown (0: the cooldown
 //                  is over, it still waits for `rise` good probes, as before the restart)
 //             lat  latency EWMA in ms (absent: none known yet)
-//             kb   1 when its API key was rejected (401/403), with key = a 32-bit
-//                  fingerprint (FNV-1a) of the key it was rejected for: never the key.
-//                  Restored only while the configured key has that fingerprint.
-//   M       a model of the E line above it, by name: rl = remaining ms of its rate limit
-//           (written only for models with a limit running)
+//             kb   1 when its API key was rejected (401/403)
+//             kx   remaining ms of its key's exhaustion (a 429 insufficient_quota)
+//             key  with kb or kx: a 32-bit fingerprint (FNV-1a) of the key they are about,
+//                  never the key; both are restored only while the configured key has it
+//   M       a model of the E line above it, by name: rl = remaining ms of its rate limit,
+//           na = of its unavailability (a 404 model_not_found); written only for models
+//           with one of them running
 //   crc     CRC-32 (IEEE) of every byte before this line, 8 hex digits; the last line
 //
 // Version rule: a new field (key=value) or a new line type is added WITHOUT a version
 // change: readers skip keys and lines they do not know, and a missing key means "none"
 // (0). The version goes up only when an existing key or line changes its meaning or unit;
-// a reader refuses every other version (one warning, fresh start). To add a field, e.g. a
-// key-exhausted deadline `kx=`: write it in state_encode, read it in apply_endpoint_field,
-// add it to StateFacts if a change of it must cause a write; nothing else changes.
+// a reader refuses every other version (one warning, fresh start). To add a field (as `kx`
+// and `na` were added, in version 1): write it in state_encode, read it in
+// read_endpoint_field / the M line, apply it, and add it to StateFacts if a change of it
+// must cause a write; nothing else changes.
 //
 // Remaining times are stored, not deadlines: the monotonic clock starts again at a boot.
 // On load the wall-clock time since the write is subtracted when both wall readings are
@@ -89,6 +92,8 @@ struct StateFacts {
     bool down = false;
     uint64_t down_until_ms = 0;  // while DOWN: the cooldown end, 0 once it has passed
     uint64_t model_limited_until_ms[EW_CAP_MODELS_PER_ENDPOINT] = {};
+    uint64_t key_exhausted_until_ms = 0;
+    uint64_t model_unavailable_until_ms[EW_CAP_MODELS_PER_ENDPOINT] = {};
     uint32_t ejections = 0;
     uint32_t cooldown_level = 0;
     uint32_t latency_ms = 0;

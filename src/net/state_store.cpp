@@ -81,8 +81,9 @@ void StateStore::flush(const NetContext& ctx, uint64_t now_ms) {
     for (uint32_t i = 0; i < ctx.cfg->endpoint_count && i < EW_CAP_ENDPOINTS; i++) {
         StateFacts f;
         state_facts_of(ctx.health[i], now_ms, &f);
-        running = running || f.rate_limited_until_ms || f.down;
+        running = running || f.rate_limited_until_ms || f.down || f.key_exhausted_until_ms;
         for (uint64_t m : f.model_limited_until_ms) running = running || m;
+        for (uint64_t m : f.model_unavailable_until_ms) running = running || m;
     }
     if (running || changed(ctx, now_ms)) write(ctx, now_ms);
 }

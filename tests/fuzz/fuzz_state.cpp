@@ -41,6 +41,7 @@ void setup() {
 void check_bounds(const Health* h) {
     for (uint32_t i = 0; i < g_cfg.endpoint_count; i++) {
         if (h[i].rate_limited_until_ms > kNow + kStateMaxRemainingMs) abort();
+        if (h[i].key_exhausted_until_ms > kNow + kStateMaxRemainingMs) abort();
         if (h[i].state == HealthState::down && h[i].down_until_ms > kNow + kStateMaxRemainingMs) abort();
         for (uint64_t m : h[i].model_limited_until_ms)
             if (m > kNow + kStateMaxRemainingMs) abort();
@@ -68,6 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (s != StateLoad::ok) {
         for (const Health& h : g_h)
             if (h.state != HealthState::healthy || h.rate_limited_until_ms || h.down_until_ms || h.key_bad ||
+                h.key_exhausted_until_ms ||
                 h.ejections || h.cooldown_level || h.has_latency || h.last_error[0])
                 abort();
         for (const Health& h : g_h)
@@ -87,11 +89,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const Health& a = g_h[i];
         const Health& b = g_again[i];
         if (a.rate_limited_until_ms != b.rate_limited_until_ms || a.state != b.state || a.key_bad != b.key_bad ||
-            a.ejections != b.ejections || a.cooldown_level != b.cooldown_level)
+            a.ejections != b.ejections || a.cooldown_level != b.cooldown_level ||
+            a.key_exhausted_until_ms != b.key_exhausted_until_ms)
             abort();
         if (a.state == HealthState::down && a.down_until_ms != b.down_until_ms) abort();
         for (size_t m = 0; m < EW_CAP_MODELS_PER_ENDPOINT; m++)
-            if (a.model_limited_until_ms[m] != b.model_limited_until_ms[m]) abort();
+            if (a.model_limited_until_ms[m] != b.model_limited_until_ms[m] ||
+                a.model_unavailable_until_ms[m] != b.model_unavailable_until_ms[m])
+                abort();
     }
     return 0;
 }

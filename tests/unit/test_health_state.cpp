@@ -95,6 +95,8 @@ TEST_CASE("state file: round trip of deadlines, ejections, cooldown level, laten
     before.h[1].ejections = 3;
     before.h[1].cooldown_level = 1;
     before.h[1].key_bad = true;
+    before.h[1].key_exhausted_until_ms = t + 3600000;          // a 429 insufficient_quota
+    before.h[1].model_unavailable_until_ms[0] = t + 300000;    // a 404 model_not_found
     const std::string text = encode(*cfg, before.h, t, kWall);
     INFO(text);
     CHECK(text.rfind("edgeway-state 1 wall=1764650000000\n", 0) == 0);
@@ -126,6 +128,8 @@ TEST_CASE("state file: round trip of deadlines, ejections, cooldown level, laten
     CHECK(b.ejections == 3);
     CHECK(b.cooldown_level == 1);
     CHECK(b.key_bad);
+    CHECK(b.key_exhausted_until_ms == 300 + 3598000);
+    CHECK(b.model_unavailable_until_ms[0] == 300 + 298000);
     CHECK_FALSE(health_can_serve(b, -1, 300));
 
     // The same facts written again read the same.
@@ -258,6 +262,21 @@ TEST_CASE("state file: a rejected key stays rejected after a restart only while 
         REQUIRE(decode(text, *rotated, after.h, 100, kWall + 1000, &r) == StateLoad::ok);
         CHECK_FALSE(after.h[0].key_bad);  // a new key gets its chance
     }
+    {
+        Table exhausted;
+        health_key_exhausted(&exhausted.h[0], 5000 + 3600000, 5000);
+        const std::string kx = encode(*cfg, exhausted.h, 5000, kWall);
+        CHECK(kx.find(" kx=3600000 key=") != std::string::npos);
+        Table same, rotated_t;
+        StateLoadResult r;
+        REQUIRE(decode(kx, *cfg, same.h, 100, kWall + 1000, &r) == StateLoad::ok);
+        CHECK(health_key_exhausted_now(same.h[0], 100));
+        CHECK(same.h[0].key_exhausted_until_ms == 100 + 3599000);
+        auto rotated = two_endpoints();
+        copy_str(rotated->endpoints[0].api_key, EW_CAP_SECRET, "sk-new-key");
+        REQUIRE(decode(kx, *rotated, rotated_t.h, 100, kWall + 1000, &r) == StateLoad::ok);
+        CHECK_FALSE(health_key_exhausted_now(rotated_t.h[0], 100));
+    }
 }
 
 TEST_CASE("state file: truncated, corrupt, foreign-version and other files are refused whole") {
@@ -306,6 +325,7 @@ TEST_CASE("state file: the biggest state of the caps fits EW_CAP_STATE_BYTES") {
             memset(e.models[m], 'm', EW_CAP_MODEL_NAME - 1);
             e.models[m][0] = static_cast<char>('a' + m);
             t.h[i].model_limited_until_ms[m] = kStateMaxRemainingMs * 2;
+            t.h[i].model_unavailable_until_ms[m] = kStateMaxRemainingMs * 2;
         }
         e.model_count = EW_CAP_MODELS_PER_ENDPOINT;
         t.h[i].state = HealthState::down;
@@ -316,6 +336,7 @@ TEST_CASE("state file: the biggest state of the caps fits EW_CAP_STATE_BYTES") {
         t.h[i].has_latency = true;
         t.h[i].latency_ewma_ms = 4e9f;
         t.h[i].key_bad = true;
+        t.h[i].key_exhausted_until_ms = UINT64_MAX;
     }
     const std::string text = encode(*cfg, t.h, 0, kWall);
     Table after;
@@ -386,6 +407,16 @@ TEST_CASE("state file: a write is due only after a persistent change, at most on
     state_facts_of(k, 0, &written);
     health_key_bad(&k, 403, 0);
     state_facts_of(k, 0, &now_facts);
+    CHECK(state_facts_changed(written, now_facts));
+    Health x;
+    health_init(&x);
+    state_facts_of(x, 0, &written);
+    health_key_exhausted(&x, 3600000, 0);
+    state_facts_of(x, 0, &now_facts);
+    CHECK(state_facts_changed(written, now_facts));
+    x.model_unavailable_until_ms[2] = 1000;
+    written = now_facts;
+    state_facts_of(x, 0, &now_facts);
     CHECK(state_facts_changed(written, now_facts));
 }
 
