@@ -8,6 +8,8 @@
 
 namespace ew {
 
+#if EW_STATE_FILE
+
 namespace {
 
 constexpr char kMagic[] = "edgeway-state ";
@@ -377,6 +379,27 @@ bool state_facts_changed(const StateFacts& a, const StateFacts& b) {
     const uint32_t lo = a.latency_ms > b.latency_ms ? b.latency_ms : a.latency_ms;
     return hi - lo >= 20 && hi - lo >= hi / 4;
 }
+
+#else  // EW_STATE_FILE == 0: a build without the state file (a board without a file system)
+
+uint32_t crc32(const void*, size_t, uint32_t) { return 0; }
+uint32_t key_fingerprint(const char*) { return 0; }
+bool wall_plausible(uint64_t) { return false; }
+bool state_encode(const Config&, const Health*, uint64_t, uint64_t, StrBuf* out) {
+    out->clear();
+    return false;
+}
+StateLoad state_decode(const char*, size_t, const Config&, Health*, const HealthParams&, uint64_t, uint64_t,
+                       StateLoadResult* r) {
+    *r = StateLoadResult();
+    r->status = StateLoad::not_state;
+    copy_str(r->why, sizeof r->why, "this build has no state file (EW_STATE_FILE=0)");
+    return r->status;
+}
+void state_facts_of(const Health&, uint64_t, StateFacts* out) { *out = StateFacts(); }
+bool state_facts_changed(const StateFacts&, const StateFacts&) { return false; }
+
+#endif  // EW_STATE_FILE
 
 const char* to_string(StateLoad s) {
     switch (s) {

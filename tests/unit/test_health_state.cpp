@@ -13,6 +13,7 @@
 
 using namespace ew;
 
+#if EW_STATE_FILE
 namespace {
 
 constexpr uint64_t kWall = 1764650000000ULL;  // 2025-12-02, a plausible wall clock
@@ -425,3 +426,4 @@ TEST_CASE("crc32 is the IEEE CRC-32") {
     CHECK(crc32("", 0) == 0u);
     CHECK(crc32("56789", 5, crc32("1234", 4)) == 0xCBF43926u);
 }
+#endif  // EW_STATE_FILE
