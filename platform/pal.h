@@ -1,7 +1,8 @@
 // The platform abstraction layer: the only interface between edgeway and an OS or
 // network stack. One implementation per port is linked (platform/linux, platform/lwip).
 // Everything here is non-blocking except pal_resolve (used only at start-up and reload),
-// dns_open (reads /etc/resolv.conf) and the file functions (start-up and reload only).
+// dns_open (reads /etc/resolv.conf) and the file functions (start-up and reload only; but
+// write_file_atomic: the state file, one small write at most once per state_write_interval_ms).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,14 @@ int poll(PollItem* items, size_t count, int timeout_ms);
 // Files (start-up and reload only).
 // Reads a whole file. 0 = ok, else errno-style. *private_ok = false when group/other may read it.
 int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* private_ok);
+// Replaces `path` with `len` bytes, atomically: a reader (or the next boot, after a power
+// cut) sees the old content or the new, never a mix. POSIX: write PATH.tmp (mode 0600),
+// fsync it, rename it over PATH, fsync the folder. 0 = ok, else errno-style; ENOTSUP where
+// the port has no file system for it. The one file function used while running (the state
+// file, at most once per state_write_interval_ms): it blocks for the write and the fsyncs,
+// milliseconds on eMMC or SD for a few KB. An RTOS port maps it onto its flash file system
+// (platform/rtos/pal_files_rtos.cpp: board hooks, "not supported" by default).
+int write_file_atomic(const char* path, const void* data, size_t len);
 const char* getenv(const char* name);
 const char* strerror(int err);
 

@@ -223,6 +223,71 @@ int read_file(const char* path, char* buf, size_t cap, size_t* len, bool* privat
     return 0;
 }
 
+namespace {
+
+int write_all(int fd, const char* p, size_t len) {
+    while (len > 0) {
+        ssize_t n = ::write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return errno;
+        if (n == 0) return EIO;
+        p += n;
+        len -= static_cast<size_t>(n);
+    }
+    return 0;
+}
+
+// fsync of the folder holding `path`, so that the rename itself is on disk.
+int sync_folder(const char* path) {
+    char dir[4096];
+    const char* slash = strrchr(path, '/');
+    size_t n = slash == nullptr ? 1 : slash == path ? 1 : static_cast<size_t>(slash - path);
+    if (n >= sizeof dir) return ENAMETOOLONG;
+    if (slash == nullptr) {
+        dir[0] = '.';
+    } else {
+        memcpy(dir, slash == path ? "/" : path, n);
+    }
+    dir[n] = '\0';
+    int fd;
+    do {
+        fd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno;
+    int rc = ::fsync(fd) == 0 ? 0 : errno;
+    ::close(fd);
+    return rc == EINVAL ? 0 : rc;  // some file systems cannot sync a folder: the rename stands
+}
+
+}  // namespace
+
+// RTOS: platform/rtos/pal_files_rtos.cpp (board hooks onto LittleFS, FatFS, NVS ...).
+int write_file_atomic(const char* path, const void* data, size_t len) {
+    if (!path || !path[0] || (!data && len)) return EINVAL;
+    char tmp[4096];
+    size_t pl = strlen(path);
+    if (pl + 5 >= sizeof tmp) return ENAMETOOLONG;
+    memcpy(tmp, path, pl);
+    memcpy(tmp + pl, ".tmp", 5);
+    // A leftover of a write cut short (or anything else at that name) goes first; O_EXCL
+    // then never follows a link someone put there.
+    if (::unlink(tmp) != 0 && errno != ENOENT) return errno;
+    int fd;
+    do {
+        fd = ::open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno;
+    int rc = write_all(fd, static_cast<const char*>(data), len);
+    if (rc == 0 && ::fsync(fd) != 0) rc = errno;
+    if (::close(fd) != 0 && rc == 0 && errno != EINTR) rc = errno;
+    if (rc == 0 && ::rename(tmp, path) != 0) rc = errno;
+    if (rc != 0) {
+        ::unlink(tmp);
+        return rc;
+    }
+    return sync_folder(path);
+}
+
 // RTOS: NVS or the build's own settings.
 const char* getenv(const char* name) { return name ? ::getenv(name) : nullptr; }
 

@@ -142,6 +142,7 @@ int run(const char* path) {
         EW_LOG_ERROR("start failed: %s", err);
         return kExitRuntime;
     }
+    g_agent.restore_state();
     if (!g_agent.listen(err, sizeof err)) {
         EW_LOG_ERROR("%s", err);
         return kExitRuntime;

@@ -32,15 +32,15 @@ const char* const kProbeKinds[] = {"models", "chat", "tcp", "tls"};
 enum AgentKey { A_LISTEN, A_TOKEN_FILE, A_LOG_LEVEL, A_STRATEGY, A_MAX_CLIENTS, A_MAX_REQUEST_BYTES,
                 A_REQUEST_TIMEOUT, A_MAX_ATTEMPTS, A_BACKOFF, A_BACKOFF_MAX, A_FIRST_TOKEN,
                 A_CLIENT_HEADER_TIMEOUT, A_CLIENT_WRITE_TIMEOUT, A_DNS_SERVERS, A_DNS_MIN_TTL, A_DNS_MAX_TTL,
-                A_CORS_ORIGINS, A_LOG_FORMAT, A_TRIAL_REQUESTS, A_PROBE_BUDGET, A_HEDGE_AFTER, A_HEDGE_BUDGET,
-                A_COUNT };
+                A_CORS_ORIGINS, A_LOG_FORMAT, A_TRIAL_REQUESTS, A_PROBE_BUDGET, A_STATE_FILE,
+                A_STATE_WRITE_INTERVAL, A_HEDGE_AFTER, A_HEDGE_BUDGET, A_COUNT };
 const char* const kAgentKeys[] = {"listen", "local_token_file", "log_level", "strategy", "max_clients",
                                   "max_request_bytes", "request_timeout_ms", "max_attempts", "retry_backoff_ms",
                                   "retry_backoff_max_ms", "first_token_timeout_ms",
                                   "client_header_timeout_ms", "client_write_timeout_ms", "dns_servers",
                                   "dns_min_ttl_ms", "dns_max_ttl_ms", "cors_origins", "log_format",
-                                  "trial_requests", "probe_budget_tokens_per_day", "hedge_after_ms",
-                                  "hedge_budget_pct"};
+                                  "trial_requests", "probe_budget_tokens_per_day", "state_file",
+                                  "state_write_interval_ms", "hedge_after_ms", "hedge_budget_pct"};
 static_assert(sizeof kAgentKeys / sizeof kAgentKeys[0] == A_COUNT, "agent key table");
 
 enum ProbeKey { P_KIND, P_INTERVAL, P_DOWN_INTERVAL, P_TIMEOUT, P_FALL, P_RISE, P_JITTER, P_COOLDOWN_MAX,
@@ -328,6 +328,8 @@ bool agent_key(Ctx& c, AgentConfig& a, int k, Span v) {
     case A_CORS_ORIGINS: return parse_cors_origins(c, v, &a);
     case A_TRIAL_REQUESTS: return ini::parse_u32(c, v, 1, 16, false, &a.trial_requests);
     case A_PROBE_BUDGET: return ini::parse_u32(c, v, 0, 1000000000u, false, &a.probe_budget_tokens_per_day);
+    case A_STATE_FILE: return ini::copy_path(c, v, a.state_file, sizeof a.state_file);
+    case A_STATE_WRITE_INTERVAL: return ini::parse_u32(c, v, 100, kMaxMs, true, &a.state_write_interval_ms);
     case A_HEDGE_AFTER: return parse_hedge_after(c, v, &a);
     case A_HEDGE_BUDGET: return ini::parse_u32(c, v, 0, 100, false, &a.hedge_budget_pct);
     }
@@ -434,7 +436,7 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     if (r.section == Section::agent) {
         k = key_index(kAgentKeys, key);
         if (k >= 0) seen = &r.agent_seen[k];
-        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS || k == A_CORS_ORIGINS;
+        empty_ok = k == A_TOKEN_FILE || k == A_DNS_SERVERS || k == A_CORS_ORIGINS || k == A_STATE_FILE;
     } else if (r.section == Section::probe) {
         k = key_index(kProbeKeys, key);
         if (k >= 0) seen = &r.probe_seen[k];

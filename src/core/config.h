@@ -42,6 +42,10 @@ struct AgentConfig {
     char cors_origins[EW_CAP_CORS_ORIGINS][EW_CAP_ORIGIN] = {};
     uint32_t cors_origin_count = 0;
     bool cors_any = false;
+    // Health kept across restarts (core/health_state.h); empty = none. Written at most once
+    // per state_write_interval_ms, only when something in it changed (flash wear).
+    char state_file[EW_CAP_PATH] = "";
+    uint32_t state_write_interval_ms = 60000;
     bool cors_on() const { return cors_any || cors_origin_count > 0; }
     // Half-open recovery: live requests let through at a time to confirm a DOWN endpoint its
     // probe cannot confirm (1..16), and the tokens chat probes may spend per 24 h (0 = no cap).

@@ -39,6 +39,7 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
                  u(a.client_write_timeout_ms));
     out->appendf("trial_requests = %u\nprobe_budget_tokens_per_day = %u\n", u(a.trial_requests),
                  u(a.probe_budget_tokens_per_day));
+    out->appendf("state_file = %s\nstate_write_interval_ms = %u\n", a.state_file, u(a.state_write_interval_ms));
     if (a.hedge_mode == HedgeMode::fixed)
         out->appendf("hedge_after_ms = %u\n", u(a.hedge_after_ms));
     else

@@ -120,8 +120,11 @@ bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
         return false;
     }
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(&ctx_, static_cast<uint8_t>(i));
+    state_.configure(cfg_);
     return true;
 }
+
+void Agent::restore_state() { state_.load(ctx_, pal::now_ms()); }
 
 bool Agent::listen(char* err, size_t err_cap) {
     pal::Addr a;
@@ -148,7 +151,9 @@ bool Agent::listen(char* err, size_t err_cap) {
 
 void Agent::run_once(int max_wait_ms) {
     loop_.run_once(max_wait_ms);
-    note_states(ctx_, pal::now_ms());
+    const uint64_t now = pal::now_ms();
+    note_states(ctx_, now);
+    state_.tick(ctx_, now);
 }
 
 void Agent::start_probes(uint64_t now_ms) {
@@ -326,6 +331,7 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
         runtime_[i].tls.reset();
     }
     setup_endpoints();
+    state_.configure(cfg_);
     uint64_t now = pal::now_ms();
     // Metrics are kept by endpoint and model index: when those (or the fallback rules the
     // requested-model label refers to) change, the counters start again (Prometheus reads a
@@ -376,6 +382,7 @@ bool Agent::idle() const {
 }
 
 void Agent::shutdown() {
+    state_.flush(ctx_, pal::now_ms());
     for (ClientConn& c : clients_) c.close_now();
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].stop();
     pool_.close_all();

@@ -16,6 +16,7 @@
 #include "net/probe.h"
 #include "net/resolver.h"
 #include "net/slots.h"
+#include "net/state_store.h"
 #include "net/upstream.h"
 
 namespace ew {
@@ -40,6 +41,9 @@ public:
     bool init(const Config& cfg, char* err, size_t err_cap);
     bool listen(char* err, size_t err_cap);
     void start_probes(uint64_t now_ms);
+    // Reads [agent] state_file into the health table (run mode; --probe-once leaves the
+    // file alone). From then on the state is written as state_store.h says.
+    void restore_state();
     // One loop turn, then endpoint state changes that time made are noted (logged).
     void run_once(int max_wait_ms);
     // Applies a new configuration without dropping in-flight requests.
@@ -83,6 +87,7 @@ private:
     Rng rng_;
     NetContext ctx_;
     LocalApi api_;
+    StateStore state_;
     Listener listener_;
     Slots<ClientConn, EW_CAP_CLIENTS> clients_;  // constructed on first use
     char* body_storage_ = nullptr;  // max_clients * max_request_bytes, allocated once

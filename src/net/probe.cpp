@@ -43,6 +43,14 @@ void Probe::start(uint64_t now_ms) {
         copy_str(last_error_, sizeof last_error_, ctx_->names->unresolved_reason(endpoint_));
         return;
     }
+    const uint64_t limited_until = ctx_->health[endpoint_].rate_limited_until_ms;
+    if (now_ms < limited_until) {
+        // The endpoint said to wait (a 429's Retry-After, perhaps from before a restart,
+        // kept in the state file): a probe would be one more request it asked not to get.
+        // No verdict; the probe runs when the limit ends.
+        next_ms_ = limited_until;
+        return;
+    }
     if (!plan_run(now_ms)) return;
     const Config& cfg = *ctx_->cfg;
     const EndpointConfig& ec = cfg.endpoints[endpoint_];

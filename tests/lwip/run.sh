@@ -127,6 +127,7 @@ cat >"$WORK/edgeway.ini" <<EOF
 [agent]
 listen = $LWIP_ADDR:$AGENT_PORT
 log_level = debug
+state_file = $WORK/edgeway.state
 [probe]
 kind = models
 interval_ms = 300
@@ -221,6 +222,11 @@ if X curl -sS --max-time 3 -o /dev/null "http://$LWIP_ADDR:$AGENT_PORT/status" 2
     fail "$LWIP_ADDR:$AGENT_PORT still answers without edgeway"
 fi
 pass "edgeway stopped (exit 0); $LWIP_ADDR:$AGENT_PORT no longer answers"
+# The state file went through the port's file functions (the host half's, on Linux).
+grep -qE '^E up url=[0-9a-f]{8} ej=0 cl=0 lat=[0-9]+$' "$WORK/edgeway.state" 2>/dev/null &&
+    tail -n 1 "$WORK/edgeway.state" | grep -qE '^crc=[0-9a-f]{8}$' ||
+    fail "no state file with the endpoint's latency: $(cat "$WORK/edgeway.state" 2>&1)"
+pass "state file written: $(grep '^E up' "$WORK/edgeway.state")"
 
 # ---- the capture, when tcpdump is here -------------------------------------------------------
 if [ -s "$WORK/tap0.pcap" ]; then

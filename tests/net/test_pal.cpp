@@ -234,6 +234,47 @@ TEST_CASE("pal: read_file") {
     }
 }
 
+TEST_CASE("pal: write_file_atomic replaces a file whole, private, without a leftover temporary") {
+    char dir_tmpl[] = "/tmp/ew-pal-dir-XXXXXX";
+    REQUIRE(mkdtemp(dir_tmpl) != nullptr);
+    const std::string dir = dir_tmpl;
+    const std::string path = dir + "/state";
+    char buf[64];
+    size_t len = 0;
+    bool priv = false;
+
+    REQUIRE(pal::write_file_atomic(path.c_str(), "first\n", 6) == 0);
+    REQUIRE(pal::read_file(path.c_str(), buf, sizeof buf, &len, &priv) == 0);
+    CHECK(std::string(buf, len) == "first\n");
+    CHECK(priv);  // mode 0600
+    struct stat st;
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+
+    // A longer and then a shorter content: nothing of the old one is left.
+    REQUIRE(pal::write_file_atomic(path.c_str(), "a much longer second content\n", 29) == 0);
+    REQUIRE(pal::write_file_atomic(path.c_str(), "3\n", 2) == 0);
+    REQUIRE(pal::read_file(path.c_str(), buf, sizeof buf, &len, &priv) == 0);
+    CHECK(std::string(buf, len) == "3\n");
+    CHECK(access((path + ".tmp").c_str(), F_OK) != 0);
+
+    // A file in a folder that does not exist: an error, nothing written.
+    CHECK(pal::write_file_atomic((dir + "/no/such/state").c_str(), "x", 1) == ENOENT);
+    // A symbolic link (or a leftover) at the temporary name is replaced, never followed.
+    const std::string victim = dir + "/victim";
+    REQUIRE(symlink(victim.c_str(), (path + ".tmp").c_str()) == 0);
+    CHECK(pal::write_file_atomic(path.c_str(), "y", 1) == 0);
+    CHECK(access(victim.c_str(), F_OK) != 0);
+    REQUIRE(pal::read_file(path.c_str(), buf, sizeof buf, &len, &priv) == 0);
+    CHECK(std::string(buf, len) == "y");
+    CHECK(pal::write_file_atomic(path.c_str(), "", 0) == 0);  // empty is a content too
+    REQUIRE(pal::read_file(path.c_str(), buf, sizeof buf, &len, &priv) == 0);
+    CHECK(len == 0);
+
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+}
+
 TEST_CASE("pal: log_line writes one line to stderr") {
     const char line[] = "pal test: a log line";
     pal::log_line(pal::LogPriority::info, line, sizeof line - 1);

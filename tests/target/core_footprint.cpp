@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/health.h"
+#include "core/health_state.h"
 #include "core/json_scan.h"
 #include "core/metrics.h"
 #include "core/status_page.h"
@@ -82,6 +83,18 @@ int main() {
     ob.http_status = static_cast<uint16_t>(w);
     ob.from_probe = (w & 2) != 0;
     acc += static_cast<uintptr_t>(health_observe(&g_health[1], g_params, ob, now));
+
+    {
+        StrBuf st(g_out, sizeof g_out);
+        acc += state_encode(g_cfg, g_health, now, w, &st) ? 1 : 0;
+        StateLoadResult lr;
+        acc += static_cast<uintptr_t>(state_decode(t, n, g_cfg, g_health, g_params, now, w, &lr));
+        acc += reinterpret_cast<uintptr_t>(to_string(lr.status));
+        StateFacts fa, fb;
+        state_facts_of(g_health[0], now, &fa);
+        state_facts_of(g_health[1], now, &fb);
+        acc += state_facts_changed(fa, fb) ? 1 : 0;
+    }
 
     acc += router_candidates(g_cfg, g_health, t, now, g_cand, EW_ROUTER_CANDIDATES_CAP);
     acc += router_candidate_usable(g_health[0], g_cand[0], now) ? 1 : 0;

@@ -8,16 +8,24 @@
 // The same file builds for the host (any hosted C++17 compiler) so the expected answers
 // can be checked against the host build of the core:
 //   g++ -std=c++17 -I src -I . tests/target/core_selftest.cpp src/core/*.cpp
+// (the target build adds platform/rtos/pal_files_rtos.cpp and EW_SELFTEST_RTOS_FILES=1: the
+// PAL's file functions of an RTOS port, without a board's hooks).
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "core/config.h"
 #include "core/health.h"
+#include "core/health_state.h"
 #include "core/request_check.h"
 #include "core/router.h"
 #include "core/sse.h"
 #include "core/strbuf.h"
+#if EW_SELFTEST_RTOS_FILES
+#include <errno.h>
+
+#include "pal.h"
+#endif
 
 // ---- output: semihosting on the target, stdout on a host ---------------------------------
 #if defined(__arm__) && !defined(__linux__)
@@ -542,6 +550,59 @@ void test_request_check() {
     check_str(G, "reason", why, "dot-segment");
 }
 
+// ---- the state file ------------------------------------------------------------------------
+
+Config g_state_cfg;
+Health g_state_h[2];
+char g_state_text[1024];
+
+void test_state() {
+    const char* G = "state";
+#if EW_STATE_FILE
+    Config& c = g_state_cfg;
+    c.endpoint_count = 2;
+    copy_str(c.endpoints[0].name, sizeof c.endpoints[0].name, "primary");
+    copy_str(c.endpoints[0].url, sizeof c.endpoints[0].url, "http://10.0.0.1/v1");
+    copy_str(c.endpoints[1].name, sizeof c.endpoints[1].name, "backup");
+    copy_str(c.endpoints[1].url, sizeof c.endpoints[1].url, "http://10.0.0.2/v1");
+    HealthParams p;
+    health_init(&g_state_h[0]);
+    health_init(&g_state_h[1]);
+    health_rate_limit(&g_state_h[0], -1, 1000 + 60000, 1000);
+    StrBuf out(g_state_text, sizeof g_state_text);
+    check(G, "encodes", state_encode(c, g_state_h, 1000, 1764650000000ULL, &out));
+    check(G, "checksum of the check value", crc32("123456789", 9) == 0xCBF43926u);
+    health_init(&g_state_h[0]);
+    StateLoadResult r;
+    // Started again 20 s later by the wall clock; the monotonic clock starts at 5.
+    StateLoad st = state_decode(out.data, out.len, c, g_state_h, p, 5, 1764650020000ULL, &r);
+    check(G, "decodes", st == StateLoad::ok);
+    check(G, "still RATE_LIMITED after the restart", g_state_h[0].state == HealthState::rate_limited);
+    check_u64(G, "for the rest of the 60 s", g_state_h[0].rate_limited_until_ms, 5 + 40000);
+    health_init(&g_state_h[0]);
+    st = state_decode(out.data, out.len - 3, c, g_state_h, p, 5, 0, &r);
+    check(G, "a truncated file is refused", st == StateLoad::truncated && g_state_h[0].state == HealthState::healthy);
+    g_state_text[20] ^= 1;
+    st = state_decode(out.data, out.len, c, g_state_h, p, 5, 0, &r);
+    check(G, "a corrupted file is refused", st == StateLoad::bad_checksum);
+#else
+    StateLoadResult r;
+    check(G, "without EW_STATE_FILE every file is refused",
+          state_decode("x", 1, g_state_cfg, g_state_h, HealthParams(), 5, 0, &r) == StateLoad::not_state);
+#endif
+    char data[4] = "abc";
+#if EW_SELFTEST_RTOS_FILES
+    check(G, "RTOS port without board hooks: write not supported",
+          pal::write_file_atomic("/state", data, 3) == ENOTSUP);
+    size_t len = 1;
+    bool private_ok = false;
+    check(G, "RTOS port without board hooks: read not supported",
+          pal::read_file("/state", g_state_text, sizeof g_state_text, &len, &private_ok) == ENOTSUP && len == 0);
+#else
+    (void)data;
+#endif
+}
+
 }  // namespace
 
 int main() {
@@ -551,6 +612,7 @@ int main() {
     test_router();
     test_sse();
     test_request_check();
+    test_state();
     StrBuf b(g_line, sizeof g_line);
     put_u64(b, g_passed);
     b.append(" passed, ");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/strbuf.h"
 
 namespace {
 
@@ -354,6 +355,39 @@ TEST_CASE("config: the resolver's keys", "[config]") {
         Result r = parse("t.ini", "[agent]\ndns_servers =\n[endpoint.a]\nurl = http://127.0.0.1:1/\nmodels = m\n");
         REQUIRE(r.status == ew::ConfigStatus::ok);
         CHECK(std::string(r.cfg->agent.dns_servers).empty());
+    }
+}
+
+TEST_CASE("config: the state file's keys", "[config]") {
+    const std::string ep = "[endpoint.a]\nurl = http://127.0.0.1:1/\nmodels = m\n";
+    SECTION("defaults: none, one write a minute at most; the example says the same") {
+        Result r = parse("t.ini", ep);
+        REQUIRE(r.status == ew::ConfigStatus::ok);
+        CHECK(std::string(r.cfg->agent.state_file).empty());
+        CHECK(r.cfg->agent.state_write_interval_ms == 60000);
+        Result ex = parse("edgeway.ini", slurp(kExample));
+        REQUIRE(ex.status == ew::ConfigStatus::ok);
+        CHECK(std::string(ex.cfg->agent.state_file).empty());
+        CHECK(ex.cfg->agent.state_write_interval_ms == 60000);
+    }
+    SECTION("set, and shown by --print-config") {
+        Result r = parse("t.ini", "[agent]\nstate_file = /var/lib/edgeway/state\nstate_write_interval_ms = 100\n" + ep);
+        REQUIRE(r.status == ew::ConfigStatus::ok);
+        CHECK(std::string(r.cfg->agent.state_file) == "/var/lib/edgeway/state");
+        CHECK(r.cfg->agent.state_write_interval_ms == 100);
+        static char text[EW_CAP_INI_BYTES];
+        ew::StrBuf out(text, sizeof text);
+        ew::config_print(*r.cfg, "t.ini", &out);
+        CHECK(std::string(out.data).find("\nstate_file = /var/lib/edgeway/state\nstate_write_interval_ms = 100\n") !=
+              std::string::npos);
+    }
+    SECTION("an empty state_file means none; an interval under 100 ms is refused") {
+        Result r = parse("t.ini", "[agent]\nstate_file =\n" + ep);
+        REQUIRE(r.status == ew::ConfigStatus::ok);
+        CHECK(std::string(r.cfg->agent.state_file).empty());
+        Result bad = parse("t.ini", "[agent]\nstate_write_interval_ms = 99\n" + ep);
+        REQUIRE(bad.status == ew::ConfigStatus::error);
+        CHECK(bad.error.find("t.ini:2: agent.state_write_interval_ms:") == 0);
     }
 }
 
