@@ -20,6 +20,7 @@
 
 // Largest number of sockets one pal::poll call may carry (a static pollfd table).
 #include "core/caps.h"  // EW_PAL_MAX_POLL, tied to the loop's pollables there
+#include "linux/pal_hosts_file.h"
 
 namespace pal {
 namespace {
@@ -121,6 +122,11 @@ bool parse_addr(const char* host, uint16_t port, Addr* out) {
 int resolve(const char* host, uint16_t port, Addr* out) {
     if (!host || !out) return EINVAL;
     if (parse_addr(host, port, out)) return 0;
+#if defined(EW_STATIC)
+    // No NSS in a fully static binary (pal_hosts_file.cpp). EAI_* codes are negative.
+    int hr = resolve_from_hosts_file("/etc/hosts", host, port, out);
+    return hr < 0 ? hr : -hr;
+#else
     struct addrinfo hints;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -143,6 +149,7 @@ int resolve(const char* host, uint16_t port, Addr* out) {
     }
     freeaddrinfo(res);
     return result;
+#endif
 }
 
 void format_addr(const Addr& a, char* buf, size_t cap) {

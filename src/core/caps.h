@@ -51,6 +51,9 @@
 #ifndef EW_CAP_TLS_TICKETS
 #define EW_CAP_TLS_TICKETS EW_CAP_IDLE_TLS_PER_ENDPOINT  // TLS 1.3 tickets kept per endpoint, each offered once
 #endif
+#ifndef EW_CAP_TLS_READ_AHEAD
+#define EW_CAP_TLS_READ_AHEAD 17408   // one socket read for TLS records: a full record and its header; one per process
+#endif
 #ifndef EW_CAP_REQUEST_BYTES
 #define EW_CAP_REQUEST_BYTES 1048576  // max_request_bytes <= this
 #endif

@@ -153,7 +153,9 @@ uint64_t UpstreamConn::deadline_ms() const {
 
 bool UpstreamConn::has_pending() const {
     if (state_ == ConnState::unused || t_ == nullptr) return false;
-    if (state_ == ConnState::idle) return false;
+    // A connection waiting for its TLS 1.3 ticket takes it from the TLS read-ahead too
+    // (it may have come in one read with the response: the socket then shows nothing).
+    if (state_ == ConnState::idle) return awaiting_ticket_ && user_ == nullptr && t_->pending();
     if (back_pressured()) return false;
     return t_->pending();
 }
