@@ -10,13 +10,14 @@
 #   haproxy-2t      the same with nbthread 2 (HAProxy's own default on this 2-CPU machine)
 #   nginx-proxy-1w  nginx as a proxy, 1 worker, upstream keepalive 64
 #   nginx-proxy-2w  the same, 2 workers
+#   ew-LABEL        other edgeway binaries, from EDGEWAYS="LABEL=PATH ..." (same configuration)
 # Every figure has the 1-minute load average read just before its run, and the CPU other
 # processes used during it (% of one CPU): the machine may be shared, and CPU per request
 # moves with that less than requests/s does. Rounds alternate the targets. Not a test.
 #
 #   bench/cpu_bench.sh                    # ROUNDS=3 SECS=10: about 4 minutes
 #   ROUNDS=1 SECS=5 bench/cpu_bench.sh    # quick look
-# Env: EDGEWAY, ROUNDS (3), SECS (10), CONNS (64), WRK_THREADS (2), TARGETS (the list above),
+# Env: EDGEWAY, EDGEWAYS, ROUNDS (3), SECS (10), CONNS (64), WRK_THREADS (2), TARGETS (the list above),
 #      QUIET_WAIT (30: seconds to wait for an idle machine before each run), KEEP=1.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,6 +27,13 @@ SECS=${SECS:-10}
 CONNS=${CONNS:-64}
 WRK_THREADS=${WRK_THREADS:-2}
 read -r -a TARGETS <<<"${TARGETS:-direct edgeway haproxy-1t haproxy-2t nginx-proxy-1w nginx-proxy-2w}"
+# EDGEWAYS="base=/tmp/old/edgeway poll=build-poll/edgeway": more edgeway binaries in the same
+# run, as targets ew-base, ew-poll (before/after comparisons on the same machine state).
+declare -A EW_BIN=([edgeway]=$EDGEWAY)
+for kv in ${EDGEWAYS:-}; do
+  EW_BIN[ew-${kv%%=*}]=${kv#*=}
+  TARGETS+=("ew-${kv%%=*}")
+done
 need nginx haproxy wrk curl awk
 [[ -x "$EDGEWAY" ]] || die "$EDGEWAY not built (cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release && cmake --build build-bench --target edgeway)"
 
@@ -42,10 +50,12 @@ start_nginx "$WORK/nginx.conf"
 PID[direct]=${PIDS[-1]}
 wait_port "$P1"; wait_port "$P2"
 
-start_edgeway() {
-  cat >"$WORK/edgeway.ini" <<EOF
+start_edgeway() {  # TARGET
+  local ini="$WORK/$1.ini" bin=${EW_BIN[$1]}
+  [[ -x "$bin" ]] || die "$bin: not an executable"
+  cat >"$ini" <<EOF
 [agent]
-listen = 127.0.0.1:${PORT[edgeway]}
+listen = 127.0.0.1:${PORT[$1]}
 log_level = warn
 max_clients = 64
 
@@ -69,13 +79,13 @@ api_key_env = BENCH_API_KEY
 models = bench-model
 priority = 5
 EOF
-  "$EDGEWAY" --check-config "$WORK/edgeway.ini" >/dev/null || die "edgeway rejected its configuration"
-  "$EDGEWAY" -c "$WORK/edgeway.ini" 2>"$WORK/edgeway.log" &
-  PID[edgeway]=$!
+  "$bin" --check-config "$ini" >/dev/null || die "$1 rejected its configuration"
+  "$bin" -c "$ini" 2>"$ini.log" &
+  PID[$1]=$!
   PIDS=("$!" "${PIDS[@]}")
-  wait_port "${PORT[edgeway]}"
+  wait_port "${PORT[$1]}"
   for _ in $(seq 1 100); do
-    [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[edgeway]}/readyz")" == 200 ]] && return 0
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$1]}/readyz")" == 200 ]] && return 0
     sleep 0.1
   done
   die "edgeway not ready"
@@ -153,7 +163,7 @@ EOF
 for t in "${TARGETS[@]}"; do
   case $t in
     direct) ;;
-    edgeway) start_edgeway ;;
+    edgeway | ew-*) start_edgeway "$t" ;;
     haproxy-1t) start_haproxy "$t" 1 ;;
     haproxy-2t) start_haproxy "$t" 2 ;;
     nginx-proxy-1w) start_nginx_proxy "$t" 1 ;;
@@ -228,7 +238,7 @@ echo
 echo "| medians of $ROUNDS rounds, wrk -t$WRK_THREADS -c$CONNS, ${SECS} s each | requests/s | CPU µs per request | (range) | CPU % of one core | edgeway's CPU/request ÷ this | p99 latency (µs) | errors | load avg (1 min) before the runs | other processes' CPU during the runs (% of one core) |"
 echo "|---|---:|---:|---|---:|---:|---:|---:|---|---|"
 for t in "${TARGETS[@]}"; do
-  echo "| $t | $(m "$t" rps | awk '{printf "%.0f", $1}') | $(m "$t" us) | $(range ${V["$t us"]}) | $(m "$t" cpu) | $( [[ $t == direct || $t == edgeway ]] && echo "" || ratio "$EU" "$(m "$t" us)") | $(m "$t" p99) | $(m "$t" errs) | $(range ${V["$t load"]}) | $(range ${V["$t foreign"]}) |"
+  echo "| $t | $(m "$t" rps | awk '{printf "%.0f", $1}') | $(m "$t" us) | $(range ${V["$t us"]}) | $(m "$t" cpu) | $( [[ $t == direct || $t == edgeway || $t == ew-* ]] && echo "" || ratio "$EU" "$(m "$t" us)") | $(m "$t" p99) | $(m "$t" errs) | $(range ${V["$t load"]}) | $(range ${V["$t foreign"]}) |"
 done
 if [[ -n "${V[edgeway us]:-}" ]]; then
   goal() { awk -v a="$1" -v b="$2" -v k="$3" 'BEGIN { print (a <= b * k) ? "met" : "MISSED" }'; }

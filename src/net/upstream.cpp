@@ -313,6 +313,10 @@ void UpstreamConn::step_receive(uint64_t now_ms) {
             fail(ResultKind::bad_response, msg, now_ms);
             return;
         }
+        // A short read of plain TCP took all the socket had: asking again would only learn
+        // EAGAIN (one system call per chunk). Whatever arrives meanwhile makes the socket
+        // readable again. (TLS reads one record at a time: short says nothing there.)
+        if (r.n < want && !t_->is_tls()) return;
     }
 }
 
