@@ -167,6 +167,9 @@
 #ifndef EW_CAP_POLLABLES
 #define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1 + EW_CAP_RESOLVER_POLLABLES)
 #endif
+#ifndef EW_PAL_EPOLL_FDS
+#define EW_PAL_EPOLL_FDS 1024         // Linux epoll back-end: descriptor numbers it tracks (higher: poll(2) that call)
+#endif
 #ifndef EW_PAL_MAX_POLL
 #define EW_PAL_MAX_POLL 256           // sockets one pal::poll() call takes (the port's table)
 #endif
