@@ -7,9 +7,10 @@
 #   ew-2.28      edgeway, Debian's Mbed TLS 2.28 (dynamic; TLS 1.2)
 #   ew-3.6       edgeway, Mbed TLS 3.6.6 default config (TLS 1.3)
 #   ew-lean      edgeway, the lean static build (-DEW_MBEDTLS_SOURCE, TLS 1.3)
-#   ew-lean-idle32  the same with EW_CAPS=EW_CAP_IDLE_TLS_PER_ENDPOINT=32 (default 8: with
-#                16 connections, every release beyond 8 parked closes one, and the next
-#                request opens a new TLS connection)
+#   ew-lean-idle32  the same with EW_CAPS=EW_CAP_IDLE_TLS_PER_ENDPOINT=32 (the default was 8
+#                then: with 16 connections, every release beyond 8 parked closed one, and the
+#                next request opened a new TLS connection; it is 16 now)
+#   ew-lean-base another lean binary (EW_LEAN_BASE), e.g. from before a change
 #   haproxy      HAProxy (OpenSSL), nbthread 1, `ssl verify required`, httpchk over TLS every 1 s
 #   nginx-proxy  nginx as a proxy, 1 worker, upstream keepalive, proxy_ssl_session_reuse
 # edgeway probes (kind = models) every 1 s like HAProxy's check; each probe is a new TLS
@@ -23,7 +24,8 @@
 #   bench/tls_bench.sh                        # about 3 minutes
 #   LAT_SECS=3 RPS_SECS=3 bench/tls_bench.sh  # quick look
 # Env: EW_DYN (build/edgeway), EW_36 (build-mbed36/edgeway), EW_LEAN (build-lean/edgeway),
-#      EW_LEAN32 (build-lean-idle32/edgeway);
+#      EW_LEAN32 (build-lean-idle32/edgeway), EW_LEAN_BASE (none: another lean binary to compare,
+#      e.g. one from before a change);
 #      a missing binary is skipped. LAT_SECS (8), RPS_SECS (8), CONNS (16), WRK_THREADS (2),
 #      QUIET_WAIT (30), KEEP=1 keeps the work dir.
 set -euo pipefail
@@ -36,9 +38,10 @@ WRK_THREADS=${WRK_THREADS:-2}
 need nginx haproxy wrk curl awk openssl
 declare -A BIN=([ew-2.28]=${EW_DYN:-$ROOT/build/edgeway} [ew-3.6]=${EW_36:-$ROOT/build-mbed36/edgeway}
                 [ew-lean]=${EW_LEAN:-$ROOT/build-lean/edgeway}
-                [ew-lean-idle32]=${EW_LEAN32:-$ROOT/build-lean-idle32/edgeway})
+                [ew-lean-idle32]=${EW_LEAN32:-$ROOT/build-lean-idle32/edgeway}
+                [ew-lean-base]=${EW_LEAN_BASE:-/nonexistent})
 TARGETS=(direct)
-for t in ew-2.28 ew-3.6 ew-lean ew-lean-idle32; do
+for t in ew-2.28 ew-3.6 ew-lean ew-lean-idle32 ew-lean-base; do
   if [[ -x "${BIN[$t]}" ]]; then TARGETS+=("$t"); else log "skip $t: no ${BIN[$t]}"; fi
 done
 TARGETS+=(haproxy nginx-proxy)

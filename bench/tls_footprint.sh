@@ -10,7 +10,9 @@
 # Builds (folders in the source tree; missing ones are skipped with a note):
 #   BUILD_DYN   (build)         Debian's Mbed TLS 2.28, dynamic
 #   BUILD_36    (build-mbed36)  Mbed TLS 3.6.6 default config, static (-DCMAKE_PREFIX_PATH=...)
-#   BUILD_LEAN  (build-lean)    -DEW_MBEDTLS_SOURCE=<3.6.6 source>: platform/mbedtls_config.h
+#   BUILD_LEAN  (build-lean)    -DEW_MBEDTLS_SOURCE=<3.6.6 source>: platform/mbedtls_config.h,
+#                               fully static (EW_STATIC, the default with EW_MBEDTLS_SOURCE)
+#   BUILD_LEAN_SHLIBC (build-lean-shlibc)  the same with -DEW_STATIC=OFF: glibc and c-ares shared
 #   A64_DYN (build-a64-dyn), A64_LEAN (build-a64-lean): aarch64 cross builds, sizes only
 # Each needs `cmake --build DIR --target edgeway tls_heap` (aarch64: edgeway).
 #   bench/tls_footprint.sh            # about 1 minute
@@ -21,8 +23,9 @@ A64_STRIP=${A64_STRIP:-aarch64-linux-gnu-strip}
 
 declare -A DIRS=(
   [dyn]=${BUILD_DYN:-$ROOT/build} [mbed36]=${BUILD_36:-$ROOT/build-mbed36} [lean]=${BUILD_LEAN:-$ROOT/build-lean}
+  [lean-shlibc]=${BUILD_LEAN_SHLIBC:-$ROOT/build-lean-shlibc}
   [a64-dyn]=${A64_DYN:-$ROOT/build-a64-dyn} [a64-lean]=${A64_LEAN:-$ROOT/build-a64-lean})
-ORDER=(dyn mbed36 lean)
+ORDER=(dyn mbed36 lean-shlibc lean)
 
 make_work
 make_certs "$WORK/certs"
@@ -84,6 +87,8 @@ EOF
   [[ -z "$ca" ]] || curl -s "http://127.0.0.1:$port/status" | grep -q '"probes_ok":[1-9]' ||
     log "warning: no ok probe for $bin ($ca)"
   rss_kb "$pid"
+  # Where it goes (kB: Rss, Private_Dirty per mapping), on stderr beside the figures.
+  [[ -z "$ca" ]] || smaps_by_mapping "$pid" | sed "s|^|  $(basename "$(dirname "$bin")") |" >&2
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 

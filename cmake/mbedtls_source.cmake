@@ -46,5 +46,19 @@ if(_ew_srv)
 else()
   set(EW_MBEDTLS_HAS_SERVER OFF)
 endif()
+# The per-record path (AES-GCM over AES-NI / the ARMv8 crypto extension, ChaCha20-Poly1305,
+# the record layer) at -O2: at -Os GCM's per-block calls are not inlined and cost a device
+# a third more CPU per proxied request for a few KiB of code.
+foreach(f aes.c cipher.c cipher_wrap.c chacha20.c poly1305.c chachapoly.c
+          ssl_msg.c platform_util.c constant_time.c)
+  set_property(SOURCE ${EW_MBEDTLS_SOURCE}/library/${f} DIRECTORY ${EW_MBEDTLS_SOURCE}/library
+               APPEND PROPERTY COMPILE_OPTIONS -O2)
+endforeach()
+# GHASH: -O3 unrolls the byte reversals around each carry-less multiply (a fifth fewer
+# instructions per 16-byte block than -O2).
+foreach(f aesni.c aesce.c gcm.c)
+  set_property(SOURCE ${EW_MBEDTLS_SOURCE}/library/${f} DIRECTORY ${EW_MBEDTLS_SOURCE}/library
+               APPEND PROPERTY COMPILE_OPTIONS -O3)
+endforeach()
 # Strip and gc the device binary's unused sections (the library was built in sections).
 add_link_options(-Wl,--gc-sections)

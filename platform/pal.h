@@ -78,6 +78,15 @@ IoResult recv(Socket s, void* buf, size_t len);
 void close(Socket s);
 uint16_t local_port(Socket s);
 
+// True when the port's poll keeps each socket's interest in the kernel between calls (Linux
+// epoll, EW_LINUX_POLL=epoll): a watched socket that is not ready then costs nothing per
+// wake-up, so the agent also watches its parked plain connections. False: poll(2), lwIP.
+#if defined(EW_PAL_POLL_KEEPS_INTEREST) && EW_PAL_POLL_KEEPS_INTEREST
+constexpr bool kPollKeepsInterest = true;
+#else
+constexpr bool kPollKeepsInterest = false;
+#endif
+
 // Waits up to timeout_ms (-1 = forever) for readiness. Returns the number ready, 0 on
 // timeout, -1 on error (EINTR is reported as 0).
 int poll(PollItem* items, size_t count, int timeout_ms);

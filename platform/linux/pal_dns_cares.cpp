@@ -24,6 +24,7 @@
 #include <sys/time.h>
 
 #include "pal.h"
+#include "pal_poll_linux.h"
 
 #ifndef EW_PAL_DNS_HEAP_BYTES
 #define EW_PAL_DNS_HEAP_BYTES (512 * 1024)
@@ -104,6 +105,8 @@ void on_sock_state(void*, ares_socket_t s, int readable, int writable) {
     for (Watched& w : g_socks) {
         if (w.sock == s) {
             if (!readable && !writable) {
+                // c-ares closes it next, itself: pal::poll must not keep it registered.
+                poll_forget(s, false);
                 w = Watched{ARES_SOCKET_BAD, false, false};
             } else {
                 w.readable = readable != 0;

@@ -1,8 +1,9 @@
 // The Linux port of the PAL, network half: POSIX sockets (non-blocking, close-on-exec),
-// poll(2), name resolution. The host half is platform/posix/pal_host.cpp.
+// name resolution; poll in pal_poll_linux.cpp. The host half is platform/posix/pal_host.cpp.
 // Errors are errno values; pal::resolve may also return a negative getaddrinfo code
 // (EAI_*), which pal::strerror understands too.
 #include "pal.h"
+#include "pal_poll_linux.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -20,6 +21,7 @@
 
 // Largest number of sockets one pal::poll call may carry (a static pollfd table).
 #include "core/caps.h"  // EW_PAL_MAX_POLL, tied to the loop's pollables there
+#include "linux/pal_hosts_file.h"
 
 namespace pal {
 namespace {
@@ -74,8 +76,6 @@ void set_nodelay(int fd) {
 }
 
 
-struct pollfd g_pollfds[EW_PAL_MAX_POLL];
-
 }  // namespace
 
 // Open descriptors: the entries of /proc/self/fd (scrape time only), and RLIMIT_NOFILE.
@@ -121,6 +121,11 @@ bool parse_addr(const char* host, uint16_t port, Addr* out) {
 int resolve(const char* host, uint16_t port, Addr* out) {
     if (!host || !out) return EINVAL;
     if (parse_addr(host, port, out)) return 0;
+#if defined(EW_STATIC)
+    // No NSS in a fully static binary (pal_hosts_file.cpp). EAI_* codes are negative.
+    int hr = resolve_from_hosts_file("/etc/hosts", host, port, out);
+    return hr < 0 ? hr : -hr;
+#else
     struct addrinfo hints;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -143,6 +148,7 @@ int resolve(const char* host, uint16_t port, Addr* out) {
     }
     freeaddrinfo(res);
     return result;
+#endif
 }
 
 void format_addr(const Addr& a, char* buf, size_t cap) {
@@ -259,7 +265,9 @@ IoResult recv(Socket s, void* buf, size_t len) {
 }
 
 void close(Socket s) {
-    if (s >= 0) ::close(s);
+    if (s < 0) return;
+    poll_forget(s, true);  // before the number can be reused
+    ::close(s);
 }
 
 uint16_t local_port(Socket s) {
@@ -270,37 +278,7 @@ uint16_t local_port(Socket s) {
     return from_sockaddr(reinterpret_cast<struct sockaddr*>(&ss), &a) ? a.port : 0;
 }
 
-int poll(PollItem* items, size_t count, int timeout_ms) {
-    if (count > EW_PAL_MAX_POLL) {
-        errno = EINVAL;
-        return -1;
-    }
-    for (size_t i = 0; i < count; ++i) {
-        short ev = 0;
-        if (items[i].events & kIn) ev |= POLLIN;
-        if (items[i].events & kOut) ev |= POLLOUT;
-        g_pollfds[i].fd = items[i].sock;  // negative: ignored by poll(2)
-        g_pollfds[i].events = ev;
-        g_pollfds[i].revents = 0;
-    }
-    int rc = ::poll(g_pollfds, count, timeout_ms);
-    if (rc < 0) {
-        for (size_t i = 0; i < count; ++i) items[i].revents = 0;
-        return errno == EINTR ? 0 : -1;
-    }
-    for (size_t i = 0; i < count; ++i) {
-        short re = g_pollfds[i].revents;
-        uint16_t out = 0;
-        if (re & (POLLIN | POLLPRI)) out |= kIn;
-        if (re & POLLOUT) out |= kOut;
-        if (re & (POLLERR | POLLNVAL)) out |= kErr;
-        if (re & POLLHUP) out |= kHup;
-        items[i].revents = out;
-    }
-    return rc;
-}
-
-
+// pal::poll: platform/linux/pal_poll_linux.cpp (epoll or poll(2)).
 
 const char* strerror(int err) {
     if (err < 0) return gai_strerror(err);  // negative: a resolver (EAI_*) code

@@ -51,6 +51,9 @@
 #ifndef EW_CAP_TLS_TICKETS
 #define EW_CAP_TLS_TICKETS EW_CAP_IDLE_TLS_PER_ENDPOINT  // TLS 1.3 tickets kept per endpoint, each offered once
 #endif
+#ifndef EW_CAP_TLS_READ_AHEAD
+#define EW_CAP_TLS_READ_AHEAD 17408   // one socket read for TLS records: a full record and its header; one per process
+#endif
 #ifndef EW_CAP_REQUEST_BYTES
 #define EW_CAP_REQUEST_BYTES 1048576  // max_request_bytes <= this
 #endif
@@ -196,6 +199,9 @@
 #endif
 #ifndef EW_CAP_POLLABLES
 #define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1 + EW_CAP_RESOLVER_POLLABLES)
+#endif
+#ifndef EW_PAL_EPOLL_FDS
+#define EW_PAL_EPOLL_FDS 1024         // Linux epoll back-end: descriptor numbers it tracks (higher: poll(2) that call)
 #endif
 #ifndef EW_PAL_MAX_POLL
 #define EW_PAL_MAX_POLL 256           // sockets one pal::poll() call takes (the port's table)

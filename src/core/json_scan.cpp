@@ -82,47 +82,58 @@ size_t utf8_len(const unsigned char* q, size_t avail) {
     return need + 1;
 }
 
+// Bytes that end a run of plain string content: '"', '\\', controls and every non-ASCII
+// byte (checked one by one below). The common case, ASCII text, costs one load per byte.
+struct StringStops {
+    bool stop[256];
+    constexpr StringStops() : stop() {
+        for (int c = 0; c < 256; c++) stop[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80;
+    }
+};
+constexpr StringStops kStops;
+
 // s.i at '"'. Leaves s.i after the closing quote.
 bool scan_string(Scan& s) {
-    size_t start = s.i++;
-    while (s.i < s.n) {
-        unsigned char c = static_cast<unsigned char>(s.p[s.i]);
+    const char* p = s.p;
+    const size_t n = s.n;
+    const size_t start = s.i;
+    size_t i = start + 1;
+    for (;;) {
+        while (i < n && !kStops.stop[static_cast<unsigned char>(p[i])]) i++;
+        if (i >= n) break;
+        unsigned char c = static_cast<unsigned char>(p[i]);
         if (c == '"') {
-            s.i++;
+            s.i = i + 1;
             return true;
         }
         if (c == '\\') {
-            if (s.i + 1 >= s.n) break;
-            char e = s.p[s.i + 1];
+            if (i + 1 >= n) break;
+            char e = p[i + 1];
             if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
-                s.i += 2;
+                i += 2;
                 continue;
             }
-            if (e != 'u') return s.fail(JsonStatus::bad_string, s.i, "invalid escape in string");
-            long cp = s.n - s.i < 6 ? -1 : hex4(s.p, s.i + 2);
-            if (cp < 0) return s.fail(JsonStatus::bad_string, s.i, "invalid \\u escape in string");
-            if (cp >= 0xDC00 && cp <= 0xDFFF) return s.fail(JsonStatus::bad_string, s.i, "unpaired surrogate in string");
+            if (e != 'u') return s.fail(JsonStatus::bad_string, i, "invalid escape in string");
+            long cp = n - i < 6 ? -1 : hex4(p, i + 2);
+            if (cp < 0) return s.fail(JsonStatus::bad_string, i, "invalid \\u escape in string");
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return s.fail(JsonStatus::bad_string, i, "unpaired surrogate in string");
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (s.n - s.i < 12 || s.p[s.i + 6] != '\\' || s.p[s.i + 7] != 'u')
-                    return s.fail(JsonStatus::bad_string, s.i, "unpaired surrogate in string");
-                long lo = hex4(s.p, s.i + 8);
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    return s.fail(JsonStatus::bad_string, s.i, "unpaired surrogate in string");
-                s.i += 12;
+                if (n - i < 12 || p[i + 6] != '\\' || p[i + 7] != 'u')
+                    return s.fail(JsonStatus::bad_string, i, "unpaired surrogate in string");
+                long lo = hex4(p, i + 8);
+                if (lo < 0xDC00 || lo > 0xDFFF) return s.fail(JsonStatus::bad_string, i, "unpaired surrogate in string");
+                i += 12;
             } else {
-                s.i += 6;
+                i += 6;
             }
             continue;
         }
-        if (c < 0x20) return s.fail(JsonStatus::bad_string, s.i, "control character in string");
-        if (c < 0x80) {
-            s.i++;
-            continue;
-        }
-        size_t k = utf8_len(reinterpret_cast<const unsigned char*>(s.p + s.i), s.n - s.i);
-        if (k == 0) return s.fail(JsonStatus::bad_utf8, s.i, "invalid UTF-8 in string");
-        s.i += k;
+        if (c < 0x20) return s.fail(JsonStatus::bad_string, i, "control character in string");
+        size_t k = utf8_len(reinterpret_cast<const unsigned char*>(p + i), n - i);
+        if (k == 0) return s.fail(JsonStatus::bad_utf8, i, "invalid UTF-8 in string");
+        i += k;
     }
+    s.i = i;
     return s.fail(JsonStatus::syntax, start, "unterminated string");
 }
 
@@ -302,6 +313,9 @@ bool is_string_span(const char* p, JsonSpan s) {
 
 // Decoded string [begin+1, end-1) equals text.
 bool string_equals(const char* p, size_t begin, size_t end, const char* text) {
+    size_t raw = end - begin - 2;
+    if (memchr(p + begin + 1, '\\', raw) == nullptr)  // no escapes: the bytes are the value
+        return strncmp(p + begin + 1, text, raw) == 0 && text[raw] == '\0';
     size_t i = begin + 1, k = 0;
     char b[4];
     while (i < end - 1) {
@@ -312,46 +326,41 @@ bool string_equals(const char* p, size_t begin, size_t end, const char* text) {
     return text[k] == '\0';
 }
 
-// Walks the members of the object at s.i ('{'), validating as it goes. Counts members
-// named `key` and records the first one's value span. Leaves s.i after the '}'.
-int scan_members(Scan& s, const char* key, JsonSpan* first) {
-    if (s.at_end() || s.cur() != '{') {
-        s.fail(JsonStatus::syntax, s.i, "expected an object");
-        return -1;
+// Walks the members of the object at s.i ('{'), validating as it goes. For each of the
+// nkeys keys, counts the members with that name (counts[k]) and records the first one's
+// value span (first[k]). Leaves s.i after the '}'. False when not a valid object.
+bool scan_members(Scan& s, const char* const* keys, size_t nkeys, int* counts, JsonSpan* first) {
+    for (size_t k = 0; k < nkeys; k++) {
+        counts[k] = 0;
+        first[k] = JsonSpan();
     }
+    if (s.at_end() || s.cur() != '{') return s.fail(JsonStatus::syntax, s.i, "expected an object");
     s.i++;
     skip_ws(s);
     if (!s.at_end() && s.cur() == '}') {
         s.i++;
-        return 0;
+        return true;
     }
-    int count = 0;
     for (;;) {
-        JsonSpan k;
-        if (!scan_key(s, &k)) return -1;
+        JsonSpan key;
+        if (!scan_key(s, &key)) return false;
         skip_ws(s);
         size_t vb = s.i;
-        if (!scan_value(s)) return -1;
-        if (string_equals(s.p, k.begin, k.end, key)) {
-            if (count == 0 && first) {
-                first->begin = vb;
-                first->end = s.i;
+        if (!scan_value(s)) return false;
+        for (size_t k = 0; k < nkeys; k++) {
+            if (!string_equals(s.p, key.begin, key.end, keys[k])) continue;
+            if (counts[k]++ == 0) {
+                first[k].begin = vb;
+                first[k].end = s.i;
             }
-            count++;
         }
         skip_ws(s);
-        if (s.at_end()) {
-            s.fail(JsonStatus::syntax, s.n, "unexpected end of document");
-            return -1;
-        }
+        if (s.at_end()) return s.fail(JsonStatus::syntax, s.n, "unexpected end of document");
         if (s.cur() == '}') {
             s.i++;
-            return count;
+            return true;
         }
-        if (s.cur() != ',') {
-            s.fail(JsonStatus::syntax, s.i, "expected ',' or '}'");
-            return -1;
-        }
+        if (s.cur() != ',') return s.fail(JsonStatus::syntax, s.i, "expected ',' or '}'");
         s.i++;
     }
 }
@@ -388,18 +397,34 @@ const char* to_string(JsonStatus s) {
     return "?";
 }
 
-int json_find_key(const char* p, size_t n, const char* key, JsonSpan* value_span) {
+bool json_find_keys(const char* p, size_t n, const char* const* keys, size_t nkeys, int* counts, JsonSpan* spans) {
     Scan s = make_scan(p, n, 0);
     skip_ws(s);
-    int count = scan_members(s, key, value_span);
-    if (count < 0) return -1;
+    if (!scan_members(s, keys, nkeys, counts, spans)) return false;
     skip_ws(s);
-    return s.at_end() ? count : -1;
+    return s.at_end();
+}
+
+bool json_find_members(const char* p, JsonSpan object, const char* const* keys, size_t nkeys, int* counts,
+                       JsonSpan* spans) {
+    Scan s = make_scan(p, object.end, object.begin);
+    return scan_members(s, keys, nkeys, counts, spans);
+}
+
+int json_find_key(const char* p, size_t n, const char* key, JsonSpan* value_span) {
+    int count = 0;
+    JsonSpan first;
+    if (!json_find_keys(p, n, &key, 1, &count, &first)) return -1;
+    if (value_span && count > 0) *value_span = first;
+    return count;
 }
 
 int json_find_member(const char* p, JsonSpan object, const char* key, JsonSpan* value_span) {
-    Scan s = make_scan(p, object.end, object.begin);
-    return scan_members(s, key, value_span);
+    int count = 0;
+    JsonSpan first;
+    if (!json_find_members(p, object, &key, 1, &count, &first)) return -1;
+    if (value_span && count > 0) *value_span = first;
+    return count;
 }
 
 bool json_find_path_uint(const char* p, size_t n, const char* const* path, size_t depth, uint64_t* out) {

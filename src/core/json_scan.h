@@ -52,6 +52,14 @@ int json_find_key(const char* p, size_t n, const char* key, JsonSpan* value_span
 // Same, inside an object value already found (span from a previous lookup on valid text).
 int json_find_member(const char* p, JsonSpan object, const char* key, JsonSpan* value_span);
 
+// Several keys in one pass: for each keys[k], the number of top-level members with that
+// name in counts[k] and the first one's value in spans[k] (unset when the count is 0).
+// False when the text is not one valid JSON object (counts are then meaningless).
+bool json_find_keys(const char* p, size_t n, const char* const* keys, size_t nkeys, int* counts, JsonSpan* spans);
+// Same, inside an object value already found (a span from a lookup on valid text).
+bool json_find_members(const char* p, JsonSpan object, const char* const* keys, size_t nkeys, int* counts,
+                       JsonSpan* spans);
+
 // Follows nested object keys from the top level, e.g. {"usage","prompt_tokens"}; the
 // first occurrence of each key is used. True and *out when the final value is a
 // non-negative integer (no fraction or exponent) that fits in uint64_t.

@@ -110,14 +110,36 @@ bool openai_event_is_error(const SseEvent& ev) {
     return json_find_key(ev.data, ev.data_len, "error", &e) > 0 && json_span_type(ev.data, e) != JsonType::null;
 }
 
+namespace {
+// True when `text` occurs in [p, p + n).
+bool contains(const char* p, size_t n, const char* text, size_t len) {
+    for (const char* q = p; n >= len;) {
+        const void* f = memchr(q, text[0], n - len + 1);
+        if (f == nullptr) return false;
+        q = static_cast<const char*>(f);
+        if (memcmp(q, text, len) == 0) return true;
+        n -= static_cast<size_t>(q + 1 - p);
+        p = ++q;
+    }
+    return false;
+}
+}  // namespace
+
 bool openai_find_usage(const char* json, size_t n, OpenAIUsage* out) {
+    // Most streamed chunks carry no usage: a key can only decode to "usage" when the bytes
+    // `usage` are there, or a \u escape is (the other escapes make none of its letters).
+    // Without either there is nothing to find, valid JSON or not: the scan is skipped.
+    if (!contains(json, n, "usage", 5) && !contains(json, n, "\\u", 2)) return false;
     JsonSpan u;
     if (json_find_key(json, n, "usage", &u) <= 0 || json_span_type(json, u) != JsonType::object) return false;
     *out = OpenAIUsage();
-    JsonSpan v;
-    if (json_find_member(json, u, "prompt_tokens", &v) > 0) json_span_uint(json, v, &out->prompt_tokens);
-    if (json_find_member(json, u, "completion_tokens", &v) > 0) json_span_uint(json, v, &out->completion_tokens);
-    if (json_find_member(json, u, "total_tokens", &v) > 0) json_span_uint(json, v, &out->total_tokens);
+    static const char* const kKeys[] = {"prompt_tokens", "completion_tokens", "total_tokens"};
+    uint64_t* const dst[] = {&out->prompt_tokens, &out->completion_tokens, &out->total_tokens};
+    int counts[3];
+    JsonSpan v[3];
+    if (!json_find_members(json, u, kKeys, 3, counts, v)) return true;  // one pass for the three
+    for (size_t k = 0; k < 3; k++)
+        if (counts[k] > 0) json_span_uint(json, v[k], dst[k]);
     return true;
 }
 

@@ -133,8 +133,11 @@ size_t end_line(SseParser* p, const char* d, size_t n, size_t i) {
 }
 
 size_t find_eol(const char* d, size_t n, size_t i) {
-    while (i < n && d[i] != '\n' && d[i] != '\r') i++;
-    return i;
+    // The C library's memchr looks at many bytes per step; a line is mostly payload.
+    const void* lf = memchr(d + i, '\n', n - i);
+    size_t end = lf ? static_cast<size_t>(static_cast<const char*>(lf) - d) : n;
+    const void* cr = memchr(d + i, '\r', end - i);
+    return cr ? static_cast<size_t>(static_cast<const char*>(cr) - d) : end;
 }
 
 // The main state machine over d[0, n); end offsets are relative to d. Returns the bytes

@@ -22,30 +22,49 @@ void StrBuf::append(const char* s) { append(s, strlen(s)); }
 namespace {
 
 void pad(StrBuf* out, char c, size_t n) {
-    for (size_t i = 0; i < n; i++) out->append(&c, 1);
+    static const char kZeros[] = "0000000000000000";
+    static const char kSpaces[] = "                ";
+    const char* run = c == '0' ? kZeros : kSpaces;
+    while (n > 0) {
+        size_t k = n < 16 ? n : 16;
+        out->append(run, k);
+        n -= k;
+    }
 }
 
 // Writes `digits` (len bytes) with sign, width and flags applied.
-void emit(StrBuf* out, const char* sign, const char* digits, size_t len, size_t width, bool left, bool zero) {
-    size_t sl = strlen(sign);
+void emit(StrBuf* out, const char* sign, size_t sl, const char* digits, size_t len, size_t width, bool left,
+          bool zero) {
     size_t total = sl + len;
-    if (!left && !zero && width > total) pad(out, ' ', width - total);
+    if (width <= total) {  // the common case: no padding
+        if (sl) out->append(sign, sl);
+        out->append(digits, len);
+        return;
+    }
+    if (!left && !zero) pad(out, ' ', width - total);
     out->append(sign, sl);
-    if (!left && zero && width > total) pad(out, '0', width - total);
+    if (!left && zero) pad(out, '0', width - total);
     out->append(digits, len);
-    if (left && width > total) pad(out, ' ', width - total);
+    if (left) pad(out, ' ', width - total);
 }
 
 size_t utoa(unsigned long long v, unsigned base, bool upper, char* buf /* >= 24 */) {
     const char* d = upper ? "0123456789ABCDEF" : "0123456789abcdef";
     char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = d[v % base];
-        v /= base;
-    } while (v);
-    for (size_t i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
-    return n;
+    size_t n = sizeof tmp;
+    if (base == 10) {
+        do {
+            tmp[--n] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        } while (v);
+    } else {
+        do {
+            tmp[--n] = d[v % base];
+            v /= base;
+        } while (v);
+    }
+    memcpy(buf, tmp + n, sizeof tmp - n);
+    return sizeof tmp - n;
 }
 
 // Fixed-point text of |v| with `prec` decimals (prec <= 9); values beyond 1.8e19 saturate.
@@ -80,10 +99,9 @@ size_t ftoa(double v, unsigned prec, char* buf /* >= 40 */) {
 void StrBuf::vappendf(const char* fmt, va_list ap) {
     for (const char* p = fmt; *p; p++) {
         if (*p != '%') {
-            const char* q = p;
-            while (*q && *q != '%') q++;
-            append(p, static_cast<size_t>(q - p));
-            p = q - 1;
+            size_t run = strcspn(p, "%");  // literal text up to the next conversion, in one piece
+            append(p, run);
+            p += run - 1;
             continue;
         }
         p++;
@@ -128,7 +146,7 @@ void StrBuf::vappendf(const char* fmt, va_list ap) {
                 unsigned long long mag = v < 0 ? 0ULL - static_cast<unsigned long long>(v)
                                                : static_cast<unsigned long long>(v);
                 n = utoa(mag, 10, false, buf);
-                emit(this, v < 0 ? "-" : "", buf, n, width, left, zero);
+                emit(this, "-", v < 0 ? 1 : 0, buf, n, width, left, zero);
                 break;
             }
             case 'u':
@@ -139,12 +157,12 @@ void StrBuf::vappendf(const char* fmt, va_list ap) {
                                        : length == 3 ? va_arg(ap, size_t)
                                                      : va_arg(ap, unsigned);
                 n = utoa(v, *p == 'u' ? 10 : 16, *p == 'X', buf);
-                emit(this, "", buf, n, width, left, zero);
+                emit(this, "", 0, buf, n, width, left, zero);
                 break;
             }
             case 'c': {
                 buf[0] = static_cast<char>(va_arg(ap, int));
-                emit(this, "", buf, 1, width, left, false);
+                emit(this, "", 0, buf, 1, width, left, false);
                 break;
             }
             case 's': {
@@ -152,14 +170,14 @@ void StrBuf::vappendf(const char* fmt, va_list ap) {
                 if (str == nullptr) str = "(null)";
                 size_t slen = strlen(str);
                 if (prec >= 0 && static_cast<size_t>(prec) < slen) slen = static_cast<size_t>(prec);
-                emit(this, "", str, slen, width, left, false);
+                emit(this, "", 0, str, slen, width, left, false);
                 break;
             }
             case 'f':
             case 'g': {
                 double v = va_arg(ap, double);
                 if (v != v) {
-                    emit(this, "", "nan", 3, width, left, false);
+                    emit(this, "", 0, "nan", 3, width, left, false);
                     break;
                 }
                 bool neg = v < 0;
@@ -172,7 +190,7 @@ void StrBuf::vappendf(const char* fmt, va_list ap) {
                     while (n > 0 && buf[n - 1] == '0') n--;
                     if (n > 0 && buf[n - 1] == '.') n--;
                 }
-                emit(this, neg ? "-" : "", buf, n, width, left, zero);
+                emit(this, "-", neg ? 1 : 0, buf, n, width, left, zero);
                 break;
             }
             case '%':
@@ -197,8 +215,12 @@ void StrBuf::appendf(const char* fmt, ...) {
 
 void StrBuf::append_json_escaped(const char* s, size_t n) {
     static const char hex[] = "0123456789abcdef";
+    size_t run = 0;  // start of the bytes that need no escape, appended as one piece
     for (size_t i = 0; i < n; i++) {
         unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (i > run) append(s + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', static_cast<char>(c)};
             append(e, 2);
@@ -208,13 +230,12 @@ void StrBuf::append_json_escaped(const char* s, size_t n) {
             append("\\r", 2);
         } else if (c == '\t') {
             append("\\t", 2);
-        } else if (c < 0x20) {
+        } else {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             append(e, 6);
-        } else {
-            append(reinterpret_cast<const char*>(&c), 1);
         }
     }
+    if (n > run) append(s + run, n - run);
 }
 
 void StrBuf::append_json_escaped(const char* s) { append_json_escaped(s, strlen(s)); }

@@ -50,8 +50,11 @@ int value_complete_cb(llhttp_t* hp) {
     return 0;
 }
 
-bool field_is(const char* field, bool truncated, const char* name) {
-    return !truncated && strcasecmp(field, name) == 0;
+// The field name just read is `name` (a lower-case literal), case-insensitively. Lengths are
+// compared first: most fields are none of the few we look for.
+template <typename P, size_t N>
+bool field_named(const P* p, const char (&name)[N]) {
+    return !p->field_truncated && p->field_len == N - 1 && strncasecmp(p->field, name, N - 1) == 0;
 }
 
 // Picks the HeaderValue a field maps to; a repeated header is a fresh value (last wins),
@@ -147,22 +150,22 @@ int req_field_complete(llhttp_t* hp) {
     if (!p->field_truncated && client_header_forwarded(p->field, p->field_len)) {
         p->forward.begin(p->field, p->field_len);
     }
-    if (field_is(p->field, p->field_truncated, "authorization")) {
+    if (field_named(p, "authorization")) {
         if (p->authorization.present) {
             p->error = HttpParse::bad_request;
             p->error_reason = "duplicate Authorization header";
             return -1;
         }
         p->current = start_value(&p->authorization);
-    } else if (field_is(p->field, p->field_truncated, "content-type")) {
+    } else if (field_named(p, "content-type")) {
         p->current = start_value(&p->content_type);
-    } else if (field_is(p->field, p->field_truncated, "expect")) {
+    } else if (field_named(p, "expect")) {
         p->current = start_value(&p->expect);
-    } else if (field_is(p->field, p->field_truncated, "origin")) {
+    } else if (field_named(p, "origin")) {
         p->current = start_value(&p->origin);
-    } else if (field_is(p->field, p->field_truncated, "access-control-request-private-network")) {
+    } else if (field_named(p, "access-control-request-private-network")) {
         p->current = start_value(&p->acr_private_network);
-    } else if (field_is(p->field, p->field_truncated, "x-request-id")) {
+    } else if (field_named(p, "x-request-id")) {
         p->current = start_value(&p->request_id);
     } else {
         p->current = nullptr;
@@ -212,10 +215,10 @@ int req_message_complete(llhttp_t* hp) {
 
 // --- response side ------------------------------------------------------------------------
 
-bool relayed_header(const char* field, bool truncated) {
+bool relayed_header(const char* field, size_t len, bool truncated) {
     if (truncated) return false;
-    return strcasecmp(field, "x-request-id") == 0 || strncasecmp(field, "openai-", 7) == 0 ||
-           strncasecmp(field, "x-ratelimit-", 12) == 0;
+    return (len == 12 && strncasecmp(field, "x-request-id", 12) == 0) ||
+           (len >= 7 && strncasecmp(field, "openai-", 7) == 0) || (len >= 12 && strncasecmp(field, "x-ratelimit-", 12) == 0);
 }
 
 int resp_value(llhttp_t* hp, const char* at, size_t len) {
@@ -233,21 +236,21 @@ int resp_value_complete(llhttp_t* hp) {
 
 int resp_field_complete(llhttp_t* hp) {
     ResponseParser* p = static_cast<ResponseParser*>(hp->data);
-    if (!p->head_done && relayed_header(p->field, p->field_truncated)) {
+    if (!p->head_done && relayed_header(p->field, p->field_len, p->field_truncated)) {
         // edgeway's answer carries the request's own x-request-id (the one in its logs);
         // the upstream's is relayed beside it under another name.
-        if (field_is(p->field, p->field_truncated, "x-request-id"))
+        if (field_named(p, "x-request-id"))
             p->passthrough.begin("x-upstream-request-id", 21);
         else
             p->passthrough.begin(p->field, p->field_len);
     }
-    if (field_is(p->field, p->field_truncated, "content-type"))
+    if (field_named(p, "content-type"))
         p->current = start_value(&p->content_type);
-    else if (field_is(p->field, p->field_truncated, "retry-after"))
+    else if (field_named(p, "retry-after"))
         p->current = start_value(&p->retry_after);
-    else if (field_is(p->field, p->field_truncated, "retry-after-ms"))
+    else if (field_named(p, "retry-after-ms"))
         p->current = start_value(&p->retry_after_ms);
-    else if (field_is(p->field, p->field_truncated, "date"))
+    else if (field_named(p, "date"))
         p->current = start_value(&p->date);
     else
         p->current = nullptr;

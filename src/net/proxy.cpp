@@ -176,8 +176,12 @@ bool ProxyExchange::validate(uint64_t now_ms) {
                      "", now_ms);
         return false;
     }
-    // One pass validates the document and finds "model"; the error text needs a second.
-    int count = json_find_key(body, n, "model", &model_span_);
+    // One pass validates the document and finds "model" and "stream"; the error text needs a second.
+    static const char* const kKeys[] = {"model", "stream"};
+    int counts[2] = {0, 0};
+    JsonSpan spans[2];
+    int count = json_find_keys(body, n, kKeys, 2, counts, spans) ? counts[0] : -1;
+    if (count > 0) model_span_ = spans[0];
     if (count < 0) {
         JsonError jerr;
         char msg[160];
@@ -214,8 +218,7 @@ bool ProxyExchange::validate(uint64_t now_ms) {
         answer_error(400, msg, "invalid_request_error", "model", nullptr, "", now_ms);
         return false;
     }
-    JsonSpan stream_span;
-    if (json_find_key(body, n, "stream", &stream_span) >= 1) json_span_bool(body, stream_span, &stream_);
+    if (counts[1] >= 1) json_span_bool(body, spans[1], &stream_);
     return accept_model(name, name_len, now_ms);
 }
 

@@ -431,7 +431,7 @@ bool ProxyExchange::find_tail_usage(OpenAIUsage* u) const {
     // Find "usage" in the tail and parse the object that follows as JSON on its own.
     static const char kKey[] = "\"usage\"";
     for (size_t i = tail_len_; i-- > 0;) {
-        if (i + sizeof kKey - 1 > tail_len_ || memcmp(tail_ + i, kKey, sizeof kKey - 1) != 0) continue;
+        if (tail_[i] != '"' || i + sizeof kKey - 1 > tail_len_ || memcmp(tail_ + i, kKey, sizeof kKey - 1) != 0) continue;
         size_t p = i + sizeof kKey - 1;
         while (p < tail_len_ && (is_space(tail_[p]) || tail_[p] == ':')) p++;
         if (p >= tail_len_ || tail_[p] != '{') return false;

@@ -13,6 +13,7 @@
 #endif
 
 #include "core/strbuf.h"
+#include "net/tls_read_ahead.h"
 
 namespace ew {
 namespace {
@@ -368,6 +369,7 @@ TlsSession::TlsSession() {
 TlsSession::~TlsSession() { free(); }
 
 void TlsSession::free() {
+    TlsReadAhead::drop(this);
     if (active_) mbedtls_ssl_free(&ssl_);
     active_ = false;
     config_ = nullptr;
@@ -423,7 +425,8 @@ int TlsSession::bio_send(void* ctx, const unsigned char* buf, size_t len) {
 
 int TlsSession::bio_recv(void* ctx, unsigned char* buf, size_t len) {
     auto* self = static_cast<TlsSession*>(ctx);
-    pal::IoResult r = pal::recv(self->sock_, buf, len);
+    // Through the read-ahead: a record's header and body in one socket read (tls_read_ahead.h).
+    pal::IoResult r = TlsReadAhead::recv(self, self->sock_, buf, len);
     switch (r.status) {
         case pal::Io::ok: return static_cast<int>(r.n);
         case pal::Io::would_block: return MBEDTLS_ERR_SSL_WANT_READ;
@@ -588,7 +591,8 @@ bool TlsSession::ticket_expected() const {
 
 bool TlsSession::pending() const {
     if (!active_) return false;
-    return mbedtls_ssl_get_bytes_avail(&ssl_) > 0 || mbedtls_ssl_check_pending(&ssl_) != 0;
+    return mbedtls_ssl_get_bytes_avail(&ssl_) > 0 || mbedtls_ssl_check_pending(&ssl_) != 0 ||
+           TlsReadAhead::held(this) > 0;
 }
 
 TlsStatus TlsSession::close_notify() {

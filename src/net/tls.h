@@ -178,8 +178,9 @@ public:
     bool ticket_expected() const;
     uint8_t tickets_taken() const { return tickets_; }  // on this connection
 
-    // True when decrypted or received-but-unprocessed bytes sit inside Mbed TLS: the loop
-    // must call read() again instead of sleeping in poll (the socket may show nothing).
+    // True when decrypted or received-but-unprocessed bytes sit inside Mbed TLS or in the
+    // read-ahead (tls_read_ahead.h): the loop must call read() again instead of sleeping
+    // in poll (the socket may show nothing).
     bool pending() const;
 
     // Sends close_notify (best effort: ok, want_write, or error). Then call free().

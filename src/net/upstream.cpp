@@ -134,8 +134,9 @@ uint16_t UpstreamConn::poll_events() const {
     switch (state_) {
         case ConnState::connecting: return t_->wants_write() ? pal::kOut : pal::kIn;
         // Parked TLS connections are watched (a close_notify must be read); parked plain ones
-        // are not, so that many of them cost nothing per wake-up: take_idle() checks them.
-        case ConnState::idle: return (user_ == nullptr && t_->is_tls()) ? pal::kIn : 0;
+        // only where watching is free (epoll), so that with poll(2) many of them cost nothing
+        // per wake-up: take_idle() checks them either way.
+        case ConnState::idle: return (user_ == nullptr && (t_->is_tls() || pal::kPollKeepsInterest)) ? pal::kIn : 0;
         case ConnState::sending: return static_cast<uint16_t>(pal::kOut | pal::kIn);
         case ConnState::receiving:
             if (t_->wants_write()) return pal::kOut;
@@ -153,7 +154,9 @@ uint64_t UpstreamConn::deadline_ms() const {
 
 bool UpstreamConn::has_pending() const {
     if (state_ == ConnState::unused || t_ == nullptr) return false;
-    if (state_ == ConnState::idle) return false;
+    // A connection waiting for its TLS 1.3 ticket takes it from the TLS read-ahead too
+    // (it may have come in one read with the response: the socket then shows nothing).
+    if (state_ == ConnState::idle) return awaiting_ticket_ && user_ == nullptr && t_->pending();
     if (back_pressured()) return false;
     return t_->pending();
 }
@@ -312,6 +315,10 @@ void UpstreamConn::step_receive(uint64_t now_ms) {
             fail(ResultKind::bad_response, msg, now_ms);
             return;
         }
+        // A short read of plain TCP took all the socket had: asking again would only learn
+        // EAGAIN (one system call per chunk). Whatever arrives meanwhile makes the socket
+        // readable again. (TLS reads one record at a time: short says nothing there.)
+        if (r.n < want && !t_->is_tls()) return;
     }
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "pal.h"
+#include "linux/pal_hosts_file.h"
 
 namespace {
 
@@ -182,6 +183,39 @@ TEST_CASE("pal: addresses") {
     int e = pal::resolve("no-such-host.invalid", 80, &a);
     CHECK(e != 0);
     CHECK(strlen(pal::strerror(e)) > 0);
+}
+
+TEST_CASE("pal: the static build's hosts-file lookup (no NSS)") {
+    char path[] = "/tmp/ew-hosts-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    const char text[] =
+        "# comment line\n"
+        "10.0.0.7\tgw.lan gateway   # trailing comment\n"
+        "fd00::7 v6only.lan\n"
+        "fd00::8 both.lan\n"
+        "192.168.1.9 both.lan\n"
+        "not-an-address broken.lan\n";
+    REQUIRE(write(fd, text, sizeof text - 1) == static_cast<ssize_t>(sizeof text - 1));
+    close(fd);
+    pal::Addr a;
+    REQUIRE(pal::resolve_from_hosts_file(path, "gateway", 8080, &a) == 0);
+    char buf[64];
+    pal::format_addr(a, buf, sizeof buf);
+    CHECK(std::string(buf).find("10.0.0.7") != std::string::npos);
+    CHECK(a.port == 8080);
+    REQUIRE(pal::resolve_from_hosts_file(path, "GW.LAN", 1, &a) == 0);  // names are case-blind
+    CHECK(a.family == 4);
+    REQUIRE(pal::resolve_from_hosts_file(path, "v6only.lan", 1, &a) == 0);
+    CHECK(a.family == 6);
+    REQUIRE(pal::resolve_from_hosts_file(path, "both.lan", 1, &a) == 0);  // IPv4 first, as getaddrinfo's path
+    CHECK(a.family == 4);
+    CHECK(pal::resolve_from_hosts_file(path, "broken.lan", 1, &a) != 0);
+    CHECK(pal::resolve_from_hosts_file(path, "missing.lan", 1, &a) != 0);
+    REQUIRE(pal::resolve_from_hosts_file("/nonexistent/hosts", "localhost", 5, &a) == 0);
+    CHECK(a.family == 4);
+    CHECK(pal::resolve_from_hosts_file("/nonexistent/hosts", "gw.lan", 5, &a) != 0);
+    unlink(path);
 }
 
 TEST_CASE("pal: clock, entropy, environment") {

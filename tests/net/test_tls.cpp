@@ -24,8 +24,10 @@
 #endif
 
 #include "net/tls.h"
+#include "net/tls_read_ahead.h"
 #include "pal.h"
 
+using ew::TlsReadAhead;
 using ew::TlsClientConfig;
 using ew::TlsClientOptions;
 using ew::TlsSession;
@@ -546,4 +548,62 @@ TEST_CASE("tls: configuration errors and the system bundle") {
     TlsClientConfig unready;
     CHECK(cli.init(&unready, pal::kNoSocket, "x") == TlsStatus::error);
     CHECK(contains(cli.error_text(), "not ready"));
+}
+
+TEST_CASE("tls: records that arrive together take one socket read; the rest is pending, not lost") {
+    TestServer srv("good", Resume::none);
+    TlsClientConfig cfg;
+    client_config(cfg, true, pki().path("ca.crt"));
+    TlsSession cli;
+    ServerConn sc;
+    REQUIRE(connect_pair(srv, cfg, "localhost", cli, sc) == TlsStatus::ok);
+    // One exchange first, so that post-handshake messages (tickets) are behind us.
+    CHECK(server_to_client(sc, cli, "warm") == "warm");
+    CHECK_FALSE(cli.pending());
+
+    // Three records, queued on the loopback socket before the client reads any.
+    const char* parts[] = {"first record", "second", "third and last"};
+    for (const char* p : parts)
+        REQUIRE(mbedtls_ssl_write(&sc.ssl, reinterpret_cast<const unsigned char*>(p), strlen(p)) ==
+                static_cast<int>(strlen(p)));
+    uint64_t reads_before = TlsReadAhead::socket_reads();
+    std::string got;
+    char buf[64];
+    size_t n = 0;
+    uint64_t end = pal::now_ms() + kDeadlineMs;
+    for (int i = 0; i < 3 && pal::now_ms() < end;) {
+        TlsStatus st = cli.read(buf, sizeof buf, &n);
+        if (st == TlsStatus::want_read) {
+            wait_io(cli.socket(), pal::kIn, pal::kNoSocket, 0);
+            continue;
+        }
+        REQUIRE(st == TlsStatus::ok);
+        got.append(buf, n);
+        i++;
+        if (i < 3) {
+            // The next records are in the read-ahead, not on the socket: pending() must say so.
+            CHECK(cli.pending());
+            pal::PollItem it{cli.socket(), pal::kIn, 0};
+            CHECK(pal::poll(&it, 1, 0) == 0);
+        }
+    }
+    CHECK(got == "first recordsecondthird and last");
+    CHECK(TlsReadAhead::socket_reads() - reads_before == 1);  // six without the read-ahead
+    CHECK_FALSE(cli.pending());
+    CHECK(cli.read(buf, sizeof buf, &n) == TlsStatus::want_read);
+
+    // A session freed while it holds read-ahead bytes leaves nothing behind for the next one.
+    for (const char* p : parts)
+        REQUIRE(mbedtls_ssl_write(&sc.ssl, reinterpret_cast<const unsigned char*>(p), strlen(p)) > 0);
+    TlsStatus st;
+    end = pal::now_ms() + kDeadlineMs;
+    while ((st = cli.read(buf, sizeof buf, &n)) == TlsStatus::want_read && pal::now_ms() < end)
+        wait_io(cli.socket(), pal::kIn, pal::kNoSocket, 0);
+    REQUIRE(st == TlsStatus::ok);
+    CHECK(TlsReadAhead::held(&cli) > 0);
+    pal::Socket s = cli.socket();
+    cli.free();
+    CHECK(TlsReadAhead::held(&cli) == 0);
+    CHECK_FALSE(cli.pending());
+    pal::close(s);
 }
