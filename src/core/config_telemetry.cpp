@@ -1,0 +1,147 @@
+// [telemetry]: where the fleet telemetry goes (net/telemetry.h does the MQTT).
+#include "core/config_telemetry.h"
+
+#include <string.h>
+
+#include "core/strbuf.h"
+
+namespace ew {
+
+bool telemetry_device_id_ok(const char* s, size_t n) {
+    if (n == 0 || n >= EW_CAP_DEVICE_ID) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                  ch == '-' || ch == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+namespace ini {
+
+const char* const kTelemetryKeys[T_COUNT] = {"mqtt_url", "device_id", "username", "password_file", "ca_file",
+                                             "topic_prefix", "interval_ms", "queue_max"};
+
+namespace {
+
+constexpr uint32_t kMaxMs = 86400000;
+
+// mqtt://host[:port] or mqtts://host[:port]: read with the endpoint url rules (host names,
+// IPv6 in brackets, no credentials), as http:// / https:// of the same authority.
+bool parse_mqtt_url(Ctx& c, Span v, TelemetryConfig* t) {
+    bool tls = starts_with(v, "mqtts://");
+    if (!tls && !starts_with(v, "mqtt://")) return fail(c, "must start with mqtt:// or mqtts://");
+    size_t skip = tls ? 8 : 7;
+    Span rest{v.p + skip, v.n - skip};
+    char url[EW_CAP_URL];
+    StrBuf u(url, sizeof url);
+    u.append(tls ? "https://" : "http://");
+    u.append(rest.p, rest.n);
+    if (u.overflow || v.n >= sizeof t->mqtt_url) return fail(c, "longer than %d characters", EW_CAP_URL - 1);
+    static EndpointConfig tmp;  // not on the stack: small targets parse configurations too
+    tmp = EndpointConfig{};
+    // parse_url's messages name http(s)://; none of them echoes the scheme.
+    if (!parse_url(c, Span{url, u.len}, &tmp)) return false;
+    if (tmp.base_path[0]) return fail(c, "must not have a path (mqtt://host:port)");
+    size_t end = 0;
+    while (end < rest.n && rest.p[end] != '/') end++;
+    Span auth{rest.p, end};
+    bool has_port = false;
+    if (auth.n && auth.p[0] == '[') {
+        size_t close = 0;
+        while (close < auth.n && auth.p[close] != ']') close++;
+        has_port = close + 1 < auth.n;
+    } else {
+        for (size_t i = 0; i < auth.n; i++) has_port = has_port || auth.p[i] == ':';
+    }
+    t->tls = tls;
+    t->port = has_port ? tmp.port : (tls ? 8883 : 1883);
+    copy_str(t->host, sizeof t->host, tmp.host);
+    copy_str(t->mqtt_url, sizeof t->mqtt_url, v.p, v.n);
+    return true;
+}
+
+bool printable_no_space(Span v) {
+    for (size_t i = 0; i < v.n; i++)
+        if (v.p[i] <= ' ' || v.p[i] >= 0x7f) return false;
+    return true;
+}
+
+// Levels of A-Z a-z 0-9 _ - . separated by single '/': no wildcards, no empty level.
+bool parse_prefix(Ctx& c, Span v, TelemetryConfig* t) {
+    if (v.n >= sizeof t->topic_prefix)
+        return fail(c, "longer than %d characters", static_cast<int>(sizeof t->topic_prefix) - 1);
+    bool ok = v.p[0] != '/' && v.p[v.n - 1] != '/';
+    for (size_t i = 0; ok && i < v.n; i++) {
+        char ch = v.p[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+             ch == '-' || ch == '.' || (ch == '/' && v.p[i + 1] != '/');
+    }
+    if (!ok)
+        return fail(c, "must be topic levels of A-Z a-z 0-9 _ - . joined by '/' (no wildcards, no leading, "
+                       "trailing or double '/')");
+    copy_str(t->topic_prefix, sizeof t->topic_prefix, v.p, v.n);
+    return true;
+}
+
+}  // namespace
+
+bool telemetry_empty_ok(int k) {
+    return k == T_DEVICE_ID || k == T_USERNAME || k == T_PASSWORD_FILE || k == T_CA_FILE;
+}
+
+bool telemetry_key(Ctx& c, TelemetryConfig& t, int k, Span v) {
+    switch (k) {
+    case T_MQTT_URL: return parse_mqtt_url(c, v, &t);
+    case T_DEVICE_ID:
+        if (v.n == 0) return true;  // the host name
+        if (!telemetry_device_id_ok(v.p, v.n))
+            return fail(c, "must be 1 to %d characters of A-Z a-z 0-9 _ - .", EW_CAP_DEVICE_ID - 1);
+        copy_str(t.device_id, sizeof t.device_id, v.p, v.n);
+        return true;
+    case T_USERNAME:
+        if (v.n >= sizeof t.username) return fail(c, "longer than %d characters", EW_CAP_MQTT_USER - 1);
+        if (!printable_no_space(v)) return fail(c, "must be printable ASCII without spaces");
+        copy_str(t.username, sizeof t.username, v.p, v.n);
+        return true;
+    case T_PASSWORD_FILE:
+        t.password[0] = '\0';
+        if (!copy_path(c, v, t.password_file, sizeof t.password_file)) return false;
+        return v.n == 0 || load_key_file(c, t.password_file, t.password, sizeof t.password);
+    case T_CA_FILE: return copy_path(c, v, t.ca_file, sizeof t.ca_file);
+    case T_TOPIC_PREFIX: return parse_prefix(c, v, &t);
+    case T_INTERVAL: return parse_u32(c, v, 1000, kMaxMs, true, &t.interval_ms);
+    case T_QUEUE_MAX: return parse_u32(c, v, 1, EW_CAP_TELEMETRY_QUEUE, false, &t.queue_max);
+    }
+    return false;
+}
+
+void telemetry_finish(Ctx& c, TelemetryConfig& t, const uint32_t* seen, uint32_t header) {
+    if (!header) return;
+    t.on = true;
+    if (!seen[T_MQTT_URL]) {
+        c.line = header;
+        copy_str(c.key, sizeof c.key, "telemetry.mqtt_url");
+        fail(c, "missing; the broker, e.g. mqtts://broker.example.net:8883");
+        return;
+    }
+    if (t.password[0] && !t.username[0]) {
+        c.line = seen[T_PASSWORD_FILE];
+        copy_str(c.key, sizeof c.key, "telemetry.password_file");
+        fail(c, "a password needs telemetry.username (MQTT sends no password without a user name)");
+    }
+    if (!t.tls && t.password[0] && !is_loopback(t.host)) {
+        c.line = seen[T_MQTT_URL];
+        copy_str(c.key, sizeof c.key, "telemetry.mqtt_url");
+        warnf(c, "mqtt:// sends the password unencrypted to %s; use mqtts://", t.host);
+    }
+    if (!t.tls && t.ca_file[0]) {
+        c.line = seen[T_CA_FILE];
+        copy_str(c.key, sizeof c.key, "telemetry.ca_file");
+        warnf(c, "ignored: mqtt_url is mqtt:// (plain); use mqtts:// for TLS");
+    }
+}
+
+}  // namespace ini
+}  // namespace ew
