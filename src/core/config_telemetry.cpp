@@ -34,6 +34,8 @@ bool parse_mqtt_url(Ctx& c, Span v, TelemetryConfig* t) {
     if (!tls && !starts_with(v, "mqtt://")) return fail(c, "must start with mqtt:// or mqtts://");
     size_t skip = tls ? 8 : 7;
     Span rest{v.p + skip, v.n - skip};
+    for (size_t i = 0; i < rest.n && rest.p[i] != '/'; i++)
+        if (rest.p[i] == '@') return fail(c, "must not contain credentials (user@host); use username and password_file");
     char url[EW_CAP_URL];
     StrBuf u(url, sizeof url);
     u.append(tls ? "https://" : "http://");
