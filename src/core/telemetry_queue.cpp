@@ -5,15 +5,17 @@
 namespace ew {
 
 void TelemetryQueue::init(uint32_t max) {
+    uint32_t old = max_;
     max_ = max < 1 ? 1 : max > EW_CAP_TELEMETRY_QUEUE ? EW_CAP_TELEMETRY_QUEUE : max;
-    for (QueuedDoc& d : slots_) d.state = QueuedState::unused;
+    // Only the slots in use are touched: memory the queue never needs stays untouched pages.
+    for (uint32_t i = 0; i < (old > max_ ? old : max_); i++) slots_[i].state = QueuedState::unused;
     count_ = 0;
     in_flight_ = 0;
 }
 
 QueuedDoc* TelemetryQueue::oldest(QueuedState s) {
     QueuedDoc* best = nullptr;
-    for (QueuedDoc& d : slots_)
+    for (QueuedDoc& d : slots())
         if (d.state != QueuedState::unused && (s == QueuedState::unused || d.state == s) &&
             (best == nullptr || d.seq < best->seq))
             best = &d;
@@ -29,7 +31,7 @@ void TelemetryQueue::remove(QueuedDoc* d) {
 bool TelemetryQueue::push(const char* topic, const char* payload, size_t len, bool change) {
     size_t tn = strlen(topic);
     if (tn >= EW_CAP_MQTT_TOPIC || len > EW_CAP_MQTT_PAYLOAD) return false;
-    for (QueuedDoc& d : slots_) {
+    for (QueuedDoc& d : slots()) {
         if (d.state != QueuedState::waiting || d.change || strcmp(d.topic, topic) != 0) continue;
         memcpy(d.payload, payload, len);
         d.len = static_cast<uint16_t>(len);
@@ -42,7 +44,7 @@ bool TelemetryQueue::push(const char* topic, const char* payload, size_t len, bo
         dropped_++;
     }
     QueuedDoc* slot = nullptr;
-    for (QueuedDoc& d : slots_)
+    for (QueuedDoc& d : slots())
         if (d.state == QueuedState::unused) {
             slot = &d;
             break;
@@ -71,7 +73,7 @@ void TelemetryQueue::sent(QueuedDoc* d, uint16_t packet_id) {
 }
 
 bool TelemetryQueue::ack(uint16_t packet_id) {
-    for (QueuedDoc& d : slots_)
+    for (QueuedDoc& d : slots())
         if (d.state == QueuedState::in_flight && d.packet_id == packet_id) {
             remove(&d);
             return true;
@@ -80,7 +82,7 @@ bool TelemetryQueue::ack(uint16_t packet_id) {
 }
 
 void TelemetryQueue::connection_lost() {
-    for (QueuedDoc& d : slots_)
+    for (QueuedDoc& d : slots())
         if (d.state == QueuedState::in_flight) d.state = QueuedState::resend;
     in_flight_ = 0;
 }
@@ -90,7 +92,7 @@ uint16_t TelemetryQueue::next_packet_id() {
         last_id_ = static_cast<uint16_t>(last_id_ + 1);
         if (last_id_ == 0) continue;
         bool used = false;
-        for (const QueuedDoc& d : slots_)
+        for (const QueuedDoc& d : slots())
             used = used || (d.state != QueuedState::unused && d.packet_id == last_id_);
         if (!used) return last_id_;
     }

@@ -54,11 +54,18 @@ public:
     uint64_t coalesced() const { return coalesced_; }
 
 private:
+    struct Range {
+        QueuedDoc* b;
+        QueuedDoc* e;
+        QueuedDoc* begin() const { return b; }
+        QueuedDoc* end() const { return e; }
+    };
+    Range slots() { return Range{slots_, slots_ + max_}; }
     QueuedDoc* oldest(QueuedState s);
     void remove(QueuedDoc* d);
 
     QueuedDoc slots_[EW_CAP_TELEMETRY_QUEUE];
-    uint32_t max_ = EW_CAP_TELEMETRY_QUEUE;
+    uint32_t max_ = 0;  // slots [0, max_) are in use (init)
     uint32_t count_ = 0;
     uint32_t in_flight_ = 0;
     uint32_t seq_ = 0;

@@ -100,15 +100,16 @@ void Telemetry::configure(uint64_t now_ms) {
 }
 
 void Telemetry::stop() {
+    if (phase_ == Phase::off) return;
     if (transport_) transport_->close();
     transport_ = nullptr;
-    if (phase_ != Phase::off && ctx_ && ctx_->names) ctx_->names->clear(kTelemetryNameSlot);
+    if (ctx_->names) ctx_->names->clear(kTelemetryNameSlot);
     phase_ = Phase::off;
     queue_.init(cfg_.queue_max);
     tx_len_ = tx_off_ = rx_len_ = 0;
     ping_sent_ms_ = 0;
     deadline_ = 0;
-    if (ctx_) update_stats();
+    update_stats();
 }
 
 // ---- documents ------------------------------------------------------------------------------
