@@ -27,39 +27,55 @@ namespace {
 
 constexpr uint32_t kMaxMs = 86400000;
 
-// mqtt://host[:port] or mqtts://host[:port]: read with the endpoint url rules (host names,
-// IPv6 in brackets, no credentials), as http:// / https:// of the same authority.
+// mqtt://host[:port] or mqtts://host[:port], with the host rules of endpoint urls (host
+// names, IPv6 in brackets) and no credentials, path, query or fragment.
 bool parse_mqtt_url(Ctx& c, Span v, TelemetryConfig* t) {
+    if (v.n >= sizeof t->mqtt_url) return fail(c, "longer than %d characters", static_cast<int>(sizeof t->mqtt_url) - 1);
+    for (size_t i = 0; i < v.n; i++) {
+        unsigned char ch = static_cast<unsigned char>(v.p[i]);
+        if (ch <= ' ' || ch >= 0x7f) return fail(c, "must not contain spaces or non-ASCII characters");
+        if (ch == '?' || ch == '#') return fail(c, "must not have a query (?) or fragment (#)");
+    }
     bool tls = starts_with(v, "mqtts://");
     if (!tls && !starts_with(v, "mqtt://")) return fail(c, "must start with mqtt:// or mqtts://");
     size_t skip = tls ? 8 : 7;
     Span rest{v.p + skip, v.n - skip};
-    for (size_t i = 0; i < rest.n && rest.p[i] != '/'; i++)
-        if (rest.p[i] == '@') return fail(c, "must not contain credentials (user@host); use username and password_file");
-    char url[EW_CAP_URL];
-    StrBuf u(url, sizeof url);
-    u.append(tls ? "https://" : "http://");
-    u.append(rest.p, rest.n);
-    if (u.overflow || v.n >= sizeof t->mqtt_url) return fail(c, "longer than %d characters", EW_CAP_URL - 1);
-    static EndpointConfig tmp;  // not on the stack: small targets parse configurations too
-    tmp = EndpointConfig{};
-    // parse_url's messages name http(s)://; none of them echoes the scheme.
-    if (!parse_url(c, Span{url, u.len}, &tmp)) return false;
-    if (tmp.base_path[0]) return fail(c, "must not have a path (mqtt://host:port)");
     size_t end = 0;
     while (end < rest.n && rest.p[end] != '/') end++;
     Span auth{rest.p, end};
+    for (size_t i = 0; i < auth.n; i++)
+        if (auth.p[i] == '@') return fail(c, "must not contain credentials (user@host); use username and password_file");
+    for (size_t i = end; i < rest.n; i++)
+        if (rest.p[i] != '/') return fail(c, "must not have a path (mqtt://host:port)");
+    Span host = auth, port;
     bool has_port = false;
     if (auth.n && auth.p[0] == '[') {
         size_t close = 0;
         while (close < auth.n && auth.p[close] != ']') close++;
-        has_port = close + 1 < auth.n;
+        if (close == auth.n) return fail(c, "missing ']' after the IPv6 host");
+        host = Span{auth.p + 1, close - 1};
+        if (close + 1 < auth.n) {
+            if (auth.p[close + 1] != ':') return fail(c, "unexpected text after the IPv6 host");
+            port = Span{auth.p + close + 2, auth.n - close - 2};
+            has_port = true;
+        }
+        if (!ipv6_literal_ok(host)) return fail(c, "not an IPv6 address: \"%s\"", show(host).s);
     } else {
-        for (size_t i = 0; i < auth.n; i++) has_port = has_port || auth.p[i] == ':';
+        size_t colon = 0;
+        while (colon < auth.n && auth.p[colon] != ':') colon++;
+        host = Span{auth.p, colon};
+        if (colon < auth.n) {
+            port = Span{auth.p + colon + 1, auth.n - colon - 1};
+            has_port = true;
+        }
+        if (host.n == 0) return fail(c, "has no host");
+        if (!host_name_ok(host)) return fail(c, "not a valid host name: \"%s\"", show(host).s);
     }
+    if (host.n >= sizeof t->host) return fail(c, "host longer than %d characters", static_cast<int>(sizeof t->host) - 1);
+    t->port = tls ? 8883 : 1883;
+    if (has_port && !parse_port_value(c, port, &t->port)) return false;
     t->tls = tls;
-    t->port = has_port ? tmp.port : (tls ? 8883 : 1883);
-    copy_str(t->host, sizeof t->host, tmp.host);
+    copy_str(t->host, sizeof t->host, host.p, host.n);
     copy_str(t->mqtt_url, sizeof t->mqtt_url, v.p, v.n);
     return true;
 }

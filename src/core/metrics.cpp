@@ -1,7 +1,6 @@
 #include "core/metrics.h"
 
 #include "core/health_recovery.h"
-#include "core/telemetry_doc.h"
 
 #include <string.h>
 
@@ -403,7 +402,6 @@ void metrics_render_prometheus(const MetricsView& v, StrBuf* out) {
         gauge_head(out, "process_max_fds", "Maximum number of open file descriptors (lwIP: sockets).");
         out->appendf("process_max_fds %lld\n", static_cast<long long>(p.max_fds));
     }
-    telemetry_render_metrics(m.telemetry, out);
 }
 
 void metrics_render_status(const MetricsView& v, StrBuf* out) {

@@ -2,7 +2,7 @@
 // broker ([telemetry], off when the section is absent). For devices behind NAT that no
 // Prometheus can scrape.
 //
-// What it publishes (retained, QoS 1; core/telemetry_doc.h has the documents):
+// What it publishes (retained, QoS 1; net/telemetry_doc.h has the documents):
 //   <prefix>/<device>/status            the status page's verdict and counts
 //   <prefix>/<device>/endpoints/<name>  one per endpoint: state, why, score, latency, ...
 // on every endpoint state change (note_state in net/state_log calls on_state_change), every
@@ -14,7 +14,7 @@
 // One Pollable on the loop, never blocking: the broker's name through the agent's resolver,
 // TCP or TLS (mqtts://) through the Transport of net/transport.h (so the PAL, and the lwIP
 // port), then CONNECT / CONNACK, PUBLISH / PUBACK, PINGREQ / PINGRESP. Documents wait in a
-// fixed queue (core/telemetry_queue.h: queue_max entries, oldest dropped and counted,
+// fixed queue (net/telemetry_queue.h: queue_max entries, oldest dropped and counted,
 // unacknowledged ones re-sent with DUP after a reconnect). A lost or refused connection is
 // retried after 1 s, doubling to 30 s (with jitter), back to 1 s once a session is accepted.
 #pragma once
@@ -24,8 +24,8 @@
 #include "core/config.h"
 #include "core/health.h"
 #include "core/mqtt_codec.h"
-#include "core/telemetry_doc.h"
-#include "core/telemetry_queue.h"
+#include "net/telemetry_doc.h"
+#include "net/telemetry_queue.h"
 #include "net/context.h"
 #include "net/loop.h"
 #include "net/tls.h"

@@ -11,7 +11,7 @@
 #include "core/json_scan.h"
 #include "core/metrics.h"
 #include "core/status_page.h"
-#include "core/telemetry_doc.h"
+#include "net/telemetry_doc.h"
 
 using namespace ew;
 

@@ -1,4 +1,4 @@
-#include "core/telemetry_doc.h"
+#include "net/telemetry_doc.h"
 
 #include "core/status_page.h"
 

@@ -1,4 +1,4 @@
-#include "core/telemetry_queue.h"
+#include "net/telemetry_queue.h"
 
 #include <string.h>
 

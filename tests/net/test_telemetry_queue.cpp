@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/telemetry_queue.h"
+#include "net/telemetry_queue.h"
 
 using namespace ew;
 
