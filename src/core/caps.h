@@ -194,6 +194,9 @@ static_assert(EW_CAP_HEAD_BYTES <= EW_CAP_REQUEST_BYTES, "a head limit above the
 #endif
 
 // ---- fleet telemetry over MQTT ([telemetry]) -----------------------------------------------
+#ifndef EW_CAP_TELEMETRY
+#define EW_CAP_TELEMETRY 1            // 0: a build without [telemetry] (refused by the reader; no RAM for it)
+#endif
 #ifndef EW_CAP_TELEMETRY_QUEUE
 #define EW_CAP_TELEMETRY_QUEUE 64     // messages held while the broker is away (queue_max <= this)
 #endif

@@ -209,8 +209,10 @@ bool section_header(Ctx& c, Reader& r, Span t) {
     if (ini::span_eq(name, "fallback")) return open_section(c, r, Section::fallback, &r.fallback_header, "fallback");
     if (ini::span_eq(name, "context_fallback"))
         return open_section(c, r, Section::context_fallback, &r.context_header, "context_fallback");
-    if (ini::span_eq(name, "telemetry"))
+    if (ini::span_eq(name, "telemetry")) {
+        if (!EW_CAP_TELEMETRY) return fail(c, "this edgeway is built without telemetry (EW_CAP_TELEMETRY 0)");
         return open_section(c, r, Section::telemetry, &r.telemetry_header, "telemetry");
+    }
     if (name.n >= 9 && memcmp(name.p, "endpoint.", 9) == 0)
         return endpoint_section(c, r, Span{name.p + 9, name.n - 9});
     static const char* const kSections[] = {"agent", "probe", "fallback", "endpoint", "context_fallback", "telemetry"};

@@ -23,6 +23,7 @@ namespace ini {
 const char* const kTelemetryKeys[T_COUNT] = {"mqtt_url", "device_id", "username", "password_file", "ca_file",
                                              "topic_prefix", "interval_ms", "queue_max"};
 
+#if EW_CAP_TELEMETRY
 namespace {
 
 constexpr uint32_t kMaxMs = 86400000;
@@ -104,12 +105,19 @@ bool parse_prefix(Ctx& c, Span v, TelemetryConfig* t) {
 }
 
 }  // namespace
+#endif
 
 bool telemetry_empty_ok(int k) {
     return k == T_DEVICE_ID || k == T_USERNAME || k == T_PASSWORD_FILE || k == T_CA_FILE;
 }
 
 bool telemetry_key(Ctx& c, TelemetryConfig& t, int k, Span v) {
+#if !EW_CAP_TELEMETRY
+    (void)t;
+    (void)k;
+    (void)v;
+    return fail(c, "this edgeway is built without telemetry");  // not reached: the section is refused
+#else
     switch (k) {
     case T_MQTT_URL: return parse_mqtt_url(c, v, &t);
     case T_DEVICE_ID:
@@ -133,11 +141,13 @@ bool telemetry_key(Ctx& c, TelemetryConfig& t, int k, Span v) {
     case T_QUEUE_MAX: return parse_u32(c, v, 1, EW_CAP_TELEMETRY_QUEUE, false, &t.queue_max);
     }
     return false;
+#endif
 }
 
 void telemetry_finish(Ctx& c, TelemetryConfig& t, const uint32_t* seen, uint32_t header) {
     if (!header) return;
     t.on = true;
+    if (!seen[T_TOPIC_PREFIX]) copy_str(t.topic_prefix, sizeof t.topic_prefix, "edgeway");
     if (!seen[T_MQTT_URL]) {
         c.line = header;
         copy_str(c.key, sizeof c.key, "telemetry.mqtt_url");
