@@ -2,6 +2,11 @@
 
 #include <string.h>
 
+#include "core/caps.h"
+
+// A build without telemetry (EW_CAP_TELEMETRY 0) has no MQTT client: none of this is compiled.
+#if EW_CAP_TELEMETRY
+
 namespace ew {
 namespace {
 
@@ -211,3 +216,5 @@ bool mqtt_topic_ok(const char* topic, size_t n) {
 }
 
 }  // namespace ew
+
+#endif  // EW_CAP_TELEMETRY

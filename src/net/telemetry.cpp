@@ -7,6 +7,8 @@
 #include "net/resolver.h"
 
 namespace ew {
+
+#if EW_CAP_TELEMETRY
 namespace {
 
 constexpr uint32_t kConnectTimeoutMs = 10000;  // TCP, TLS and CONNACK together
@@ -430,5 +432,24 @@ void Telemetry::on_deadline(uint64_t now_ms) {
     flush(now_ms);
     update_stats();
 }
+
+#else  // EW_CAP_TELEMETRY 0: no MQTT client (the reader refuses [telemetry]); the agent's calls do nothing.
+
+void Telemetry::init(NetContext* ctx, TlsCaCache* ca_cache, uint64_t started_ms) {
+    ctx_ = ctx;
+    ca_cache_ = ca_cache;
+    started_ms_ = started_ms;
+}
+void Telemetry::configure(uint64_t) {}
+void Telemetry::stop() {}
+void Telemetry::on_state_change(uint32_t, HealthState, const char*, uint64_t) {}
+pal::Socket Telemetry::poll_socket() const { return pal::kNoSocket; }
+uint16_t Telemetry::poll_events() const { return 0; }
+uint64_t Telemetry::deadline_ms() const { return 0; }
+bool Telemetry::has_pending() const { return false; }
+void Telemetry::on_ready(uint16_t, uint64_t) {}
+void Telemetry::on_deadline(uint64_t) {}
+
+#endif  // EW_CAP_TELEMETRY
 
 }  // namespace ew
