@@ -56,6 +56,10 @@ void port_fd_stats(int64_t* open_now, int64_t* limit);
 // Entropy for jitter and TLS seeding. Returns 0 when filled.
 int entropy(void* buf, size_t len);
 
+// The device's host name (the default telemetry device_id), NUL-terminated. False when the
+// device has none (an RTOS port without one returns false; edgeway then uses "edgeway").
+bool host_name(char* buf, size_t cap);
+
 // Log sink: one complete line without newline, with its syslog(3) priority. A sink with
 // levels uses it: on Linux, when stderr is the journal ($JOURNAL_STREAM names it), the line
 // goes out as "<N>line" (sd-daemon(3)), otherwise unchanged; on an RTOS, ESP_LOGx and the like.

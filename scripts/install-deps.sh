@@ -12,7 +12,8 @@
 #                                    the :arm64/:armhf libraries, (bookworm) Mbed TLS 3.6.6
 #                                    built from Debian 13's source into /var/cache/edgeway,
 #                                    the package tests' debootstrap, debhelper, lintian, nspawn,
-#                                    and Prometheus + promtool (the metrics test)
+#                                    Prometheus + promtool (the metrics test),
+#                                    and mosquitto + mosquitto-clients (the MQTT telemetry test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/debian-release.sh
@@ -23,7 +24,7 @@ if [ "${1:-}" = "--test" ]; then
   want+=(iproute2 procps curl chromium liblwip-dev "clang-$EW_CLANG" "libclang-rt-$EW_CLANG-dev" dpkg-dev
          debootstrap debhelper lintian systemd-container
          gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
-         qemu-user g++-aarch64-linux-gnu g++-arm-linux-gnueabihf prometheus)
+         qemu-user g++-aarch64-linux-gnu g++-arm-linux-gnueabihf prometheus mosquitto mosquitto-clients)
 fi
 # Node: Debian's nodejs and npm, unless a Node is already installed (a newer Node from
 # elsewhere ships its own npm, and Debian's npm package conflicts with it).

@@ -94,6 +94,14 @@ uint64_t now_ms() { return clock_ms(CLOCK_MONOTONIC); }
 uint64_t wall_ms() { return clock_ms(CLOCK_REALTIME); }
 
 // RTOS: the hardware RNG (ESP-IDF esp_fill_random, an STM32 RNG peripheral, ...).
+bool host_name(char* buf, size_t cap) {
+    // RTOS: the vendor's network interface name, or false.
+    if (cap == 0) return false;
+    if (gethostname(buf, cap) != 0) return false;
+    buf[cap - 1] = '\0';
+    return buf[0] != '\0';
+}
+
 int entropy(void* buf, size_t len) {
     auto* p = static_cast<unsigned char*>(buf);
     while (len > 0) {

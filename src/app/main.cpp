@@ -87,7 +87,13 @@ bool load_config(const char* path, Config* out) {
     rep.warn = print_warning;
     rep.error = print_error;
     *out = Config();
-    return config_parse_report(path, g_ini, len, src, out, &diag, &rep) == ConfigStatus::ok;
+    if (config_parse_report(path, g_ini, len, src, out, &diag, &rep) != ConfigStatus::ok) return false;
+    // [telemetry] device_id: empty means the host name (so --print-config shows the one in use).
+    TelemetryConfig& t = out->telemetry;
+    char host[EW_CAP_DEVICE_ID];
+    if (t.on && !t.device_id[0] && pal::host_name(host, sizeof host) && telemetry_device_id_ok(host, strlen(host)))
+        copy_str(t.device_id, sizeof t.device_id, host);
+    return true;
 }
 
 int probe_once() {
@@ -150,6 +156,7 @@ int run(const char* path) {
     pal::signals_install();
     uint64_t now = pal::now_ms();
     g_agent.start_probes(now);
+    g_agent.start_telemetry(now);
     WatchdogPing watchdog;
     watchdog.start(now);
     pal::service_notify(pal::ServiceState::ready, "listening");

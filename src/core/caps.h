@@ -198,7 +198,7 @@
 #define EW_CAP_RESOLVER_POLLABLES 5   // 1 + EW_PAL_DNS_SOCKETS (platform/pal.h; checked in net/resolver.h)
 #endif
 #ifndef EW_CAP_POLLABLES
-#define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1 + EW_CAP_RESOLVER_POLLABLES)
+#define EW_CAP_POLLABLES (2 * EW_CAP_CLIENTS + EW_CAP_UPSTREAM_CONNS + EW_CAP_ENDPOINTS + 1 + EW_CAP_RESOLVER_POLLABLES + 1)  // + telemetry
 #endif
 #ifndef EW_PAL_EPOLL_FDS
 #define EW_PAL_EPOLL_FDS 1024         // Linux epoll back-end: descriptor numbers it tracks (higher: poll(2) that call)
@@ -237,3 +237,34 @@ static_assert(EW_CAP_SSE_EVENT <=
               "a first SSE event is staged in the client buffer before commit, one read of room kept");
 static_assert(EW_CAP_HEAD_BYTES <= EW_CAP_REQUEST_BYTES, "a head limit above the body cap makes no sense");
 #endif
+
+// ---- fleet telemetry over MQTT ([telemetry]) -----------------------------------------------
+#ifndef EW_CAP_TELEMETRY
+#define EW_CAP_TELEMETRY 1            // 0: a build without [telemetry] (refused by the reader; no RAM for it)
+#endif
+#ifndef EW_CAP_TELEMETRY_QUEUE
+#define EW_CAP_TELEMETRY_QUEUE 64     // messages held while the broker is away (queue_max <= this)
+#endif
+#ifndef EW_CAP_MQTT_INFLIGHT
+#define EW_CAP_MQTT_INFLIGHT 8        // QoS 1 publishes sent and not yet acknowledged
+#endif
+#ifndef EW_CAP_MQTT_TOPIC
+#define EW_CAP_MQTT_TOPIC 160         // one topic, incl. NUL (prefix/device/endpoints/NAME)
+#endif
+#ifndef EW_CAP_MQTT_PAYLOAD
+#define EW_CAP_MQTT_PAYLOAD 1024      // one JSON document
+#endif
+#ifndef EW_CAP_MQTT_RX
+#define EW_CAP_MQTT_RX 64             // bytes read from the broker: it only ever sends tiny acks
+#endif
+#ifndef EW_CAP_MQTT_PREFIX
+#define EW_CAP_MQTT_PREFIX 48         // topic_prefix, incl. NUL
+#endif
+#ifndef EW_CAP_DEVICE_ID
+#define EW_CAP_DEVICE_ID 64           // device_id (the MQTT client id too), incl. NUL
+#endif
+#ifndef EW_CAP_MQTT_USER
+#define EW_CAP_MQTT_USER 64           // username, incl. NUL
+#endif
+// One outgoing packet: CONNECT (ids, will, credentials) or PUBLISH (topic + document).
+#define EW_CAP_MQTT_PACKET (EW_CAP_MQTT_TOPIC + EW_CAP_MQTT_PAYLOAD + EW_CAP_MQTT_USER + EW_CAP_SECRET + EW_CAP_DEVICE_ID + 32)

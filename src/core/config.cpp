@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "core/config_telemetry.h"
 #include "core/config_values.h"
 #include "core/strbuf.h"
 
@@ -58,7 +59,7 @@ const char* const kAuthHeaders[] = {"bearer", "api-key", "x-api-key", "none"};
 static_assert(sizeof kEndpointKeys / sizeof kEndpointKeys[0] == E_COUNT, "endpoint key table");
 
 // skipped: after a section header that was refused; its keys are not read (no cascade).
-enum class Section : uint8_t { none, agent, probe, endpoint, fallback, context_fallback, skipped };
+enum class Section : uint8_t { none, agent, probe, endpoint, fallback, context_fallback, skipped, telemetry };
 
 // What the single pass remembers besides the Config itself: where things were seen
 // (line numbers, 0 = not yet), for duplicate checks and for messages.
@@ -74,6 +75,8 @@ struct Reader {
     uint32_t fallback_line[EW_CAP_FALLBACK_RULES] = {};
     uint32_t context_header = 0;
     uint32_t context_line[EW_CAP_CONTEXT_FALLBACK_RULES] = {};
+    uint32_t telemetry_header = 0;
+    uint32_t telemetry_seen[ini::T_COUNT] = {};
 };
 
 template <size_t N>
@@ -157,6 +160,7 @@ void reset(Config* cfg) {
     cfg->fallback_count = 0;
     for (FallbackRule& r : cfg->context_fallback) r = FallbackRule{};
     cfg->context_fallback_count = 0;
+    cfg->telemetry = TelemetryConfig{};
 }
 
 // ---- sections -------------------------------------------------------------------------------
@@ -205,17 +209,21 @@ bool section_header(Ctx& c, Reader& r, Span t) {
     if (ini::span_eq(name, "fallback")) return open_section(c, r, Section::fallback, &r.fallback_header, "fallback");
     if (ini::span_eq(name, "context_fallback"))
         return open_section(c, r, Section::context_fallback, &r.context_header, "context_fallback");
+    if (ini::span_eq(name, "telemetry")) {
+        if (!EW_CAP_TELEMETRY) return fail(c, "this edgeway is built without telemetry (EW_CAP_TELEMETRY 0)");
+        return open_section(c, r, Section::telemetry, &r.telemetry_header, "telemetry");
+    }
     if (name.n >= 9 && memcmp(name.p, "endpoint.", 9) == 0)
         return endpoint_section(c, r, Span{name.p + 9, name.n - 9});
-    static const char* const kSections[] = {"agent", "probe", "fallback", "endpoint", "context_fallback"};
+    static const char* const kSections[] = {"agent", "probe", "fallback", "endpoint", "context_fallback", "telemetry"};
     size_t dot = 0;
     while (dot < name.n && name.p[dot] != '.') dot++;
-    const char* hint = closest(Span{name.p, dot}, kSections, 5);
+    const char* hint = closest(Span{name.p, dot}, kSections, 6);
     if (hint && strcmp(hint, "endpoint") == 0 && dot < name.n)
         return fail(c, "unknown section (did you mean [endpoint.%s]?)", show(Span{name.p + dot + 1, name.n - dot - 1}).s);
     if (hint && strcmp(hint, "endpoint") != 0 && dot == name.n)
         return fail(c, "unknown section (did you mean [%s]?)", hint);
-    return fail(c, "unknown section (expected [agent], [probe], [endpoint.NAME], [fallback] or [context_fallback])");
+    return fail(c, "unknown section (expected [agent], [probe], [endpoint.NAME], [fallback], [context_fallback] or [telemetry])");
 }
 
 // ---- keys -----------------------------------------------------------------------------------
@@ -440,6 +448,10 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     } else if (r.section == Section::probe) {
         k = key_index(kProbeKeys, key);
         if (k >= 0) seen = &r.probe_seen[k];
+    } else if (r.section == Section::telemetry) {
+        k = key_index(ini::kTelemetryKeys, key);
+        if (k >= 0) seen = &r.telemetry_seen[k];
+        empty_ok = k >= 0 && ini::telemetry_empty_ok(k);
     } else {
         k = key_index(kEndpointKeys, key);
         if (k >= 0) seen = &r.ep_seen[r.ep][k];
@@ -449,6 +461,7 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
         const char* hint = nullptr;
         if (r.section == Section::agent) hint = closest(key, kAgentKeys, A_COUNT);
         else if (r.section == Section::probe) hint = closest(key, kProbeKeys, P_COUNT);
+        else if (r.section == Section::telemetry) hint = closest(key, ini::kTelemetryKeys, ini::T_COUNT);
         else hint = closest(key, kEndpointKeys, E_COUNT);
         if (hint) return fail(c, "unknown key (did you mean %s?)", hint);
         return fail(c, "unknown key");
@@ -457,6 +470,7 @@ bool key_value(Ctx& c, Reader& r, Span key, Span v) {
     if (v.n == 0 && !empty_ok) return fail(c, "value is required");
     if (r.section == Section::agent) return agent_key(c, r.cfg->agent, k, v);
     if (r.section == Section::probe) return probe_key(c, r.cfg->probe, k, v);
+    if (r.section == Section::telemetry) return ini::telemetry_key(c, r.cfg->telemetry, k, v);
     return endpoint_key(c, r, k, v);
 }
 
@@ -575,6 +589,7 @@ bool finish(Ctx& c, Reader& r) {
         set_key(c, "agent", "dns_min_ttl_ms");
         return fail(c, "must not exceed agent.dns_max_ttl_ms (%u)", static_cast<unsigned>(a.dns_max_ttl_ms));
     }
+    ini::telemetry_finish(c, cfg.telemetry, r.telemetry_seen, r.telemetry_header);
     const Section kRuleSections[] = {Section::fallback, Section::context_fallback};
     for (Section s : kRuleSections) {
         RuleTable t = rule_table(r, s);

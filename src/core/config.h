@@ -99,6 +99,33 @@ struct FallbackRule {
     uint32_t next_count = 0;
 };
 
+// [telemetry]: fleet telemetry over MQTT 3.1.1 (net/telemetry.h). Absent section = off.
+// With EW_CAP_TELEMETRY 0 the section is refused and its strings shrink to nothing.
+#if EW_CAP_TELEMETRY
+#define EW_TELEMETRY_CHARS(cap) (cap)
+#else
+#define EW_TELEMETRY_CHARS(cap) 1
+#endif
+struct TelemetryConfig {
+    bool on = false;                      // the section is present
+    char mqtt_url[EW_TELEMETRY_CHARS(EW_CAP_URL)] = "";  // as written: mqtt://host[:port] or mqtts://host[:port]
+    bool tls = false;                     // mqtts://
+    char host[EW_TELEMETRY_CHARS(EW_CAP_HOST)] = "";     // from mqtt_url, no brackets for IPv6
+    uint16_t port = 1883;                 // from mqtt_url, or 1883 / 8883 by scheme
+    char device_id[EW_TELEMETRY_CHARS(EW_CAP_DEVICE_ID)] = "";  // empty after parsing = the host name (the caller fills it in)
+    char username[EW_TELEMETRY_CHARS(EW_CAP_MQTT_USER)] = "";
+    char password_file[EW_TELEMETRY_CHARS(EW_CAP_PATH)] = "";
+    char password[EW_TELEMETRY_CHARS(EW_CAP_SECRET)] = "";  // loaded from password_file; never logged or shown
+    char ca_file[EW_TELEMETRY_CHARS(EW_CAP_PATH)] = "";  // mqtts: empty = system bundle
+    char topic_prefix[EW_TELEMETRY_CHARS(EW_CAP_MQTT_PREFIX)] = "";  // "edgeway" unless set (the reader fills it in)
+    uint32_t interval_ms = 60000;
+    uint32_t queue_max = 64;
+};
+
+// A device id usable in a topic and as the MQTT client id: 1..EW_CAP_DEVICE_ID-1 of
+// A-Z a-z 0-9 _ - . (so never '/', '+' or '#').
+bool telemetry_device_id_ok(const char* s, size_t n);
+
 struct Config {
     AgentConfig agent;
     ProbeConfig probe;
@@ -109,6 +136,7 @@ struct Config {
     // [context_fallback]: model = larger-context models to try on context_length_exceeded.
     FallbackRule context_fallback[EW_CAP_CONTEXT_FALLBACK_RULES];
     uint32_t context_fallback_count = 0;
+    TelemetryConfig telemetry;
 
     const FallbackRule* fallback_for(const char* model) const;  // nullptr when none
     int endpoint_index(const char* name) const;                  // -1 when none

@@ -77,6 +77,14 @@ void config_print(const Config& cfg, const char* file_name, StrBuf* out) {
             out->append("\n");
         }
     }
+    const TelemetryConfig& t = cfg.telemetry;
+    if (t.on) {
+        out->appendf("\n[telemetry]\nmqtt_url = %s\ndevice_id = %s\nusername = %s\npassword_file = %s\n", t.mqtt_url,
+                     t.device_id, t.username, t.password_file);
+        secret(out, "password", t.password);
+        out->appendf("ca_file = %s\ntopic_prefix = %s\ninterval_ms = %u\nqueue_max = %u\n", t.ca_file, t.topic_prefix,
+                     u(t.interval_ms), u(t.queue_max));
+    }
 }
 
 }  // namespace ew

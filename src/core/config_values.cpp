@@ -479,5 +479,10 @@ bool load_key_credential(Ctx& c, Span name, char* dst, size_t cap) {
     return load_key_file(c, path, dst, cap);
 }
 
+// For the readers of other sections (config_telemetry.cpp): the same rules as endpoint urls.
+bool host_name_ok(Span s) { return is_hostname(s); }
+bool ipv6_literal_ok(Span s) { return is_ipv6(s); }
+bool parse_port_value(Ctx& c, Span v, uint16_t* out) { return parse_port(c, v, out); }
+
 }  // namespace ini
 }  // namespace ew

@@ -61,6 +61,9 @@ bool parse_listen(Ctx& c, Span v, AgentConfig* a);
 bool parse_dns_servers(Ctx& c, Span v, AgentConfig* a);
 bool parse_url(Ctx& c, Span v, EndpointConfig* e);
 bool is_loopback(const char* host);
+bool host_name_ok(Span s);     // a host name as endpoint urls take it
+bool ipv6_literal_ok(Span s);  // the bracket contents of an IPv6 literal
+bool parse_port_value(Ctx& c, Span v, uint16_t* out);  // 1..65535
 
 // A model id: 1..EW_CAP_MODEL_NAME-1 printable ASCII, no spaces, commas, quotes or backslashes.
 bool check_model_name(Ctx& c, Span m);

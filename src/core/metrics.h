@@ -65,6 +65,17 @@ struct RequestRecord {
     uint64_t now_ms = 0;
 };
 
+// Fleet telemetry (net/telemetry.h), for /metrics; kept across a reload's metrics reset.
+struct TelemetryStats {
+    bool on = false;            // [telemetry] is configured
+    bool connected = false;     // a broker accepted the session (CONNACK 0)
+    uint64_t published = 0;     // QoS 1 documents the broker acknowledged
+    uint64_t dropped = 0;       // documents dropped from a full queue (oldest first)
+    uint64_t connects = 0;      // sessions accepted by the broker
+    uint64_t connect_failures = 0;  // attempts that ended before a session (DNS, TCP, TLS, CONNACK, timeout)
+    uint32_t queued = 0;        // documents waiting or unacknowledged now
+};
+
 struct Metrics {
     uint64_t probes[EW_CAP_ENDPOINTS][kResultKinds] = {};
     uint64_t attempts[EW_CAP_ENDPOINTS][static_cast<size_t>(AttemptOutcome::count)] = {};
@@ -109,6 +120,7 @@ struct Metrics {
     uint64_t probe_tokens[EW_CAP_ENDPOINTS] = {};
     uint64_t probe_budget_limit = 0;        // [agent] probe_budget_tokens_per_day (0 = no cap)
     uint64_t probe_budget_spent = 0;        // in the current 24 h
+    TelemetryStats telemetry;
     HedgeStats hedge;             // hedged first tokens: budget, recent delivery times, counters
 
     void count_probe(size_t endpoint, ResultKind k);

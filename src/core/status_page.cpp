@@ -154,6 +154,24 @@ Verdict status_verdict(const MetricsView& v, int* endpoint) {
     return cfg.endpoints[best].priority == top_priority(cfg) ? Verdict::serving : Verdict::fallback;
 }
 
+const char* status_not_serving_why(const MetricsView& v) {
+    // What the endpoints have in common (the page adds the first one's last error).
+    const Config& cfg = *v.cfg;
+    uint32_t down = 0, limited = 0, keys = 0, unresolved = 0;
+    for (uint32_t e = 0; e < cfg.endpoint_count; e++) {
+        const Health& h = v.health[e];
+        if (h.name_unresolved) unresolved++;
+        if (h.key_bad) keys++;
+        if (h.state == HealthState::rate_limited) limited++;
+        if (h.state == HealthState::down) down++;
+    }
+    if (unresolved == cfg.endpoint_count) return "no endpoint's host name resolves";
+    if (keys == cfg.endpoint_count) return "every endpoint rejected its API key";
+    if (limited == cfg.endpoint_count) return "every endpoint is rate limited";
+    if (down == cfg.endpoint_count) return "every endpoint is DOWN";
+    return "no endpoint can take a request";
+}
+
 void status_page_render(const MetricsView& v, StrBuf* out) {
     const Config& cfg = *v.cfg;
     const Metrics& m = *v.m;
@@ -167,26 +185,8 @@ void status_page_render(const MetricsView& v, StrBuf* out) {
     } else if (verdict == Verdict::fallback) {
         out->appendf("SERVING on fallback %s", cfg.endpoints[ep].name);
     } else {
-        // Why: what the endpoints have in common, else the first one's last error.
-        uint32_t down = 0, limited = 0, keys = 0, unresolved = 0;
-        for (uint32_t e = 0; e < cfg.endpoint_count; e++) {
-            const Health& h = v.health[e];
-            if (h.name_unresolved) unresolved++;
-            if (h.key_bad) keys++;
-            if (h.state == HealthState::rate_limited) limited++;
-            if (h.state == HealthState::down) down++;
-        }
         out->append("NOT SERVING &mdash; ");
-        if (unresolved == cfg.endpoint_count)
-            out->append("no endpoint's host name resolves");
-        else if (keys == cfg.endpoint_count)
-            out->append("every endpoint rejected its API key");
-        else if (limited == cfg.endpoint_count)
-            out->append("every endpoint is rate limited");
-        else if (down == cfg.endpoint_count)
-            out->append("every endpoint is DOWN");
-        else
-            out->append("no endpoint can take a request");
+        out->append(status_not_serving_why(v));
         if (cfg.endpoint_count && v.health[0].last_error[0]) {
             out->append(" (");
             html(out, cfg.endpoints[0].name);

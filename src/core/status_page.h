@@ -15,6 +15,9 @@ enum class Verdict : uint8_t { serving, fallback, not_serving };
 // order), or -1 when none can.
 Verdict status_verdict(const MetricsView& v, int* endpoint);
 
+// Why nothing can serve (for the NOT SERVING verdict), e.g. "every endpoint is DOWN".
+const char* status_not_serving_why(const MetricsView& v);
+
 void status_page_render(const MetricsView& v, StrBuf* out);
 
 }  // namespace ew

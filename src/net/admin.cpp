@@ -14,6 +14,7 @@
 #include "net/log.h"
 #include "net/resolver.h"
 #include "net/state_log.h"
+#include "net/telemetry_doc.h"
 #include "pal.h"
 
 namespace ew {
@@ -240,6 +241,7 @@ void LocalApi::serve_admin(ClientConn* c, uint64_t now_ms) {
         send_render(c, 200, "application/json", out);
     } else if (path_is(r.path, "/metrics")) {
         metrics_render_prometheus(view, &out);
+        telemetry_render_metrics(ctx_->metrics->telemetry, &out);  // nothing without [telemetry]
         send_render(c, 200, "text/plain; version=0.0.4; charset=utf-8", out);
     } else if (path_is(r.path, "/")) {
         status_page_render(view, &out);

@@ -91,6 +91,7 @@ void Agent::wire_context() {
     ctx_.rng = &rng_;
     ctx_.names = &resolver_;
     ctx_.probe_budget = &probe_budget_;
+    ctx_.telemetry = &telemetry_;
 }
 
 bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
@@ -110,6 +111,7 @@ bool Agent::init(const Config& cfg, char* err, size_t err_cap) {
     pool_.init(&loop_);
     open_resolver();
     setup_endpoints();
+    telemetry_.init(&ctx_, &ca_cache_, started_ms_);
     max_clients_ = cfg_.agent.max_clients;
     body_limit_ = cfg_.agent.max_request_bytes;
     // One allocation at start-up; untouched pages cost no memory until a large body arrives.
@@ -162,6 +164,12 @@ void Agent::start_probes(uint64_t now_ms) {
         probes_[i].schedule(now_ms);
         loop_.add(&probes_[i]);
     }
+}
+
+void Agent::start_telemetry(uint64_t now_ms) {
+    if (!loop_.contains(&telemetry_)) loop_.add(&telemetry_);
+    telemetry_started_ = true;
+    telemetry_.configure(now_ms);
 }
 
 void Agent::probe_all_once(uint64_t deadline_ms) {
@@ -338,8 +346,10 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
     // reset counter as such), so that no series changes its meaning under its labels.
     if (!same_labels(old, cfg_)) {
         uint64_t active = metrics_.clients_active;
+        TelemetryStats telemetry = metrics_.telemetry;
         metrics_ = Metrics();
         metrics_.clients_active = active;
+        metrics_.telemetry = telemetry;
         EW_LOG_INFO("reload: endpoints or models changed; metrics start again");
     }
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) {
@@ -349,6 +359,7 @@ bool Agent::reload(const Config& cfg, char* err, size_t err_cap) {
     }
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].init(&ctx_, static_cast<uint8_t>(i));
     start_probes(now);
+    if (telemetry_started_) telemetry_.configure(now);
     EW_LOG_INFO("configuration reloaded endpoints=%u", cfg_.endpoint_count);
     return true;
 }
@@ -386,6 +397,8 @@ void Agent::shutdown() {
     for (ClientConn& c : clients_) c.close_now();
     for (uint32_t i = 0; i < cfg_.endpoint_count; i++) probes_[i].stop();
     pool_.close_all();
+    telemetry_.stop();  // no DISCONNECT: the broker publishes the offline will
+    if (loop_.contains(&telemetry_)) loop_.remove(&telemetry_);
     resolver_.close();
     if (listener_.sock != pal::kNoSocket) {
         loop_.remove(&listener_);

@@ -17,6 +17,7 @@
 #include "net/resolver.h"
 #include "net/slots.h"
 #include "net/state_store.h"
+#include "net/telemetry.h"
 #include "net/upstream.h"
 
 namespace ew {
@@ -44,6 +45,8 @@ public:
     // Reads [agent] state_file into the health table (run mode; --probe-once leaves the
     // file alone). From then on the state is written as state_store.h says.
     void restore_state();
+    // Fleet telemetry ([telemetry]; nothing when the section is absent), from the running agent only.
+    void start_telemetry(uint64_t now_ms);
     // One loop turn, then endpoint state changes that time made are noted (logged).
     void run_once(int max_wait_ms);
     // Applies a new configuration without dropping in-flight requests.
@@ -80,6 +83,8 @@ private:
     Metrics metrics_;
     TlsCaCache ca_cache_;
     Resolver resolver_;
+    Telemetry telemetry_;
+    bool telemetry_started_ = false;
     EndpointRuntime runtime_[EW_CAP_ENDPOINTS];
     Probe probes_[EW_CAP_ENDPOINTS];
     UpstreamPool pool_;

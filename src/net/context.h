@@ -15,6 +15,7 @@ class UpstreamPool;
 class Resolver;
 struct EndpointRuntime;
 struct ProbeBudget;
+class Telemetry;
 
 struct NetContext {
     const Config* cfg = nullptr;
@@ -27,6 +28,7 @@ struct NetContext {
     Rng* rng = nullptr;
     Resolver* names = nullptr;             // host names -> addresses (nullptr: numeric hosts only)
     ProbeBudget* probe_budget = nullptr;   // tokens chat probes may spend (nullptr: no cap)
+    Telemetry* telemetry = nullptr;        // told of every endpoint state change (nullptr: none)
 };
 
 }  // namespace ew

@@ -78,7 +78,7 @@ void Resolver::close() {
 }
 
 void Resolver::set_host(uint8_t i, const char* host, uint16_t port, uint64_t now_ms) {
-    if (i >= EW_CAP_ENDPOINTS || host == nullptr) return;
+    if (i >= kResolverNames || host == nullptr) return;
     NameEntry& e = entries_[i];
     if (e.state != NameState::unused && e.port == port && strcmp(e.host, host) == 0) return;
     uint32_t gen = e.gen + 1;
@@ -100,7 +100,7 @@ void Resolver::set_host(uint8_t i, const char* host, uint16_t port, uint64_t now
 }
 
 void Resolver::clear(uint8_t i) {
-    if (i >= EW_CAP_ENDPOINTS) return;
+    if (i >= kResolverNames) return;
     uint32_t gen = entries_[i].gen + 1;
     bool querying = entries_[i].querying;
     entries_[i] = NameEntry();
@@ -116,7 +116,7 @@ bool Resolver::address(uint8_t i, pal::Addr* out) const {
 }
 
 bool Resolver::has_address(uint8_t i) const {
-    if (i >= EW_CAP_ENDPOINTS) return false;
+    if (i >= kResolverNames) return false;
     const NameEntry& e = entries_[i];
     return (e.state == NameState::numeric || e.state == NameState::resolved) && e.count > 0;
 }
@@ -130,12 +130,12 @@ bool Resolver::lists(uint8_t i, const pal::Addr& a) const {
 }
 
 const char* Resolver::unresolved_reason(uint8_t i) const {
-    if (i >= EW_CAP_ENDPOINTS || entries_[i].state != NameState::unresolved) return "";
+    if (i >= kResolverNames || entries_[i].state != NameState::unresolved) return "";
     return entries_[i].error;
 }
 
 void Resolver::describe(uint32_t count, NameView* out) const {
-    for (uint32_t i = 0; i < count && i < EW_CAP_ENDPOINTS; i++) {
+    for (uint32_t i = 0; i < count && i < kResolverNames; i++) {
         const NameEntry& e = entries_[i];
         NameView& n = out[i];
         n = NameView();
@@ -152,7 +152,7 @@ void Resolver::describe(uint32_t count, NameView* out) const {
 }
 
 void Resolver::connect_failed(uint8_t i, const pal::Addr& a, uint64_t now_ms) {
-    if (i >= EW_CAP_ENDPOINTS) return;
+    if (i >= kResolverNames) return;
     NameEntry& e = entries_[i];
     if (e.state != NameState::resolved || e.count == 0) return;
     bool known = false;
@@ -180,7 +180,7 @@ void Resolver::connect_failed(uint8_t i, const pal::Addr& a, uint64_t now_ms) {
 }
 
 void Resolver::connect_ok(uint8_t i, const pal::Addr& a) {
-    if (i >= EW_CAP_ENDPOINTS) return;
+    if (i >= kResolverNames) return;
     NameEntry& e = entries_[i];
     if (e.state == NameState::resolved && same_addr(e.addrs[e.current], a)) e.failed_connects = 0;
 }
@@ -207,7 +207,7 @@ void Resolver::start_lookup(uint8_t i, uint64_t now_ms) {
 
 void Resolver::on_answer(uint8_t i, uint32_t gen, int err, const pal::DnsAnswer* answers, size_t count,
                          uint64_t now_ms) {
-    if (i >= EW_CAP_ENDPOINTS) return;
+    if (i >= kResolverNames) return;
     NameEntry& e = entries_[i];
     e.querying = false;
     if (gen != e.gen || (e.state != NameState::unresolved && e.state != NameState::resolved)) {
@@ -295,7 +295,7 @@ void Resolver::take_failure(NameEntry& e, int err, uint64_t now_ms) {
 }
 
 void Resolver::run_due(uint64_t now_ms) {
-    for (uint8_t i = 0; i < EW_CAP_ENDPOINTS; i++) {
+    for (uint8_t i = 0; i < kResolverNames; i++) {
         NameEntry& e = entries_[i];
         if (e.state != NameState::unresolved && e.state != NameState::resolved) continue;
         if (e.querying || e.next_lookup_ms == 0 || e.next_lookup_ms > now_ms) continue;

@@ -23,6 +23,11 @@
 
 namespace ew {
 
+// Names held: one per endpoint (index = endpoint), and one more for the telemetry broker.
+constexpr uint32_t kResolverNames = EW_CAP_ENDPOINTS + 1;
+constexpr uint8_t kTelemetryNameSlot = EW_CAP_ENDPOINTS;
+static_assert(kResolverNames <= 255, "resolver slots are uint8_t");
+
 enum class NameState : uint8_t { unused, numeric, unresolved, resolved };
 const char* to_string(NameState s);
 
@@ -134,8 +139,8 @@ private:
     void take_answer(NameEntry& e, uint8_t i, const pal::DnsAnswer* answers, size_t count, uint64_t now_ms);
     void take_failure(NameEntry& e, int err, uint64_t now_ms);
 
-    NameEntry entries_[EW_CAP_ENDPOINTS];
-    LookupCtx ctx_[EW_CAP_ENDPOINTS] = {};
+    NameEntry entries_[kResolverNames];
+    LookupCtx ctx_[kResolverNames] = {};
     DnsSocketWatch watches_[EW_PAL_DNS_SOCKETS];
     ResolverParams params_;
     Loop* loop_ = nullptr;

@@ -1,6 +1,7 @@
 #include "net/state_log.h"
 
 #include "net/log.h"
+#include "net/telemetry.h"
 
 namespace ew {
 
@@ -15,6 +16,7 @@ void note_state(const NetContext& ctx, uint32_t e, uint64_t now_ms, const char* 
     m.transitions[e]++;
     // Worse is a warning, better info (log_state_change); "" for a probe, as the journal tests read it.
     log_state_change(ctx.cfg->endpoints[e].name, before, h.state, h.score, cause);
+    if (ctx.telemetry) ctx.telemetry->on_state_change(e, before, cause, now_ms);
 }
 
 void note_states(const NetContext& ctx, uint64_t now_ms) {

@@ -75,7 +75,7 @@ private:
         mbedtls_x509_crt chain;
         bool used;
     };
-    Entry entries_[EW_CAP_ENDPOINTS + 1] = {};
+    Entry entries_[EW_CAP_ENDPOINTS + 2] = {};  // the system bundle, one per endpoint, the telemetry broker's
 };
 
 class TlsClientConfig {

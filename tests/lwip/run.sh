@@ -18,6 +18,9 @@
 #   - once edgeway stops, 10.77.0.2:8088 no longer answers;
 #   - with tcpdump installed (and EW_LWIP_CAPTURE not 0), a capture on tap0 shows both TCP
 #     conversations, lwIP's SYNs with MSS 536.
+# With mosquitto installed, fleet telemetry too: a broker on 10.77.0.1 (kernel side), edgeway's
+# MQTT session over lwIP, mosquitto_sub seeing the retained status and, after SIGTERM, the
+# offline will.
 # Everything stays in the namespace this script makes (ew-lwip-<pid>), deleted on exit.
 #
 # Exit: 0 pass, 1 fail, 77 skipped (not root, or no ip/node/curl/tun).
@@ -30,6 +33,7 @@ LWIP_ADDR=10.77.0.2
 KERNEL_ADDR=10.77.0.1
 AGENT_PORT=8088
 UP_PORT=18080
+MQTT_PORT=18830
 WORK="$(mktemp -d /tmp/ew-lwip-test.XXXXXX)"
 PIDS=()
 NS_MADE=0
@@ -37,7 +41,7 @@ NS_MADE=0
 say() { printf '[lwip-test] %s\n' "$*"; }
 fail() {
     say "FAIL: $*"
-    for f in edgeway.log upstream.out requests.log; do
+    for f in edgeway.log upstream.out requests.log mosquitto.log mqtt.out; do
         [ -s "$WORK/$f" ] && { say "---- $f"; tail -n 40 "$WORK/$f"; }
     done
     exit 1
@@ -122,6 +126,24 @@ PIDS+=($!)
 wait_for 10 grep -q "^listening" "$WORK/upstream.out" || fail "upstream did not start"
 pass "upstream listening on $KERNEL_ADDR:$UP_PORT (kernel stack)"
 
+# ---- an MQTT broker and its observer on the kernel side (when mosquitto is installed) --------
+MQTT=0
+MOSQUITTO="$(command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null)"
+if [ -n "$MOSQUITTO" ] && command -v mosquitto_sub >/dev/null; then
+    printf 'user root\npersistence false\nallow_anonymous true\nlistener %s %s\n' "$MQTT_PORT" "$KERNEL_ADDR" \
+        >"$WORK/mosquitto.conf"
+    XBG timeout 60 "$MOSQUITTO" -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 10 X bash -c "exec 3<>/dev/tcp/$KERNEL_ADDR/$MQTT_PORT" || fail "mosquitto did not start"
+    XBG timeout 60 mosquitto_sub -h "$KERNEL_ADDR" -p "$MQTT_PORT" -t 'edgeway/lwip-dev/status' -v -q 1 \
+        >"$WORK/mqtt.out" 2>&1 &
+    PIDS+=($!)
+    MQTT=1
+    pass "mosquitto on $KERNEL_ADDR:$MQTT_PORT (kernel stack), mosquitto_sub watching edgeway/lwip-dev/status"
+else
+    say "no mosquitto: the telemetry step is skipped"
+fi
+
 # ---- edgeway on lwIP ----------------------------------------------------------------------
 cat >"$WORK/edgeway.ini" <<EOF
 [agent]
@@ -140,6 +162,10 @@ url = http://$KERNEL_ADDR:$UP_PORT/v1
 api_key_env = EW_LWIP_TEST_KEY
 models = test-model, test-model-big
 EOF
+if [ "$MQTT" = 1 ]; then
+    printf '[telemetry]\nmqtt_url = mqtt://%s:%s\ndevice_id = lwip-dev\ninterval_ms = 1000\n' "$KERNEL_ADDR" \
+        "$MQTT_PORT" >>"$WORK/edgeway.ini"
+fi
 XBG timeout 60 env PRECONFIGURED_TAPIF=tap0 EW_LWIP_ADDR=$LWIP_ADDR EW_LWIP_NETMASK=255.255.255.0 \
     EW_LWIP_GW=$KERNEL_ADDR EW_LWIP_TEST_KEY=sk-lwip-test "$BIN" -c "$WORK/edgeway.ini" \
     >"$WORK/edgeway.log" 2>&1 &
@@ -166,6 +192,14 @@ wait_for 15 status_ok || { cat "$WORK/status.json" 2>/dev/null; echo; fail "/sta
 pass "GET http://$LWIP_ADDR:$AGENT_PORT/status: $(node -e '
     const e = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).endpoints[0];
     console.log(`${e.name} ${e.state} probes_ok=${e.probes_ok}`)' "$WORK/status.json")"
+
+# ---- fleet telemetry over lwIP: the retained status arrives at the broker ------------------------
+if [ "$MQTT" = 1 ]; then
+    wait_for 15 grep -q '^edgeway/lwip-dev/status {"device":"lwip-dev","online":true,"verdict":"serving"' "$WORK/mqtt.out" ||
+        fail "mosquitto_sub never saw edgeway/lwip-dev/status online and serving"
+    grep -q "telemetry: connected to $KERNEL_ADDR:$MQTT_PORT" "$WORK/edgeway.log" || fail "no telemetry connect line"
+    pass "telemetry over lwIP: mosquitto_sub got $(grep -c '"online":true' "$WORK/mqtt.out") status document(s) from lwip-dev"
+fi
 
 # ---- a chat completion through edgeway -----------------------------------------------------
 CODE=$(X curl -sS --max-time 10 -o "$WORK/chat.json" -w '%{http_code}' \
@@ -227,6 +261,11 @@ grep -qE '^E up url=[0-9a-f]{8} ej=0 cl=0 lat=[0-9]+$' "$WORK/edgeway.state" 2>/
     tail -n 1 "$WORK/edgeway.state" | grep -qE '^crc=[0-9a-f]{8}$' ||
     fail "no state file with the endpoint's latency: $(cat "$WORK/edgeway.state" 2>&1)"
 pass "state file written: $(grep '^E up' "$WORK/edgeway.state")"
+if [ "$MQTT" = 1 ]; then
+    wait_for 15 grep -q '^edgeway/lwip-dev/status {"device":"lwip-dev","online":false,"verdict":"offline"}' "$WORK/mqtt.out" ||
+        fail "no offline will after edgeway stopped"
+    pass "telemetry over lwIP: the offline will arrived after the stop"
+fi
 
 # ---- the capture, when tcpdump is here -------------------------------------------------------
 if [ -s "$WORK/tap0.pcap" ]; then
