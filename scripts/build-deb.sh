@@ -29,6 +29,8 @@ else
   # libstdc++6:ARCH: dpkg-shlibdeps looks for the libraries the binary needs (armhf needs it for
   # __aeabi_atexit) among the ARCH packages.
   pkgs+=("crossbuild-essential-$arch" "libc6-dev:$arch" "libstdc++6:$arch" "libmbedtls-dev:$arch" "libc-ares-dev:$arch")
+  # Debian 13 links the system llhttp: the build needs the host architecture's library.
+  if [ "$EW_LLHTTP_PKG" = libllhttp-dev ]; then pkgs+=("libllhttp-dev:$arch"); fi
 fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

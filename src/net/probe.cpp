@@ -51,6 +51,13 @@ void Probe::start(uint64_t now_ms) {
         next_ms_ = limited_until;
         return;
     }
+    if (ctx_->pool->ticket_pending(endpoint_) && now_ms < ticket_wait_until_ms_) {
+        // The last probe's TLS 1.3 connection has not read its ticket yet (a slow device, a
+        // busy server): a new connection now would make a full handshake. Wait for it, a
+        // little at a time, at most one probe timeout in all (the linger's own bound).
+        next_ms_ = now_ms + kTicketWaitStepMs;
+        return;
+    }
     if (!plan_run(now_ms)) return;
     const Config& cfg = *ctx_->cfg;
     const EndpointConfig& ec = cfg.endpoints[endpoint_];
@@ -87,6 +94,7 @@ void Probe::on_upstream_ready(UpstreamConn* c, uint64_t now_ms) {
         // next probe resumes), for at most one probe timeout from now: a slow handshake that
         // used most of the probe's time still gets its ticket. The verdict is now.
         c->release_after_ticket(now_ms + cfg.probe.timeout_ms);
+        ticket_wait_until_ms_ = now_ms + cfg.probe.timeout_ms;
         conn_ = nullptr;
         finish(ResultKind::ok, 0, "", now_ms);
         return;

