@@ -158,6 +158,26 @@
                             EW_CAP_ENDPOINTS * EW_CAP_MODELS_PER_ENDPOINT * (EW_CAP_MODEL_NAME + 32) + 16)
 #endif
 
+// ---- parts a bare-metal device profile may leave out ---------------------------------------
+// Each is 1 (on) for the Linux and lwIP host builds; the Cortex-M small caps
+// (scripts/cortex-m-common.sh) set them to 0, where the part makes no sense or costs too much flash.
+#ifndef EW_STATUS_PAGE
+// 1: GET / is the full HTML status page (core/status_page.cpp, about 6 KB of Cortex-M flash).
+// 0: a few lines of HTML with the verdict and links to /status (JSON) and /metrics.
+#define EW_STATUS_PAGE 1
+#endif
+#ifndef EW_RECOVERY_TEXT
+// 1: /status explains recovery (why an endpoint is out, what brings it back) in sentences
+// (core/health_recovery.cpp). 0: short codes ("down chat 3 traffic", "trial in 4 s");
+// the structured fields next to them are the same.
+#define EW_RECOVERY_TEXT 1
+#endif
+#ifndef EW_ERRNO_TEXT
+// 1: file errors in config messages are worded by strerror() (newlib's table is about 2.8 KB
+// of flash). 0: the few a key file meets are worded the same, any other is "error N".
+#define EW_ERRNO_TEXT 1
+#endif
+
 // ---- the loop ----------------------------------------------------------------------------------
 // Every owner that can be registered at once: each client and its exchange, each upstream
 // connection, each probe, the listener, the resolver's timer and its socket watches.
