@@ -138,6 +138,9 @@
 #ifndef EW_CAP_HISTOGRAM_PAIRS
 #define EW_CAP_HISTOGRAM_PAIRS (2 * EW_CAP_ENDPOINTS)  // (endpoint, served model) pairs with histograms
 #endif
+#ifndef EW_HISTOGRAM_BUCKET_BITS
+#define EW_HISTOGRAM_BUCKET_BITS 64   // one latency-histogram bucket's counter; 32 halves them (wraps at 2^32 answers)
+#endif
 #ifndef EW_CAP_REQUEST_ID
 #define EW_CAP_REQUEST_ID 65          // a request id (client's X-Request-Id or made here), incl. NUL
 #endif

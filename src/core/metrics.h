@@ -21,8 +21,14 @@ enum class AttemptOutcome : uint8_t { ok, connect, tls, timeout, http_4xx, http_
 enum class FailoverReason : uint8_t { connect, tls, timeout, rate_limited, server_error, auth, bad_response, first_token,
                                       quota, context_length, model_not_found, count };
 
+#if EW_HISTOGRAM_BUCKET_BITS == 32
+typedef uint32_t HistogramBucket;  // a device profile (caps.h): half the RAM of the pairs' histograms
+#else
+typedef uint64_t HistogramBucket;
+#endif
+
 struct Histogram {
-    uint64_t buckets[kHistogramBuckets] = {};  // cumulative at render time, per-bucket here
+    HistogramBucket buckets[kHistogramBuckets] = {};  // cumulative at render time, per-bucket here
     uint64_t count = 0;
     double sum_s = 0;
     void observe_ms(uint64_t ms);
