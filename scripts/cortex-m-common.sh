@@ -14,12 +14,12 @@ EW_CM4_SMALL_CAPS+=";EW_STATE_FILE=0"
 # a short page (the verdict, links to /status and /metrics), recovery reasons in /status are
 # short codes, file errors are worded without newlib's strerror table.
 EW_CM4_SMALL_CAPS+=";EW_STATUS_PAGE=0;EW_RECOVERY_TEXT=0;EW_ERRNO_TEXT=0"
-# Static RAM: one [context_fallback] rule; one minute of the request ring (only the full
-# status page charts it); one dns_servers entry (the lwIP port resolves no names); 32-bit
+# (Without the full page the minute ring it charts is one cell.) Static RAM: one
+# [context_fallback] rule; one dns_servers entry (the lwIP port resolves no names); 32-bit
 # latency-histogram buckets (they wrap after 2^32 answers in one bucket). EW_CAP_SSE_EVENT
 # 3584: a chat-completions chunk (one delta, usage, even 20 top_logprobs) is under 1.5 KB.
 EW_CM4_SMALL_CAPS+=";EW_CAP_CONTEXT_FALLBACK_RULES=1;EW_CAP_DNS_SERVERS=1;EW_HISTOGRAM_BUCKET_BITS=32"
-EW_CM4_SMALL_CAPS+=";EW_CAP_STATUS_MINUTES=1;EW_CAP_ENDPOINT_HEADERS=128;EW_CAP_CORS_ORIGINS=2;EW_CAP_ORIGIN=64;EW_CAP_HISTOGRAM_PAIRS=4"
+EW_CM4_SMALL_CAPS+=";EW_CAP_STATUS_MINUTES=15;EW_CAP_ENDPOINT_HEADERS=128;EW_CAP_CORS_ORIGINS=2;EW_CAP_ORIGIN=64;EW_CAP_HISTOGRAM_PAIRS=4"
 
 # Installing what is missing is the release helper's (ew_apt_install).
 # shellcheck source=scripts/debian-release.sh

@@ -147,20 +147,6 @@
 #ifndef EW_CAP_REQUEST_SERIES
 #define EW_CAP_REQUEST_SERIES 96      // (endpoint, served model, requested model, status) counters kept apart
 #endif
-#ifndef EW_STATE_FILE
-// 1: the state file's format and checks (core/health_state.cpp, about 4.6 KB of Cortex-M
-// flash). 0 builds a stub that refuses every file with one warning ("this build has no
-// state file"): for a board without a file system (the Cortex-M small caps set it).
-#define EW_STATE_FILE 1
-#endif
-#ifndef EW_CAP_STATE_BYTES
-// The state file ([agent] state_file, core/health_state.h): a header, one line per endpoint
-// (its name and up to ~200 bytes of fields, room left for fields added later), one per
-// rate-limited model, the checksum line. Read and written through one buffer of this size.
-#define EW_CAP_STATE_BYTES (64 + EW_CAP_ENDPOINTS * (EW_CAP_NAME + 224) + \
-                            EW_CAP_ENDPOINTS * EW_CAP_MODELS_PER_ENDPOINT * (EW_CAP_MODEL_NAME + 32) + 16)
-#endif
-
 // ---- parts a bare-metal device profile may leave out ---------------------------------------
 // Each is 1 (on) for the Linux and lwIP host builds; the Cortex-M small caps
 // (scripts/cortex-m-common.sh) set them to 0, where the part makes no sense or costs too much flash.
@@ -179,6 +165,20 @@
 // 1: file errors in config messages are worded by strerror() (newlib's table is about 2.8 KB
 // of flash). 0: the few a key file meets are worded the same, any other is "error N".
 #define EW_ERRNO_TEXT 1
+#endif
+
+#ifndef EW_STATE_FILE
+// 1: the state file's format and checks (core/health_state.cpp, about 4.6 KB of Cortex-M
+// flash). 0 builds a stub that refuses every file with one warning ("this build has no
+// state file"): for a board without a file system (the Cortex-M small caps set it).
+#define EW_STATE_FILE 1
+#endif
+#ifndef EW_CAP_STATE_BYTES
+// The state file ([agent] state_file, core/health_state.h): a header, one line per endpoint
+// (its name and up to ~200 bytes of fields, room left for fields added later), one per
+// rate-limited model, the checksum line. Read and written through one buffer of this size.
+#define EW_CAP_STATE_BYTES (64 + EW_CAP_ENDPOINTS * (EW_CAP_NAME + 224) + \
+                            EW_CAP_ENDPOINTS * EW_CAP_MODELS_PER_ENDPOINT * (EW_CAP_MODEL_NAME + 32) + 16)
 #endif
 
 // ---- the loop ----------------------------------------------------------------------------------

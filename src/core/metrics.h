@@ -12,7 +12,8 @@
 namespace ew {
 constexpr size_t kResultKinds = 6;      // ResultKind values
 constexpr size_t kHistogramBuckets = 14;  // 50 ms .. 300 s, then +Inf
-constexpr size_t kMinuteRing = EW_CAP_STATUS_MINUTES;  // per-minute request counts for the status page
+// Per-minute request counts for the status page's chart; one cell without the full page.
+constexpr size_t kMinuteRing = EW_STATUS_PAGE ? EW_CAP_STATUS_MINUTES : 1;
 constexpr uint8_t kNoEndpoint = 255;    // an answer edgeway made itself
 constexpr uint8_t kNoSlot = 255;
 constexpr uint16_t kNoModelRef = 0xFFFF;  // a model the configuration does not know
