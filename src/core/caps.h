@@ -138,12 +138,35 @@
 #ifndef EW_CAP_HISTOGRAM_PAIRS
 #define EW_CAP_HISTOGRAM_PAIRS (2 * EW_CAP_ENDPOINTS)  // (endpoint, served model) pairs with histograms
 #endif
+#ifndef EW_HISTOGRAM_BUCKET_BITS
+#define EW_HISTOGRAM_BUCKET_BITS 64   // one latency-histogram bucket's counter; 32 halves them (wraps at 2^32 answers)
+#endif
 #ifndef EW_CAP_REQUEST_ID
 #define EW_CAP_REQUEST_ID 65          // a request id (client's X-Request-Id or made here), incl. NUL
 #endif
 #ifndef EW_CAP_REQUEST_SERIES
 #define EW_CAP_REQUEST_SERIES 96      // (endpoint, served model, requested model, status) counters kept apart
 #endif
+// ---- parts a bare-metal device profile may leave out ---------------------------------------
+// Each is 1 (on) for the Linux and lwIP host builds; the Cortex-M small caps
+// (scripts/cortex-m-common.sh) set them to 0, where the part makes no sense or costs too much flash.
+#ifndef EW_STATUS_PAGE
+// 1: GET / is the full HTML status page (core/status_page.cpp, about 6 KB of Cortex-M flash).
+// 0: a few lines of HTML with the verdict and links to /status (JSON) and /metrics.
+#define EW_STATUS_PAGE 1
+#endif
+#ifndef EW_RECOVERY_TEXT
+// 1: /status explains recovery (why an endpoint is out, what brings it back) in sentences
+// (core/health_recovery.cpp). 0: short codes ("down chat 3 traffic", "trial in 4 s");
+// the structured fields next to them are the same.
+#define EW_RECOVERY_TEXT 1
+#endif
+#ifndef EW_ERRNO_TEXT
+// 1: file errors in config messages are worded by strerror() (newlib's table is about 2.8 KB
+// of flash). 0: the few a key file meets are worded the same, any other is "error N".
+#define EW_ERRNO_TEXT 1
+#endif
+
 #ifndef EW_STATE_FILE
 // 1: the state file's format and checks (core/health_state.cpp, about 4.6 KB of Cortex-M
 // flash). 0 builds a stub that refuses every file with one warning ("this build has no

@@ -19,6 +19,25 @@ bool is_alnum(char ch) { return is_digit(ch) || (lower(ch) >= 'a' && lower(ch) <
 bool is_hex(char ch) { return is_digit(ch) || (lower(ch) >= 'a' && lower(ch) <= 'f'); }
 constexpr size_t kMaxCredentialName = 64;
 
+#if EW_ERRNO_TEXT
+const char* errno_text(int rc) { return strerror(rc); }
+#else
+// The errors a key file meets, worded as the C library words them (caps.h: EW_ERRNO_TEXT).
+const char* errno_text(int rc) {
+    switch (rc) {
+        case ENOENT: return "No such file or directory";
+        case EACCES: return "Permission denied";
+        case EIO: return "I/O error";
+        case EISDIR: return "Is a directory";
+        case ENOSYS: return "Function not implemented";
+#ifdef ENOTSUP
+        case ENOTSUP: return "Not supported";
+#endif
+        default: return nullptr;
+    }
+}
+#endif
+
 size_t find(Span s, char ch, size_t from = 0) {
     for (size_t i = from; i < s.n; i++)
         if (s.p[i] == ch) return i;
@@ -434,7 +453,11 @@ bool load_key_file(Ctx& c, const char* path, char* dst, size_t cap) {
     while (k.n && (is_blank(k.p[k.n - 1]) || k.p[k.n - 1] == '\n' || k.p[k.n - 1] == '\r')) k.n--;
     while (k.n && (is_blank(k.p[0]) || k.p[0] == '\n' || k.p[0] == '\r')) k.p++, k.n--;
     if (rc != 0) {
-        fail(c, "%s: %s", path, strerror(rc));
+        const char* text = errno_text(rc);
+        if (text)
+            fail(c, "%s: %s", path, text);
+        else
+            fail(c, "%s: error %d", path, rc);
     } else if (!private_ok) {
         fail(c, "%s is readable by group or others; chmod 600 it", path);
     } else if (n >= sizeof buf) {

@@ -38,6 +38,7 @@ const char* to_string(CheckLevel l) {
     return "?";
 }
 
+#if EW_RECOVERY_TEXT
 void health_explain(const Health& h, const HealthParams& p, uint64_t now_ms, StrBuf* why, StrBuf* back) {
     if (h.name_unresolved) {
         why->append("UNRESOLVED: the host name has no address");
@@ -89,6 +90,54 @@ void health_explain(const Health& h, const HealthParams& p, uint64_t now_ms, Str
     }
     why->appendf("%s: score %.0f", to_string(h.state), static_cast<double>(h.score));
 }
+#else
+// The same cases as short codes (caps.h: EW_RECOVERY_TEXT=0), e.g. why "DOWN chat 3 traffic
+// (last: HTTP 503)", back "trial in 4 s or chat probe"; "probe 1/2 models, cooldown 3 s".
+void health_explain(const Health& h, const HealthParams& p, uint64_t now_ms, StrBuf* why, StrBuf* back) {
+    if (h.name_unresolved) {
+        why->append("UNRESOLVED");
+        back->append("name resolves");
+        return;
+    }
+    if (h.key_bad) {
+        why->appendf("KEY_BAD %u", static_cast<unsigned>(h.last_http_status));
+        back->append("key fixed");
+        return;
+    }
+    if (h.state == HealthState::down) {
+        why->appendf("DOWN %s %u %s", to_string(h.down_level), static_cast<unsigned>(h.down_failures),
+                     h.down_by_traffic ? "traffic" : "probe");
+        if (h.last_error[0]) why->appendf(" (last: %s)", h.last_error);
+        if (health_needs_trial(h)) {
+            const uint32_t cap = p.trial_requests ? p.trial_requests : 1;
+            if (health_trials_in_flight(h, now_ms) >= cap) {
+                back->append("trial in flight");
+            } else if (h.trial_at_ms > now_ms) {
+                back->append("trial in ");
+                seconds(back, h.trial_at_ms - now_ms);
+            } else {
+                back->append("trial open");
+            }
+            back->appendf(" or %s probe", probe_name(h.down_level));
+        } else {
+            back->appendf("probe %u/%u %s", static_cast<unsigned>(h.consecutive_successes), static_cast<unsigned>(p.rise),
+                          probe_name(h.probe_level));
+            if (h.down_until_ms > now_ms) {
+                back->append(", cooldown ");
+                seconds(back, h.down_until_ms - now_ms);
+            }
+        }
+        return;
+    }
+    if (now_ms < h.rate_limited_until_ms) {
+        why->append("RATE_LIMITED 429");
+        back->append("limit ends in ");
+        seconds(back, h.rate_limited_until_ms - now_ms);
+        return;
+    }
+    why->appendf("%s %.0f", to_string(h.state), static_cast<double>(h.score));
+}
+#endif
 
 void health_recovery_json(const Health& h, const HealthParams& p, uint64_t now_ms, StrBuf* out) {
     char why[EW_CAP_ERROR_TEXT + 96];

@@ -13,7 +13,8 @@
 namespace ew {
 constexpr size_t kResultKinds = 6;      // ResultKind values
 constexpr size_t kHistogramBuckets = 14;  // 50 ms .. 300 s, then +Inf
-constexpr size_t kMinuteRing = EW_CAP_STATUS_MINUTES;  // per-minute request counts for the status page
+// Per-minute request counts for the status page's chart; one cell without the full page.
+constexpr size_t kMinuteRing = EW_STATUS_PAGE ? EW_CAP_STATUS_MINUTES : 1;
 constexpr uint8_t kNoEndpoint = 255;    // an answer edgeway made itself
 constexpr uint8_t kNoSlot = 255;
 constexpr uint16_t kNoModelRef = 0xFFFF;  // a model the configuration does not know
@@ -22,8 +23,14 @@ enum class AttemptOutcome : uint8_t { ok, connect, tls, timeout, http_4xx, http_
 enum class FailoverReason : uint8_t { connect, tls, timeout, rate_limited, server_error, auth, bad_response, first_token,
                                       quota, context_length, model_not_found, count };
 
+#if EW_HISTOGRAM_BUCKET_BITS == 32
+typedef uint32_t HistogramBucket;  // a device profile (caps.h): half the RAM of the pairs' histograms
+#else
+typedef uint64_t HistogramBucket;
+#endif
+
 struct Histogram {
-    uint64_t buckets[kHistogramBuckets] = {};  // cumulative at render time, per-bucket here
+    HistogramBucket buckets[kHistogramBuckets] = {};  // cumulative at render time, per-bucket here
     uint64_t count = 0;
     double sum_s = 0;
     void observe_ms(uint64_t ms);

@@ -9,6 +9,7 @@ namespace {
 
 typedef unsigned long long ull;
 
+#if EW_STATUS_PAGE
 void html(StrBuf* out, const char* s) {
     for (; *s; s++) {
         switch (*s) {
@@ -44,6 +45,8 @@ const char* state_class(HealthState s) {
     return "st-down";
 }
 
+#endif  // EW_STATUS_PAGE
+
 int32_t top_priority(const Config& cfg) {
     int32_t top = cfg.endpoint_count ? cfg.endpoints[0].priority : 0;
     for (uint32_t e = 1; e < cfg.endpoint_count; e++)
@@ -51,6 +54,7 @@ int32_t top_priority(const Config& cfg) {
     return top;
 }
 
+#if EW_STATUS_PAGE
 // The last results, oldest first, as two SVG paths (ok / failed) of 4-unit cells, runs merged.
 void result_strip(StrBuf* out, const Health& h) {
     uint32_t n = h.ring_count < EW_CAP_HISTORY ? h.ring_count : EW_CAP_HISTORY;
@@ -139,6 +143,7 @@ const char kHead[] =
     ".k{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px}"
     ".req{background:#9aa5b1}.fo{background:#f0a020}.err{background:#d0312d}"
     "a{color:#1a5fb4}</style></head><body>";
+#endif  // EW_STATUS_PAGE
 
 }  // namespace
 
@@ -172,6 +177,19 @@ const char* status_not_serving_why(const MetricsView& v) {
     return "no endpoint can take a request";
 }
 
+#if !EW_STATUS_PAGE
+// A device without the full page (caps.h: EW_STATUS_PAGE=0): the verdict and the links.
+void status_page_render(const MetricsView& v, StrBuf* out) {
+    int ep = -1;
+    Verdict verdict = status_verdict(v, &ep);
+    out->append("<!doctype html><meta charset=\"utf-8\"><title>edgeway</title><h1>");
+    if (verdict == Verdict::not_serving)
+        out->appendf("NOT SERVING &mdash; %s", status_not_serving_why(v));
+    else
+        out->appendf("SERVING %s%s", verdict == Verdict::fallback ? "on fallback " : "via ", v.cfg->endpoints[ep].name);
+    out->append("</h1><p><a href=\"/status\">/status</a> (JSON) &middot; <a href=\"/metrics\">/metrics</a></p>");
+}
+#else
 void status_page_render(const MetricsView& v, StrBuf* out) {
     const Config& cfg = *v.cfg;
     const Metrics& m = *v.m;
@@ -299,5 +317,6 @@ void status_page_render(const MetricsView& v, StrBuf* out) {
     out->append("<p class=\"legend\"><a href=\"/status\">/status</a> (JSON) &middot; <a href=\"/metrics\">/metrics</a>"
                 " &middot; refreshes every 5 s</p></body></html>");
 }
+#endif  // EW_STATUS_PAGE
 
 }  // namespace ew

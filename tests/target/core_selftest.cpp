@@ -16,10 +16,13 @@
 
 #include "core/config.h"
 #include "core/health.h"
+#include "core/health_recovery.h"
 #include "core/health_state.h"
+#include "core/metrics.h"
 #include "core/request_check.h"
 #include "core/router.h"
 #include "core/sse.h"
+#include "core/status_page.h"
 #include "core/strbuf.h"
 #if EW_SELFTEST_RTOS_FILES
 #include <errno.h>
@@ -603,6 +606,45 @@ void test_state() {
 #endif
 }
 
+// ---- the parts a device profile may leave out (core/caps.h) --------------------------------
+// The same checks pass with them on (default caps) and off (the small caps).
+
+Metrics g_metrics;
+char g_page[8192];
+
+void test_profile() {
+    const char* G = "profile";
+    if (g_cfg.endpoint_count < 2) {
+        check(G, "needs the parsed config", false);
+        return;
+    }
+    static Health h[EW_CAP_ENDPOINTS];
+    for (Health& x : h) health_init(&x);
+    HealthParams p;
+    MetricsView v = {&g_cfg, h, &p, &g_metrics, 10000, 0};
+    StrBuf page(g_page, sizeof g_page);
+    status_page_render(v, &page);
+    check(G, "GET / names the serving endpoint", strstr(g_page, "SERVING via a") != nullptr);
+    check(G, "GET / links to /status", strstr(g_page, "<a href=\"/status\">/status</a>") != nullptr);
+#if !EW_STATUS_PAGE
+    check(G, "without EW_STATUS_PAGE the page is a few lines", page.len < 400 && !page.overflow);
+#endif
+
+    for (int i = 0; i < 3; i++) health_record(&h[1], p, fail_outcome(503), 1000 + i, false);
+    char why[EW_CAP_ERROR_TEXT + 96], back[192];
+    StrBuf w(why, sizeof why), b(back, sizeof back);
+    health_explain(h[1], p, 2000, &w, &b);
+    check(G, "a DOWN endpoint's reason starts with DOWN", strncmp(why, "DOWN", 4) == 0);
+    check(G, "and says what brings it back", b.len > 0);
+
+    Histogram hist;
+    hist.observe_ms(10);
+    hist.observe_ms(10);
+    hist.observe_ms(400000);
+    check(G, "histogram: 10 ms twice in the first bucket", hist.buckets[0] == 2);
+    check(G, "histogram: 400 s in +Inf", hist.buckets[kHistogramBuckets - 1] == 1 && hist.count == 3);
+}
+
 }  // namespace
 
 int main() {
@@ -613,6 +655,7 @@ int main() {
     test_sse();
     test_request_check();
     test_state();
+    test_profile();
     StrBuf b(g_line, sizeof g_line);
     put_u64(b, g_passed);
     b.append(" passed, ");
