@@ -29,8 +29,13 @@ else
   # libstdc++6:ARCH: dpkg-shlibdeps looks for the libraries the binary needs (armhf needs it for
   # __aeabi_atexit) among the ARCH packages.
   pkgs+=("crossbuild-essential-$arch" "libc6-dev:$arch" "libstdc++6:$arch" "libmbedtls-dev:$arch" "libc-ares-dev:$arch")
-  # Debian 13 links the system llhttp: the build needs the host architecture's library.
-  if [ "$EW_LLHTTP_PKG" = libllhttp-dev ]; then pkgs+=("libllhttp-dev:$arch"); fi
+  # Debian 13 links the system llhttp, so a cross build needs libllhttp-dev:ARCH; that package
+  # is not Multi-Arch: same, and installing it removes the machine's own libllhttp-dev (which
+  # every native build needs). Cross packages are built on Debian 12 (node-llhttp's sources).
+  if [ "$EW_LLHTTP_PKG" = libllhttp-dev ]; then
+    echo "skipped: a cross-built $arch package needs libllhttp-dev:$arch, which would replace this machine's libllhttp-dev (Debian 13); build it on Debian 12"
+    exit 77
+  fi
 fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
