@@ -6,6 +6,8 @@
 // broken stream, and the SDK's project/organization options reaching the upstream.
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
+// The SDK's file uploads need a global File, which Node 18 (Debian 12) has only in node:buffer.
+if (typeof globalThis.File === 'undefined') globalThis.File = require('node:buffer').File;
 const { loadSdk, track, client, describeError, failure, upstreamLib } = require('./helpers');
 
 const { OpenAI, sdkVersion } = loadSdk();
