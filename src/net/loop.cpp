@@ -33,12 +33,20 @@ void Loop::remove(Pollable* p) {
         if (due_[i] == p) due_[i] = nullptr;
 }
 
+bool Loop::watched_quiet(const Pollable* p, uint32_t since) const {
+    if (waits_ == since) return false;
+    for (size_t i = 0; i < polled_n_; i++)
+        if (polled_[i] == p) return (poll_[i].events & pal::kIn) != 0 && poll_[i].revents == 0;
+    return false;
+}
+
 int Loop::run_once(int max_wait_ms) {
     uint64_t now = backend_->now_ms();
     int64_t wait = max_wait_ms;
     size_t n = 0;
     // One pass asks every owner what it waits for; the answers are kept for the second pass.
     due_n_ = 0;
+    polled_n_ = 0;
     for (size_t i = 0; i < count_; i++) {
         Pollable* p = items_[i];
         uint64_t d = p->deadline_ms();
@@ -64,6 +72,10 @@ int Loop::run_once(int max_wait_ms) {
     polled_n_ = n;
 
     int ready = backend_->wait(poll_, n, static_cast<int>(wait));
+    if (ready < 0)
+        polled_n_ = 0;  // the revents say nothing
+    else
+        waits_++;
     int dispatched = 0;
     now = backend_->now_ms();
     if (ready > 0) {
@@ -74,7 +86,6 @@ int Loop::run_once(int max_wait_ms) {
             }
         }
     }
-    polled_n_ = 0;
     // Buffered plaintext and due deadlines, among the owners that had either before the
     // wait; each is asked again, since readiness handlers change state. A deadline set
     // during this iteration is seen by the next one (its poll timeout is then 0).

@@ -74,6 +74,13 @@ public:
     // dispatches readiness and due deadlines. Returns the number of dispatches.
     int run_once(int max_wait_ms);
     size_t count() const { return count_; }
+    // Waits completed so far (a wait that failed is not counted).
+    uint32_t waits() const { return waits_; }
+    // True when a wait has completed since `since` (a value of waits()), and the last one
+    // watched p for reading and reported nothing for it: its socket had nothing to read then,
+    // so a read now would only say EAGAIN. False for owners it did not watch (no socket, no
+    // kIn), and for one it reported, whether or not it has been dispatched yet.
+    bool watched_quiet(const Pollable* p, uint32_t since) const;
 
 private:
     LoopBackend* backend_;
@@ -81,7 +88,8 @@ private:
     size_t count_ = 0;
     pal::PollItem poll_[EW_CAP_POLLABLES] = {};
     Pollable* polled_[EW_CAP_POLLABLES] = {};
-    size_t polled_n_ = 0;
+    size_t polled_n_ = 0;  // the last wait's list, kept until the next one is built
+    uint32_t waits_ = 0;
     Pollable* due_[EW_CAP_POLLABLES] = {};
     uint64_t due_at_[EW_CAP_POLLABLES] = {};  // 0: progress pending
     size_t due_n_ = 0;

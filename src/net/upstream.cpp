@@ -31,6 +31,7 @@ void UpstreamConn::begin_use(UpstreamUser* user, uint64_t deadline_ms, bool reus
     reused_ = reused;
     bytes_in_ = 0;
     leftover_ = false;
+    drained_ = false;
     pending_release_ = Release::none;
 }
 
@@ -135,7 +136,7 @@ uint16_t UpstreamConn::poll_events() const {
         case ConnState::connecting: return t_->wants_write() ? pal::kOut : pal::kIn;
         // Parked TLS connections are watched (a close_notify must be read); parked plain ones
         // only where watching is free (epoll), so that with poll(2) many of them cost nothing
-        // per wake-up: take_idle() checks them either way.
+        // per wake-up: take_idle() then checks them with a read.
         case ConnState::idle: return (user_ == nullptr && (t_->is_tls() || pal::kPollKeepsInterest)) ? pal::kIn : 0;
         case ConnState::sending: return static_cast<uint16_t>(pal::kOut | pal::kIn);
         case ConnState::receiving:
@@ -292,6 +293,10 @@ void UpstreamConn::step_receive(uint64_t now_ms) {
             return;
         }
         bytes_in_ += r.n;
+        // A short read of plain TCP took all the socket had (TLS reads one record at a time:
+        // short says nothing there).
+        drained_ = r.n < want && !t_->is_tls();
+        drained_wait_ = pool_->loop_->waits();
         size_t used = 0;
         in_callback_ = true;
         HttpParse p = resp_.feed(rx_, r.n, &used);
@@ -315,10 +320,9 @@ void UpstreamConn::step_receive(uint64_t now_ms) {
             fail(ResultKind::bad_response, msg, now_ms);
             return;
         }
-        // A short read of plain TCP took all the socket had: asking again would only learn
-        // EAGAIN (one system call per chunk). Whatever arrives meanwhile makes the socket
-        // readable again. (TLS reads one record at a time: short says nothing there.)
-        if (r.n < want && !t_->is_tls()) return;
+        // Drained: asking again would only learn EAGAIN (one system call per chunk). Whatever
+        // arrives meanwhile makes the socket readable again.
+        if (drained_) return;
     }
 }
 
@@ -383,9 +387,21 @@ void UpstreamConn::release_now(bool keep) {
     if (keep && listed && state_ == ConnState::idle && resp_.done && resp_.keep_alive && !leftover_ &&
         !t_->pending()) {
         deadline_ = now_ms_ + kIdleKeepMs;
+        parked_wait_ = pool_->loop_->waits();
         return;  // parked: take_idle() hands it out again
     }
     close_now();
+}
+
+bool UpstreamConn::known_empty() const {
+    // What the loop learnt last about this socket: its last wait watched it, parked, and
+    // reported nothing (epoll keeps parked sockets registered; TLS ones are always watched),
+    // or, since that wait, the read that completed its response found it empty. Either
+    // way, a read now would say EAGAIN, as nginx's keepalive cache also assumes; the
+    // stale-connection retry (a reused connection that fails before answering is retried
+    // once on a fresh one) covers what arrives in between.
+    Loop* loop = pool_->loop_;
+    return loop->watched_quiet(this, parked_wait_) || (drained_ && drained_wait_ == loop->waits());
 }
 
 void UpstreamConn::close_now() {
@@ -408,7 +424,7 @@ void UpstreamPool::init(Loop* loop, TransportSource* source) {
 UpstreamConn* UpstreamPool::take_idle(uint8_t endpoint, UpstreamUser* user, uint64_t deadline_ms) {
     for (UpstreamConn& c : conns_) {
         if (!c.parked() || c.endpoint() != endpoint) continue;
-        if (!c.t_->idle_usable()) {
+        if (!c.known_empty() && !c.t_->idle_usable()) {
             c.close_now();  // the server closed it, or wrote to it, while parked
             continue;
         }

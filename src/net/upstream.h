@@ -124,6 +124,7 @@ private:
     void complete(uint64_t now_ms);
     void release_now(bool keep);
     void step_idle();
+    bool known_empty() const;  // nothing to read, as far as the loop knows: no read needed
     void io_failure(const char* what, pal::IoResult r, uint64_t now_ms);
 
     UpstreamPool* pool_ = nullptr;
@@ -143,6 +144,9 @@ private:
     bool in_callback_ = false;
     bool leftover_ = false;     // bytes arrived after the response: never reuse
     bool awaiting_ticket_ = false;  // released; closes once the TLS 1.3 ticket is read
+    uint32_t parked_wait_ = 0;      // the loop's waits() when it was last parked
+    bool drained_ = false;          // a short plain read found the socket empty, at waits() == drained_wait_
+    uint32_t drained_wait_ = 0;
     enum class Release : uint8_t { none, keep, close };
     Release pending_release_ = Release::none;
     uint64_t bytes_in_ = 0;
