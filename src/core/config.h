@@ -115,7 +115,7 @@ struct TelemetryConfig {
     char device_id[EW_TELEMETRY_CHARS(EW_CAP_DEVICE_ID)] = "";  // empty after parsing = the host name (the caller fills it in)
     char username[EW_TELEMETRY_CHARS(EW_CAP_MQTT_USER)] = "";
     char password_file[EW_TELEMETRY_CHARS(EW_CAP_PATH)] = "";
-    char password[EW_TELEMETRY_CHARS(EW_CAP_SECRET)] = "";  // loaded from password_file; never logged or shown
+    char password[EW_TELEMETRY_CHARS(EW_CAP_SECRET)] = "";  // from password_file or password_credential; never logged or shown
     char ca_file[EW_TELEMETRY_CHARS(EW_CAP_PATH)] = "";  // mqtts: empty = system bundle
     char topic_prefix[EW_TELEMETRY_CHARS(EW_CAP_MQTT_PREFIX)] = "";  // "edgeway" unless set (the reader fills it in)
     uint32_t interval_ms = 60000;

@@ -21,7 +21,7 @@ bool telemetry_device_id_ok(const char* s, size_t n) {
 namespace ini {
 
 const char* const kTelemetryKeys[T_COUNT] = {"mqtt_url", "device_id", "username", "password_file", "ca_file",
-                                             "topic_prefix", "interval_ms", "queue_max"};
+                                             "topic_prefix", "interval_ms", "queue_max", "password_credential"};
 
 #if EW_CAP_TELEMETRY
 namespace {
@@ -108,7 +108,7 @@ bool parse_prefix(Ctx& c, Span v, TelemetryConfig* t) {
 #endif
 
 bool telemetry_empty_ok(int k) {
-    return k == T_DEVICE_ID || k == T_USERNAME || k == T_PASSWORD_FILE || k == T_CA_FILE;
+    return k == T_DEVICE_ID || k == T_USERNAME || k == T_PASSWORD_FILE || k == T_PASSWORD_CREDENTIAL || k == T_CA_FILE;
 }
 
 bool telemetry_key(Ctx& c, TelemetryConfig& t, int k, Span v) {
@@ -135,6 +135,9 @@ bool telemetry_key(Ctx& c, TelemetryConfig& t, int k, Span v) {
         t.password[0] = '\0';
         if (!copy_path(c, v, t.password_file, sizeof t.password_file)) return false;
         return v.n == 0 || load_key_file(c, t.password_file, t.password, sizeof t.password);
+    case T_PASSWORD_CREDENTIAL:  // systemd LoadCredential=NAME:FILE, as api_key_credential
+        t.password[0] = '\0';
+        return v.n == 0 || load_key_credential(c, v, t.password, sizeof t.password);
     case T_CA_FILE: return copy_path(c, v, t.ca_file, sizeof t.ca_file);
     case T_TOPIC_PREFIX: return parse_prefix(c, v, &t);
     case T_INTERVAL: return parse_u32(c, v, 1000, kMaxMs, true, &t.interval_ms);
@@ -154,9 +157,16 @@ void telemetry_finish(Ctx& c, TelemetryConfig& t, const uint32_t* seen, uint32_t
         fail(c, "missing; the broker, e.g. mqtts://broker.example.net:8883");
         return;
     }
+    bool by_credential = seen[T_PASSWORD_CREDENTIAL] > seen[T_PASSWORD_FILE];
+    const char* password_key = by_credential ? "telemetry.password_credential" : "telemetry.password_file";
+    if (seen[T_PASSWORD_FILE] && seen[T_PASSWORD_CREDENTIAL]) {
+        c.line = by_credential ? seen[T_PASSWORD_CREDENTIAL] : seen[T_PASSWORD_FILE];
+        copy_str(c.key, sizeof c.key, password_key);
+        fail(c, "set one of password_file and password_credential, not both");
+    }
     if (t.password[0] && !t.username[0]) {
-        c.line = seen[T_PASSWORD_FILE];
-        copy_str(c.key, sizeof c.key, "telemetry.password_file");
+        c.line = by_credential ? seen[T_PASSWORD_CREDENTIAL] : seen[T_PASSWORD_FILE];
+        copy_str(c.key, sizeof c.key, password_key);
         fail(c, "a password needs telemetry.username (MQTT sends no password without a user name)");
     }
     if (!t.tls && t.password[0] && !is_loopback(t.host)) {

@@ -3,11 +3,14 @@
 // fleet operator's observer: a DOWN transition arrives within a second of edgeway logging
 // it, the last will says "offline" when edgeway is SIGKILLed, a state change made while the
 // broker is away arrives once it is back, and mqtts:// works with the test CA and refuses
-// a broker whose certificate that CA did not sign.
+// a broker whose certificate that CA did not sign; a broker that wants a login gets the
+// password from a systemd credential, and refuses a wrong one without edgeway showing it.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
-const { startAgent, FAST_PROBE, parseMetrics, metricValue } = require('./lib/agent');
+const fs = require('node:fs');
+const path = require('node:path');
+const { startAgent, FAST_PROBE, parseMetrics, metricValue, tmpDir } = require('./lib/agent');
 const { startUpstream } = require('./lib/fake_upstream');
 const { startBroker, subscribe, brokerAvailable, findBin } = require('./lib/mosquitto');
 const { certs } = require('./lib/certs');
@@ -211,5 +214,70 @@ describe('telemetry over MQTT with TLS (mqtts://)', { skip: SKIP }, () => {
     assert.deepEqual(sub.messages.filter((x) => x.topic.startsWith(`edgeway/${device}/`)), []);
     assert.doesNotMatch(broker.log, new RegExp(`as ${device}`));
     assert.doesNotMatch(agent.stderr, /telemetry: connected/);
+  });
+});
+
+describe('telemetry over MQTT to a broker that wants a login', { skip: SKIP }, () => {
+  let broker;
+  let up;
+  const agents = [];
+  const subs = [];
+  const PASSWORD = 'mqtt-SECRET-4711';
+  const observer = { user: 'observer', password: 'observer-pass' };
+
+  before(async () => {
+    broker = await startBroker({ users: { 'kiosk-login': PASSWORD, [observer.user]: observer.password } });
+    up = await startUpstream({ name: 'primary' });
+  });
+
+  after(async () => {
+    for (const s of subs) s.stop();
+    for (const a of agents) await a.stop();
+    if (up) await up.close();
+    if (broker) await broker.stop();
+  });
+
+  // What systemd's LoadCredential=edgeway.mqtt leaves: $CREDENTIALS_DIRECTORY/edgeway.mqtt, 0400.
+  function credentials(password) {
+    const dir = tmpDir('edgeway-cred-');
+    fs.writeFileSync(path.join(dir, 'edgeway.mqtt'), `${password}\n`, { mode: 0o400 });
+    return dir;
+  }
+
+  async function agentWithLogin(device, password) {
+    const agent = await startAgent({
+      ini: {
+        probe: FAST_PROBE,
+        endpoints: [{ name: 'primary', url: up.url }],
+        extra: telemetryIni(`mqtt://127.0.0.1:${broker.port}`, device,
+          `username = kiosk-login\npassword_credential = edgeway.mqtt\n`),
+      },
+      env: { CREDENTIALS_DIRECTORY: credentials(password) },
+    });
+    agents.push(agent);
+    return agent;
+  }
+
+  it('logs in with the password from the credential and publishes', async () => {
+    const device = 'kiosk-login-ok';
+    const sub = await subscribe(broker.port, `edgeway/${device}/#`, observer);
+    subs.push(sub);
+    const agent = await agentWithLogin(device, PASSWORD);
+    await agent.waitStderr(new RegExp(`telemetry: connected to 127\\.0\\.0\\.1:\\d+ as ${device}`), 'the session', 20000);
+    const s = await sub.waitFor((m) => isStatus(device, m) && m.json.online === true, 'status online');
+    assert.equal(s.json.device, device);
+    assert.doesNotMatch(agent.stderr, /SECRET/);
+  });
+
+  it('a wrong password: the broker refuses, edgeway says why and never shows the password', async () => {
+    const device = 'kiosk-login-bad';
+    const agent = await agentWithLogin(device, 'wrong-SECRET-password');
+    const line = await agent.waitStderr(/warn telemetry: cannot connect to 127\.0\.0\.1:\d+: ([^\n]*)/, 'the refusal', 20000);
+    assert.match(line[1], /refused the session: (bad user name or password|not authorized)/, line[0]);
+    const r = await agent.get('/metrics');
+    assert.equal(metricValue(parseMetrics(r.body), 'edgeway_telemetry_connects_total', {}), 0, r.body);
+    assert.doesNotMatch(agent.stderr, /SECRET/);
+    const st = await agent.get('/status');
+    assert.doesNotMatch(st.body, /SECRET/);
   });
 });

@@ -18,6 +18,9 @@ int read_key(const char* path, char* buf, size_t cap, size_t* len, bool* private
     if (strcmp(path, "/keys/mqtt") == 0) {
         text = "mqtt-SECRET\n";
         *private_ok = true;
+    } else if (strcmp(path, "/run/credentials/edgeway.service/mqtt-password") == 0) {
+        text = "cred-SECRET\n";  // what LoadCredential= leaves there
+        *private_ok = true;
     } else if (strcmp(path, "/keys/open") == 0) {
         text = "mqtt-SECRET\n";
         *private_ok = false;
@@ -30,6 +33,9 @@ int read_key(const char* path, char* buf, size_t cap, size_t* len, bool* private
     return 0;
 }
 const char* no_env(const char*, void*) { return nullptr; }
+const char* systemd_env(const char* name, void*) {
+    return strcmp(name, "CREDENTIALS_DIRECTORY") == 0 ? "/run/credentials/edgeway.service" : nullptr;
+}
 
 struct Parsed {
     ConfigStatus status;
@@ -37,10 +43,10 @@ struct Parsed {
     std::unique_ptr<Config> cfg = std::make_unique<Config>();
 };
 
-Parsed parse(const std::string& telemetry) {
+Parsed parse(const std::string& telemetry, const char* (*env)(const char*, void*) = no_env) {
     std::string text = "[endpoint.a]\nurl = https://api.example.com/v1\nmodels = m\n" + telemetry;
     Parsed p;
-    ConfigSources src{no_env, read_key, nullptr};
+    ConfigSources src{env, read_key, nullptr};
     ConfigDiag diag;
     p.status = config_parse("t.ini", text.data(), text.size(), src, p.cfg.get(), &diag, nullptr, nullptr);
     p.error = diag.text;
@@ -90,4 +96,32 @@ TEST_CASE("telemetry config: a password readable by others is refused without sh
     CHECK(p.error == "t.ini:7: telemetry.password_file: /keys/open is readable by group or others; chmod 600 it");
     CHECK(p.error.find("SECRET") == std::string::npos);
     CHECK_FALSE(p.cfg->telemetry.on);  // nothing of a failed parse is kept
+}
+
+TEST_CASE("telemetry config: the password from a systemd credential", "[telemetry][config]") {
+    const std::string head = "[telemetry]\nmqtt_url = mqtts://b.example\nusername = k\n";
+    Parsed p = parse(head + "password_credential = mqtt-password\n", systemd_env);
+    REQUIRE(p.status == ConfigStatus::ok);
+    CHECK(std::string(p.cfg->telemetry.password) == "cred-SECRET");
+
+    // Outside systemd it is an error naming the key, not a broker login without a password.
+    p = parse(head + "password_credential = mqtt-password\n");
+    CHECK(p.status == ConfigStatus::error);
+    CHECK(p.error == "t.ini:7: telemetry.password_credential: CREDENTIALS_DIRECTORY is not set; run under systemd "
+                     "with LoadCredential=mqtt-password:FILE");
+    CHECK_FALSE(p.cfg->telemetry.on);
+
+    p = parse(head + "password_credential = ../etc/shadow\n", systemd_env);
+    CHECK(p.status == ConfigStatus::error);
+    CHECK(p.error.find("t.ini:7: telemetry.password_credential: not a valid credential name") == 0);
+
+    p = parse(head + "password_file = /keys/mqtt\npassword_credential = mqtt-password\n", systemd_env);
+    CHECK(p.status == ConfigStatus::error);
+    CHECK(p.error == "t.ini:8: telemetry.password_credential: set one of password_file and password_credential, not both");
+
+    p = parse("[telemetry]\nmqtt_url = mqtts://b.example\npassword_credential = mqtt-password\n", systemd_env);
+    CHECK(p.status == ConfigStatus::error);
+    CHECK(p.error == "t.ini:6: telemetry.password_credential: a password needs telemetry.username (MQTT sends no "
+                     "password without a user name)");
+    CHECK(p.error.find("SECRET") == std::string::npos);
 }

@@ -3,12 +3,15 @@
 //
 //   const b = await startBroker({ tls: { cert, key } });   plain listener on b.port, and with
 //                                  tls a second (TLS) listener on b.tlsPort; no persistence
+//   startBroker({ users: { name: 'password' } })  anonymous clients refused; these log in
+//                                  (mosquitto_passwd writes the broker's password file)
 //   b.log                          everything the broker printed
 //   await b.kill()                 SIGKILL, waits for the exit (the ports are free again)
 //   await b.restart()              the same ports and configuration
 //   await b.stop()                 idempotent
 //
-//   const s = await subscribe(b.port, 'edgeway/dev/#');  mosquitto_sub -v at QoS 1
+//   const s = await subscribe(b.port, 'edgeway/dev/#', { user, password });  mosquitto_sub -v
+//                                  at QoS 1 (user and password for a broker with users)
 //   s.messages                     [{ topic, payload, json (or undefined), at (Date.now()) }]
 //   await s.waitFor(pred, what, timeoutMs)  resolves with the first message pred accepts
 //                                  (earlier ones included); fails with what was seen
@@ -18,7 +21,7 @@
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const { freePort, tmpDir } = require('./agent');
 
 const live = new Set();
@@ -55,13 +58,25 @@ async function waitUntil(fn, what, timeoutMs, diag) {
   }
 }
 
-async function startBroker({ tls } = {}) {
+async function startBroker({ tls, users } = {}) {
   const dir = tmpDir('edgeway-mqtt-');
   const port = await freePort();
   const tlsPort = tls ? await freePort() : 0;
+  const auth = [];
+  if (users) {
+    const file = path.join(dir, 'passwd');
+    for (const [name, password] of Object.entries(users)) {
+      const args = ['-b', file, name, password];
+      if (!fs.existsSync(file)) args.unshift('-c');
+      const r = spawnSync(findBin('mosquitto_passwd'), args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`mosquitto_passwd failed: ${r.stderr}`);
+    }
+    auth.push(`password_file ${file}`);
+  }
   const lines = [
     'persistence false',
-    'allow_anonymous true',
+    users ? 'allow_anonymous false' : 'allow_anonymous true',
+    ...auth,
     'log_dest stderr',
     'log_type error', 'log_type warning', 'log_type notice', 'log_type information',
     'connection_messages true',
@@ -105,9 +120,10 @@ async function startBroker({ tls } = {}) {
   return broker;
 }
 
-async function subscribe(port, topic) {
+async function subscribe(port, topic, { user, password } = {}) {
+  const login = user ? ['-u', user, '-P', password] : [];
   const proc = spawn(findBin('mosquitto_sub'),
-    ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-v', '-q', '1', '-i', `observer-${process.pid}-${port}-${Date.now()}`],
+    ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-v', '-q', '1', '-i', `observer-${process.pid}-${port}-${Date.now()}`, ...login],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   const sub = { messages: [], stderr: '', proc };
