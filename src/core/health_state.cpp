@@ -90,7 +90,17 @@ struct EndpointFields {
     uint64_t rl = 0, dn = 0, ej = 0, cl = 0, lat = 0, kx = 0;
     bool has_dn = false, has_lat = false, kb = false;
     uint32_t key = 0;
+    // While DOWN: how deep a check must be to confirm a recovery (half-open recovery).
+    CheckLevel dl = CheckLevel::none, dp = CheckLevel::none;
+    bool dt = false;
 };
+
+bool parse_level(Tok v, CheckLevel* out) {
+    uint64_t n = 0;
+    if (!parse_dec(v, &n) || n > static_cast<uint64_t>(CheckLevel::chat)) return false;
+    *out = static_cast<CheckLevel>(n);
+    return true;
+}
 
 // false: a known key with a malformed value (the file is refused).
 bool read_endpoint_field(Tok k, Tok v, EndpointFields* f) {
@@ -106,6 +116,13 @@ bool read_endpoint_field(Tok k, Tok v, EndpointFields* f) {
     if (eq(k, "kb")) {
         if (!parse_dec(v, &n) || n > 1) return false;
         f->kb = n == 1;
+        return true;
+    }
+    if (eq(k, "dl")) return parse_level(v, &f->dl);
+    if (eq(k, "dp")) return parse_level(v, &f->dp);
+    if (eq(k, "dt")) {
+        if (!parse_dec(v, &n) || n > 1) return false;
+        f->dt = n == 1;
         return true;
     }
     return true;  // a field of a later writer: skipped
@@ -147,6 +164,11 @@ void apply_endpoint(const EndpointConfig& ec, Health* h, const HealthParams& p, 
         h->down_probe_ms = p.cooldown_base_ms;
         h->consecutive_failures = p.fall;
         h->consecutive_successes = 0;
+        // What took it down, so that only a check as deep (or live trials) brings it back,
+        // as before the restart. A file of an earlier writer has none: any check confirms.
+        h->down_level = f.dl;
+        h->down_probe_level = f.dp;
+        h->down_by_traffic = f.dt;
         if (rl == 0 && !h->key_bad) copy_str(h->last_error, sizeof h->last_error, "DOWN (state file)");
     } else if (rl > 0 && h->state != HealthState::down) {
         h->state = HealthState::rate_limited;
@@ -266,8 +288,13 @@ bool state_encode(const Config& cfg, const Health* health, uint64_t now_ms, uint
                      static_cast<unsigned>(h.ejections), static_cast<unsigned>(h.cooldown_level));
         const uint64_t rl = remaining(h.rate_limited_until_ms, now_ms);
         if (rl) out->appendf(" rl=%llu", static_cast<unsigned long long>(rl));
-        if (h.state == HealthState::down)
+        if (h.state == HealthState::down) {
             out->appendf(" dn=%llu", static_cast<unsigned long long>(remaining(h.down_until_ms, now_ms)));
+            if (h.down_level != CheckLevel::none) out->appendf(" dl=%u", static_cast<unsigned>(h.down_level));
+            if (h.down_probe_level != CheckLevel::none)
+                out->appendf(" dp=%u", static_cast<unsigned>(h.down_probe_level));
+            if (h.down_by_traffic) out->append(" dt=1");
+        }
         if (h.has_latency && h.latency_ewma_ms >= 0.0f)
             out->appendf(" lat=%u", static_cast<unsigned>(h.latency_ewma_ms + 0.5f));
         const uint64_t kx = remaining(h.key_exhausted_until_ms, now_ms);

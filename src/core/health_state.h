@@ -6,7 +6,7 @@
 //
 //   edgeway-state 1 wall=1764650000123
 //   E primary url=1c291ca3 ej=2 cl=1 rl=58210 lat=412
-//   E backup url=0a4c2e19 ej=3 cl=0 dn=4100 kb=1 key=9f1e33a0
+//   E backup url=0a4c2e19 ej=3 cl=0 dn=4100 dl=4 dt=1 kb=1 key=9f1e33a0
 //   M gpt-4o-mini rl=12000
 //   crc=5d0e8a71
 //
@@ -17,6 +17,9 @@
 //             rl   remaining ms of its endpoint-wide RATE_LIMITED deadline (absent: none)
 //             dn   present only while DOWN: remaining ms of its cooldown (0: the cooldown
 //                  is over, it still waits for `rise` good probes, as before the restart)
+//             dl   with dn: the deepest failure of the outage (CheckLevel: 1 tcp, 2 tls,
+//                  3 models, 4 chat), dp the deepest of its probes' failures, dt=1 when
+//                  traffic saw it: a recovery needs a check that deep, or live trials
 //             lat  latency EWMA in ms (absent: none known yet)
 //             kb   1 when its API key was rejected (401/403)
 //             kx   remaining ms of its key's exhaustion (a 429 insufficient_quota)

@@ -138,6 +138,49 @@ TEST_CASE("state file: round trip of deadlines, ejections, cooldown level, laten
     (void)p;
 }
 
+TEST_CASE("state file: a DOWN taken by chat failures needs a chat-deep check after a restart too") {
+    auto cfg = two_endpoints();
+    HealthParams p;
+    Table before;
+    before.h[0].probe_level = CheckLevel::models;  // its probe lists models, which still works
+    Observation fail500;
+    fail500.kind = ResultKind::http_status;
+    fail500.http_status = 500;
+    fail500.level = CheckLevel::chat;  // live traffic
+    for (uint32_t i = 0; i < p.fall; i++) health_observe(&before.h[0], p, fail500, 1000 + i);
+    REQUIRE(before.h[0].state == HealthState::down);
+    REQUIRE(before.h[0].down_level == CheckLevel::chat);
+    const std::string text = encode(*cfg, before.h, 2000, kWall);
+    INFO(text);
+    CHECK(text.find(" dl=4 dt=1") != std::string::npos);
+
+    // Restarted after the cooldown has run out: good /v1/models probes alone do not bring it
+    // back (the failure was in chat, which they do not check); a trial request does.
+    Observation probe_ok;
+    probe_ok.http_status = 200;
+    probe_ok.from_probe = true;
+    probe_ok.level = CheckLevel::models;
+    const auto restart = [&](const std::string& file, Health* h) {
+        StateLoadResult r;
+        REQUIRE(decode(file, *cfg, h, 300, kWall + 120000, &r) == StateLoad::ok);
+        h[0].probe_level = CheckLevel::models;
+        for (uint32_t i = 0; i < p.rise + 1; i++) health_observe(&h[0], p, probe_ok, 400 + i);
+        health_tick(&h[0], p, 500);
+    };
+    Table after;
+    restart(text, after.h);
+    CHECK(after.h[0].state == HealthState::down);
+    CHECK(health_needs_trial(after.h[0]));
+    CHECK(after.h[0].down_by_traffic);
+
+    // A file of an earlier writer (no dl): any check confirms, as it did then.
+    std::string old = text;
+    old.erase(old.find(" dl=4 dt=1"), 10);
+    Table older;
+    restart(reseal(old), older.h);
+    CHECK(older.h[0].state == HealthState::healthy);
+}
+
 TEST_CASE("state file: a RATE_LIMITED endpoint stays limited for the rest of its Retry-After after a restart") {
     auto cfg = two_endpoints();
     const std::string text = primary_rate_limited(*cfg);
