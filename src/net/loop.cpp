@@ -72,10 +72,8 @@ int Loop::run_once(int max_wait_ms) {
     polled_n_ = n;
 
     int ready = backend_->wait(poll_, n, static_cast<int>(wait));
-    if (ready < 0)
-        polled_n_ = 0;  // the revents say nothing
-    else
-        waits_++;
+    waits_++;
+    if (ready < 0) polled_n_ = 0;  // the revents say nothing
     int dispatched = 0;
     now = backend_->now_ms();
     if (ready > 0) {

@@ -74,7 +74,7 @@ public:
     // dispatches readiness and due deadlines. Returns the number of dispatches.
     int run_once(int max_wait_ms);
     size_t count() const { return count_; }
-    // Waits completed so far (a wait that failed is not counted).
+    // Waits so far (a failed one too: time has passed).
     uint32_t waits() const { return waits_; }
     // True when a wait has completed since `since` (a value of waits()), and the last one
     // watched p for reading and reported nothing for it: its socket had nothing to read then,
