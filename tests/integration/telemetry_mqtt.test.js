@@ -40,38 +40,40 @@ async function metrics(agent) {
   return { text: r.body, m: parseMetrics(r.body) };
 }
 
-describe('telemetry over MQTT (plain)', { skip: SKIP }, () => {
-  let broker;
-  let up;
-  const agents = [];
-  const subs = [];
-
+// One broker (startBroker options from brokerOptions(), called in before()) and one
+// upstream for a describe block; the agents and observers its tests push are stopped after.
+function brokerAndUpstream(brokerOptions) {
+  const f = { broker: null, up: null, agents: [], subs: [] };
   before(async () => {
-    broker = await startBroker();
-    up = await startUpstream({ name: 'primary' });
+    f.broker = await startBroker(brokerOptions());
+    f.up = await startUpstream({ name: 'primary' });
   });
-
   after(async () => {
-    for (const s of subs) s.stop();
-    for (const a of agents) await a.stop();
-    if (up) await up.close();
-    if (broker) await broker.stop();
+    for (const s of f.subs) s.stop();
+    for (const a of f.agents) await a.stop();
+    if (f.up) await f.up.close();
+    if (f.broker) await f.broker.stop();
   });
+  return f;
+}
+
+describe('telemetry over MQTT (plain)', { skip: SKIP }, () => {
+  const f = brokerAndUpstream(() => ({}));
 
   it('a DOWN transition reaches mosquitto_sub within one second of edgeway logging it', async (t) => {
     const device = 'kiosk-down';
-    const sub = await subscribe(broker.port, `edgeway/${device}/#`);
-    subs.push(sub);
-    up.set({ mode: 'ok' });
-    const agent = await agentFor(up, `mqtt://127.0.0.1:${broker.port}`, device);
-    agents.push(agent);
+    const sub = await subscribe(f.broker.port, `edgeway/${device}/#`);
+    f.subs.push(sub);
+    f.up.set({ mode: 'ok' });
+    const agent = await agentFor(f.up, `mqtt://127.0.0.1:${f.broker.port}`, device);
+    f.agents.push(agent);
     const healthy = await sub.waitFor((m) => isEndpoint(device, m) && m.json.state === 'HEALTHY', 'primary HEALTHY');
     assert.equal(healthy.json.device, device);
     const online = await sub.waitFor((m) => isStatus(device, m) && m.json.online === true, 'status online');
     assert.equal(online.json.verdict, 'serving');
     assert.equal(online.json.via, 'primary');
 
-    up.set({ mode: 'status', status: 500 });
+    f.up.set({ mode: 'status', status: 500 });
     const logged = await agent.waitStderr(/^(\S+) warn endpoint=primary state (\S+) -> DOWN/m, 'the DOWN line', 20000);
     const loggedAt = Date.parse(logged[1]);
     assert.ok(Number.isFinite(loggedAt), `log time ${logged[1]}`);
@@ -99,11 +101,11 @@ describe('telemetry over MQTT (plain)', { skip: SKIP }, () => {
 
   it('the last will says offline after SIGKILL of edgeway', async () => {
     const device = 'kiosk-killed';
-    const sub = await subscribe(broker.port, `edgeway/${device}/status`);
-    subs.push(sub);
-    up.set({ mode: 'ok' });
-    const agent = await agentFor(up, `mqtt://127.0.0.1:${broker.port}`, device);
-    agents.push(agent);
+    const sub = await subscribe(f.broker.port, `edgeway/${device}/status`);
+    f.subs.push(sub);
+    f.up.set({ mode: 'ok' });
+    const agent = await agentFor(f.up, `mqtt://127.0.0.1:${f.broker.port}`, device);
+    f.agents.push(agent);
     await sub.waitFor((m) => isStatus(device, m) && m.json.online === true, 'status online');
     const killedAt = Date.now();
     agent.proc.kill('SIGKILL');
@@ -112,24 +114,24 @@ describe('telemetry over MQTT (plain)', { skip: SKIP }, () => {
     assert.deepEqual(will.json, { device, online: false, verdict: 'offline' });
     assert.ok(will.at >= killedAt);
     // Retained: an observer that comes later sees it too.
-    const late = await subscribe(broker.port, `edgeway/${device}/status`);
-    subs.push(late);
+    const late = await subscribe(f.broker.port, `edgeway/${device}/status`);
+    f.subs.push(late);
     await late.waitFor((m) => isStatus(device, m) && m.json.online === false, 'the retained offline will');
   });
 
   it('a state change while the broker is away arrives after it restarts', async () => {
     const device = 'kiosk-restart';
-    const first = await subscribe(broker.port, `edgeway/${device}/#`);
-    subs.push(first);
-    up.set({ mode: 'ok' });
-    const agent = await agentFor(up, `mqtt://127.0.0.1:${broker.port}`, device);
-    agents.push(agent);
+    const first = await subscribe(f.broker.port, `edgeway/${device}/#`);
+    f.subs.push(first);
+    f.up.set({ mode: 'ok' });
+    const agent = await agentFor(f.up, `mqtt://127.0.0.1:${f.broker.port}`, device);
+    f.agents.push(agent);
     await first.waitFor((m) => isEndpoint(device, m) && m.json.state === 'HEALTHY', 'primary HEALTHY');
     first.stop();
 
-    await broker.kill();
+    await f.broker.kill();
     await agent.waitStderr(/telemetry: lost the broker/, 'edgeway noticing the broker is gone', 20000);
-    up.set({ mode: 'status', status: 500 });
+    f.up.set({ mode: 'status', status: 500 });
     await agent.waitStderr(/warn endpoint=primary state \S+ -> DOWN/, 'DOWN while the broker is away', 20000);
     // Wait until edgeway's back-off has grown to seconds, so the observer below is subscribed
     // before edgeway's next attempt: it then sees the queued change itself, not only the
@@ -143,17 +145,17 @@ describe('telemetry over MQTT (plain)', { skip: SKIP }, () => {
     assert.equal(metricValue(before, 'edgeway_telemetry_connected', {}), 0);
     assert.ok(metricValue(before, 'edgeway_telemetry_queued_messages', {}) >= 1);
 
-    await broker.restart();
-    const second = await subscribe(broker.port, `edgeway/${device}/#`);
-    subs.push(second);
+    await f.broker.restart();
+    const second = await subscribe(f.broker.port, `edgeway/${device}/#`);
+    f.subs.push(second);
     const change = await second.waitFor((m) => isEndpoint(device, m) && m.json.change && m.json.change.to === 'DOWN',
       'the queued DOWN change after the restart', 45000);
     assert.equal(change.json.state === 'DOWN' || change.json.change.to === 'DOWN', true);
     // What any later observer sees: the retained documents, published again after the reconnect.
     const status = await second.waitFor((m) => isStatus(device, m) && m.json.online === true, 'status online again');
     assert.equal(status.json.verdict, 'not_serving');
-    const late = await subscribe(broker.port, `edgeway/${device}/endpoints/primary`);
-    subs.push(late);
+    const late = await subscribe(f.broker.port, `edgeway/${device}/endpoints/primary`);
+    f.subs.push(late);
     const retained = await late.waitFor((m) => isEndpoint(device, m), 'the retained endpoint document');
     assert.equal(retained.json.state, 'DOWN');
     assert.ok(retained.json.transitions >= 1);
@@ -164,31 +166,18 @@ describe('telemetry over MQTT (plain)', { skip: SKIP }, () => {
 });
 
 describe('telemetry over MQTT with TLS (mqtts://)', { skip: SKIP }, () => {
-  let broker;
-  let up;
   let c;
-  const agents = [];
-  const subs = [];
-
-  before(async () => {
+  const f = brokerAndUpstream(() => {
     c = certs();
-    broker = await startBroker({ tls: { cert: c.server.cert, key: c.server.key } });
-    up = await startUpstream({ name: 'primary' });
-  });
-
-  after(async () => {
-    for (const s of subs) s.stop();
-    for (const a of agents) await a.stop();
-    if (up) await up.close();
-    if (broker) await broker.stop();
+    return { tls: { cert: c.server.cert, key: c.server.key } };
   });
 
   it('publishes over TLS to a broker whose certificate the test CA signed', async () => {
     const device = 'kiosk-tls';
-    const sub = await subscribe(broker.port, `edgeway/${device}/#`);
-    subs.push(sub);
-    const agent = await agentFor(up, `mqtts://localhost:${broker.tlsPort}`, device, `ca_file = ${c.ca.cert}\n`);
-    agents.push(agent);
+    const sub = await subscribe(f.broker.port, `edgeway/${device}/#`);
+    f.subs.push(sub);
+    const agent = await agentFor(f.up, `mqtts://localhost:${f.broker.tlsPort}`, device, `ca_file = ${c.ca.cert}\n`);
+    f.agents.push(agent);
     await agent.waitStderr(/telemetry: connected to localhost:\d+ \(TLS\) as kiosk-tls/, 'the TLS session', 20000);
     const s = await sub.waitFor((m) => isStatus(device, m) && m.json.online === true, 'status online over TLS');
     assert.equal(s.json.device, device);
@@ -197,10 +186,10 @@ describe('telemetry over MQTT with TLS (mqtts://)', { skip: SKIP }, () => {
 
   it('refuses a broker whose certificate another CA signed: no session, logged', async () => {
     const device = 'kiosk-wrong-ca';
-    const sub = await subscribe(broker.port, `edgeway/${device}/#`);
-    subs.push(sub);
-    const agent = await agentFor(up, `mqtts://localhost:${broker.tlsPort}`, device, `ca_file = ${c.otherCa.cert}\n`);
-    agents.push(agent);
+    const sub = await subscribe(f.broker.port, `edgeway/${device}/#`);
+    f.subs.push(sub);
+    const agent = await agentFor(f.up, `mqtts://localhost:${f.broker.tlsPort}`, device, `ca_file = ${c.otherCa.cert}\n`);
+    f.agents.push(agent);
     const line = await agent.waitStderr(/warn telemetry: cannot connect to localhost:\d+: ([^\n]*)/, 'the refusal', 20000);
     assert.match(line[1], /certificate|verif|x509|CA/i, line[0]);
     // A second attempt fails the same way (logged once, then quietly), still no session.
@@ -212,30 +201,15 @@ describe('telemetry over MQTT with TLS (mqtts://)', { skip: SKIP }, () => {
     assert.equal(metricValue(m, 'edgeway_telemetry_connected', {}), 0, text);
     assert.equal(metricValue(m, 'edgeway_telemetry_connects_total', {}), 0, text);
     assert.deepEqual(sub.messages.filter((x) => x.topic.startsWith(`edgeway/${device}/`)), []);
-    assert.doesNotMatch(broker.log, new RegExp(`as ${device}`));
+    assert.doesNotMatch(f.broker.log, new RegExp(`as ${device}`));
     assert.doesNotMatch(agent.stderr, /telemetry: connected/);
   });
 });
 
 describe('telemetry over MQTT to a broker that wants a login', { skip: SKIP }, () => {
-  let broker;
-  let up;
-  const agents = [];
-  const subs = [];
   const PASSWORD = 'mqtt-SECRET-4711';
   const observer = { user: 'observer', password: 'observer-pass' };
-
-  before(async () => {
-    broker = await startBroker({ users: { 'kiosk-login': PASSWORD, [observer.user]: observer.password } });
-    up = await startUpstream({ name: 'primary' });
-  });
-
-  after(async () => {
-    for (const s of subs) s.stop();
-    for (const a of agents) await a.stop();
-    if (up) await up.close();
-    if (broker) await broker.stop();
-  });
+  const f = brokerAndUpstream(() => ({ users: { 'kiosk-login': PASSWORD, [observer.user]: observer.password } }));
 
   // What systemd's LoadCredential=edgeway.mqtt leaves: $CREDENTIALS_DIRECTORY/edgeway.mqtt, 0400.
   function credentials(password) {
@@ -248,20 +222,20 @@ describe('telemetry over MQTT to a broker that wants a login', { skip: SKIP }, (
     const agent = await startAgent({
       ini: {
         probe: FAST_PROBE,
-        endpoints: [{ name: 'primary', url: up.url }],
-        extra: telemetryIni(`mqtt://127.0.0.1:${broker.port}`, device,
+        endpoints: [{ name: 'primary', url: f.up.url }],
+        extra: telemetryIni(`mqtt://127.0.0.1:${f.broker.port}`, device,
           `username = kiosk-login\npassword_credential = edgeway.mqtt\n`),
       },
       env: { CREDENTIALS_DIRECTORY: credentials(password) },
     });
-    agents.push(agent);
+    f.agents.push(agent);
     return agent;
   }
 
   it('logs in with the password from the credential and publishes', async () => {
     const device = 'kiosk-login-ok';
-    const sub = await subscribe(broker.port, `edgeway/${device}/#`, observer);
-    subs.push(sub);
+    const sub = await subscribe(f.broker.port, `edgeway/${device}/#`, observer);
+    f.subs.push(sub);
     const agent = await agentWithLogin(device, PASSWORD);
     await agent.waitStderr(new RegExp(`telemetry: connected to 127\\.0\\.0\\.1:\\d+ as ${device}`), 'the session', 20000);
     const s = await sub.waitFor((m) => isStatus(device, m) && m.json.online === true, 'status online');
