@@ -60,5 +60,25 @@ foreach(f aesni.c aesce.c gcm.c)
   set_property(SOURCE ${EW_MBEDTLS_SOURCE}/library/${f} DIRECTORY ${EW_MBEDTLS_SOURCE}/library
                APPEND PROPERTY COMPILE_OPTIONS -O3)
 endforeach()
+# x86-64: edgeway's AES-GCM (MBEDTLS_GCM_ALT, platform/mbedtls/gcm_alt.h). The fast path is our
+# code, built with edgeway's flags; gcm_portable.c is Mbed TLS's gcm.c under other names.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  set(EW_GCM_CLMUL ON)
+  target_compile_definitions(mbedcrypto PUBLIC EW_GCM_CLMUL=1)
+  target_include_directories(mbedcrypto PUBLIC ${CMAKE_SOURCE_DIR}/platform/mbedtls)
+  add_library(ew_gcm_clmul OBJECT ${CMAKE_SOURCE_DIR}/platform/mbedtls/gcm_clmul.cpp)
+  target_compile_options(ew_gcm_clmul PRIVATE ${EW_PRODUCT_FLAGS} -O2 -ffunction-sections -fdata-sections)
+  target_compile_definitions(ew_gcm_clmul PRIVATE $<TARGET_PROPERTY:mbedcrypto,INTERFACE_COMPILE_DEFINITIONS>)
+  target_include_directories(ew_gcm_clmul SYSTEM PRIVATE $<TARGET_PROPERTY:mbedcrypto,INTERFACE_INCLUDE_DIRECTORIES>)
+  set_target_properties(ew_gcm_clmul PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  target_sources(mbedcrypto PRIVATE ${CMAKE_SOURCE_DIR}/platform/mbedtls/gcm_portable.c
+                 $<TARGET_OBJECTS:ew_gcm_clmul>)
+  set_property(SOURCE ${CMAKE_SOURCE_DIR}/platform/mbedtls/gcm_portable.c
+               DIRECTORY ${EW_MBEDTLS_SOURCE}/library APPEND PROPERTY INCLUDE_DIRECTORIES ${EW_MBEDTLS_SOURCE})
+  set_property(SOURCE ${CMAKE_SOURCE_DIR}/platform/mbedtls/gcm_portable.c
+               DIRECTORY ${EW_MBEDTLS_SOURCE}/library APPEND PROPERTY COMPILE_OPTIONS -O3)
+else()
+  set(EW_GCM_CLMUL OFF)
+endif()
 # Strip and gc the device binary's unused sections (the library was built in sections).
 add_link_options(-Wl,--gc-sections)

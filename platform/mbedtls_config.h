@@ -68,6 +68,13 @@
 #define MBEDTLS_MD_C
 #define MBEDTLS_AES_C
 #define MBEDTLS_GCM_C
+// x86-64: edgeway's AES-GCM for the record path (AES-NI and PCLMULQDQ, four blocks per step;
+// platform/mbedtls/gcm_clmul.cpp), over Mbed TLS's own GCM for everything else
+// (platform/mbedtls/gcm_portable.c, which compiles gcm.c without this define).
+// cmake/mbedtls_source.cmake sets EW_GCM_CLMUL for x86-64 targets.
+#if defined(EW_GCM_CLMUL) && !defined(EW_GCM_PORTABLE_TU)
+#define MBEDTLS_GCM_ALT
+#endif
 #define MBEDTLS_CHACHA20_C
 #define MBEDTLS_POLY1305_C
 #define MBEDTLS_CHACHAPOLY_C
