@@ -10,7 +10,8 @@
 #   scripts/install-deps.sh --test   also: the e2e client libraries and Chromium, clang with its sanitizer runtimes,
 #                                    lwIP, the ARM (aarch64, armhf) and Cortex-M toolchains, qemu,
 #                                    the :arm64/:armhf libraries, (bookworm) Mbed TLS 3.6.6
-#                                    built from Debian 13's source into /var/cache/edgeway,
+#                                    built from Debian 13's source into /var/cache/edgeway
+#                                    (and that source tree, for the lean static build),
 #                                    the package tests' debootstrap, debhelper, lintian, nspawn,
 #                                    Prometheus + promtool (the metrics test),
 #                                    and mosquitto + mosquitto-clients (the MQTT telemetry test)
@@ -45,6 +46,8 @@ if [ "${1:-}" = "--test" ]; then
   for arch in arm64 armhf; do bash scripts/cross-arm.sh --prepare "$arch"; done
   # Mbed TLS 3.6.6 for the ci.mbedtls36 test (Debian 12's own is 2.28; Debian 13's is 3.6).
   if [ "$EW_RELEASE" = bookworm ]; then bash scripts/mbedtls36.sh --prepare; fi
+  # Its source tree, for the lean static build (ci.lean, scripts/lean.sh), on both releases.
+  bash scripts/mbedtls36.sh --source
   # The e2e clients (openai, @langchain/openai, ai, playwright-core), pinned in tests/e2e/package-lock.json.
   if [ -f tests/e2e/package-lock.json ]; then
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
