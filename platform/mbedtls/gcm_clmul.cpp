@@ -19,6 +19,7 @@ extern "C" {
 #include <mbedtls/gcm.h>
 #include <mbedtls/platform_util.h>
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -29,12 +30,14 @@ extern "C" {
 
 namespace {
 
+// CPUID leaf 1, ECX: AES-NI (bit 25), PCLMULQDQ (bit 1), SSSE3 (bit 9). <cpuid.h> rather
+// than __builtin_cpu_supports, which links libgcc's whole CPU model table (4.5 KiB).
 bool cpu_has_clmul() {
     static int cached = -1;  // the agent is one thread
     if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul") &&
-                 __builtin_cpu_supports("ssse3");
+        unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+        const unsigned int need = bit_AES | bit_PCLMUL | bit_SSSE3;
+        cached = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & need) == need;
     }
     return cached == 1;
 }
