@@ -8,7 +8,9 @@
 //                 request, inclusive (a function and what it calls) and self, also differenced
 //   syscalls:     `strace -f -c` (SYSCALLS=0 skips), per request, by name
 // Used by bench/instructions.sh. Env: EDGEWAY, REQUESTS (2000), TOP, CASES (comma list of
-// json,sse,json-tls,sse-tls; default all four), SYSCALLS (1).
+// json,sse,json-tls,sse-tls; default all four), SYSCALLS (1), PEER=haproxy (the same
+// counts for HAProxy in edgeway's place: nbthread 1, keep-alive and `http-reuse always` to
+// the upstream, `ssl verify required` with the same CA, no health check).
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -21,6 +23,26 @@ const N = Number(process.env.REQUESTS || 2000);
 const TOP = Number(process.env.TOP || 0);
 const CASES = (process.env.CASES || 'json,sse,json-tls,sse-tls').split(',').filter(Boolean);
 const SYSCALLS = process.env.SYSCALLS !== '0';
+const PEER = process.env.PEER || '';
+if (PEER !== '' && PEER !== 'haproxy') throw new Error(`PEER=${PEER}: only haproxy is known`);
+
+// The proxy's configuration file and command line (without the tool in front).
+function proxyCommand(c, dir, port) {
+  if (PEER === 'haproxy') {
+    const u = new URL(c.url);
+    const tls = c.ca ? ` ssl verify required ca-file ${c.ca} sni str(${u.hostname}) verifyhost ${u.hostname}` : '';
+    fs.writeFileSync(path.join(dir, 'h.cfg'), `global\n    nbthread 1\n    maxconn 256\n` +
+      `defaults\n    mode http\n    option http-keep-alive\n    timeout connect 5s\n    timeout client 60s\n` +
+      `    timeout server 60s\n    timeout http-keep-alive 60s\n` +
+      `frontend api\n    bind 127.0.0.1:${port}\n    default_backend up\n` +
+      `backend up\n    http-reuse always\n    server up 127.0.0.1:${u.port}${tls}\n`);
+    return ['haproxy', '-db', '-f', path.join(dir, 'h.cfg')];
+  }
+  const ca = c.ca ? `ca_file = ${c.ca}\n` : '';
+  fs.writeFileSync(path.join(dir, 'e.ini'), `[agent]\nlisten = 127.0.0.1:${port}\nlog_level = error\n` +
+    `[probe]\ninterval_ms = 3600000\n[endpoint.up]\nurl = ${c.url}\nmodels = test-model\n${ca}`);
+  return [BIN, '-c', path.join(dir, 'e.ini')];
+}
 
 function freePort() {
   return new Promise((resolve) => {
@@ -78,20 +100,18 @@ function syscallCounts(file) {
 async function once(c, count, tool) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ew-ir-'));
   const port = await freePort();
-  const ca = c.ca ? `ca_file = ${c.ca}\n` : '';
-  fs.writeFileSync(path.join(dir, 'e.ini'), `[agent]\nlisten = 127.0.0.1:${port}\nlog_level = error\n` +
-    `[probe]\ninterval_ms = 3600000\n[endpoint.up]\nurl = ${c.url}\nmodels = test-model\n${ca}`);
+  const cmd = proxyCommand(c, dir, port);
   const out = path.join(dir, tool === 'callgrind' ? 'callgrind.out' : 'strace.out');
   const argv = tool === 'callgrind'
-    ? ['valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, BIN, '-c', path.join(dir, 'e.ini')]]
-    : ['strace', ['-f', '-c', '-o', out, BIN, '-c', path.join(dir, 'e.ini')]];
+    ? ['valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, ...cmd]]
+    : ['strace', ['-f', '-c', '-o', out, ...cmd]];
   const p = spawn(argv[0], argv[1], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr.on('data', (d) => { err += d; });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   for (let i = 0; ; i++) {  // wait until it answers (valgrind starts slowly), bounded
     try { await new Promise((res, rej) => http.get({ host: '127.0.0.1', port, path: '/healthz' }, (r) => { r.resume(); r.on('end', res); }).on('error', rej)); break; } catch (e) {
-      if (i > 600) throw new Error(`edgeway did not start: ${err}`);
+      if (i > 600) throw new Error(`${PEER || 'edgeway'} did not start: ${err}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -158,7 +178,7 @@ const fmt = (x) => Math.round(x).toLocaleString('en-US');
   }
   await plain.close();
   await tls.close();
-  console.log(`\nedgeway ${BIN}, ${N} requests subtracted from ${2 * N}, one keep-alive client connection`);
+  console.log(`\n${PEER === 'haproxy' ? execFileSync('haproxy', ['-v'], { encoding: 'utf8' }).split('\n')[0] : `edgeway ${BIN}`}, ${N} requests subtracted from ${2 * N}, one keep-alive client connection`);
   console.log('| request | instructions per proxied request | syscalls per request | of which |\n|---|---:|---:|---|');
   for (const r of rows)
     console.log(`| ${r.kind} | ${fmt(r.per)} | ${r.syscalls === undefined ? '' : r.syscalls.toFixed(2)} | ${r.by || ''} |`);

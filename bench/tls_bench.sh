@@ -17,7 +17,8 @@
 # connection, so probes are where resumption shows.
 # Measured in the same run, each target in turn: latency p50/p99 at 1 connection (added =
 # minus direct), requests/s at CONNS (16) connections, CPU per proxied request (utime+stime
-# of the proxy's processes / requests, in the 16-connection run), TLS handshakes the proxy
+# of the proxy's processes / requests, in the 16-connection run; and utime alone, the part that
+# is the proxy's own code rather than the kernel's loopback TCP), TLS handshakes the proxy
 # made to the upstream in the whole run (full and resumed: nginx's $ssl_session_reused on
 # each connection's first request), RSS after the load.
 #
@@ -204,10 +205,11 @@ for t in "${TARGETS[@]}"; do wait_port "${LISTEN[$t]}"; done
 sleep 2  # first probes and health checks
 
 # ---- load ------------------------------------------------------------------------------------
-tree_jiffies() {  # PID: utime+stime of a process and its children
-  local s=0 p
+tree_jiffies() {  # PID [user]: utime+stime (or utime alone) of a process and its children
+  local s=0 p f='$14 + $15'
+  [[ ${2:-} == user ]] && f='$14'
   for p in $1 $(pgrep -P "$1" 2>/dev/null); do
-    [[ -r /proc/$p/stat ]] && s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    [[ -r /proc/$p/stat ]] && s=$((s + $(awk "{print $f}" "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
   echo "$s"
 }
@@ -231,7 +233,7 @@ wait_quiet() {
   done
 }
 hs_count() { [[ -f "$WORK/hs-$1.log" ]] && wc -l <"$WORK/hs-$1.log" || echo 0; }
-declare -A LAT RPS CPU RSS HS1 HS16
+declare -A LAT RPS CPU USR RSS HS1 HS16
 log "$(machine_line)"
 log "$(source_line)"
 for t in "${TARGETS[@]}"; do
@@ -241,17 +243,18 @@ for t in "${TARGETS[@]}"; do
   sleep 1.2; n0=$(hs_count "$t")
   LAT[$t]=$(run_wrk "$u" 1 1 "$LAT_SECS")
   sleep 1.2; n1=$(hs_count "$t")
-  j0=0; [[ $t != direct ]] && j0=$(tree_jiffies "${PID[$t]}")
+  j0=0; u0=0; [[ $t != direct ]] && { j0=$(tree_jiffies "${PID[$t]}"); u0=$(tree_jiffies "${PID[$t]}" user); }
   RPS[$t]=$(run_wrk "$u" "$WRK_THREADS" "$CONNS" "$RPS_SECS")
   if [[ $t != direct ]]; then
-    j1=$(tree_jiffies "${PID[$t]}")
+    j1=$(tree_jiffies "${PID[$t]}"); u1=$(tree_jiffies "${PID[$t]}" user)
     CPU[$t]=$(awk -v j=$((j1 - j0)) -v hz="$(getconf CLK_TCK)" -v n="$(field "${RPS[$t]}" requests)" 'BEGIN { printf "%.1f", j * 1e6 / hz / n }')
+    USR[$t]=$(awk -v j=$((u1 - u0)) -v hz="$(getconf CLK_TCK)" -v n="$(field "${RPS[$t]}" requests)" 'BEGIN { printf "%.1f", j * 1e6 / hz / n }')
     RSS[$t]=$(rss_tree_kb "${PID[$t]}")
   fi
   sleep 1.2; n2=$(hs_count "$t")
   HS1[$t]=$((n1 - n0)); HS16[$t]=$((n2 - n1))
   log "$t: 1 conn ${LAT[$t]}"
-  log "$t: $CONNS conns ${RPS[$t]} cpu_us_per_req=${CPU[$t]:--} rss_kb=${RSS[$t]:--} handshakes: ${HS1[$t]} at 1 conn, ${HS16[$t]} at $CONNS"
+  log "$t: $CONNS conns ${RPS[$t]} cpu_us_per_req=${CPU[$t]:--} user_us_per_req=${USR[$t]:--} rss_kb=${RSS[$t]:--} handshakes: ${HS1[$t]} at 1 conn, ${HS16[$t]} at $CONNS"
 done
 
 # ---- table -----------------------------------------------------------------------------------
@@ -263,17 +266,17 @@ h50=$(( $(field "${LAT[haproxy]}" p50_us) - d50 )); h99=$(( $(field "${LAT[hapro
 hrps=$(field "${RPS[haproxy]}" rps)
 echo
 echo "# $(haproxy -v | head -1); $(nginx -v 2>&1); wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'); $LAT_SECS s at 1 connection, $RPS_SECS s at $CONNS"
-echo "| | latency p50 / p99, 1 conn (µs) | added p50 / p99 (µs) | added vs HAProxy | req/s, $CONNS conns | vs HAProxy | CPU per request (µs) | vs HAProxy | TLS handshakes full / resumed, whole run (protocol) | handshakes in the 1-conn / $CONNS-conn runs | RSS after load (kB) | vs HAProxy |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+echo "| | latency p50 / p99, 1 conn (µs) | added p50 / p99 (µs) | added vs HAProxy | req/s, $CONNS conns | vs HAProxy | CPU per request (µs) | vs HAProxy | of it user-space (µs) | vs HAProxy | TLS handshakes full / resumed, whole run (protocol) | handshakes in the 1-conn / $CONNS-conn runs | RSS after load (kB) | vs HAProxy |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
 for t in "${TARGETS[@]}"; do
   p50=$(field "${LAT[$t]}" p50_us); p99=$(field "${LAT[$t]}" p99_us); rps=$(field "${RPS[$t]}" rps)
   read -r full res proto < <(hs "$t")
   if [[ $t == direct ]]; then
-    echo "| direct (wrk over TLS) | $p50 / $p99 | – | | $rps | | | | (wrk) | | | |"
+    echo "| direct (wrk over TLS) | $p50 / $p99 | – | | $rps | | | | | | (wrk) | | | |"
     continue
   fi
   a50=$((p50 - d50)); a99=$((p99 - d99))
-  echo "| $t | $p50 / $p99 | $a50 / $a99 | $(ratio "$a50" "$h50") / $(ratio "$a99" "$h99") | $rps | $(ratio "$rps" "$hrps") | ${CPU[$t]} | $(ratio "${CPU[$t]}" "${CPU[haproxy]}") | $full / $res ($proto) | ${HS1[$t]} / ${HS16[$t]} | ${RSS[$t]} | $(ratio "${RSS[$t]}" "${RSS[haproxy]}") |"
+  echo "| $t | $p50 / $p99 | $a50 / $a99 | $(ratio "$a50" "$h50") / $(ratio "$a99" "$h99") | $rps | $(ratio "$rps" "$hrps") | ${CPU[$t]} | $(ratio "${CPU[$t]}" "${CPU[haproxy]}") | ${USR[$t]} | $(ratio "${USR[$t]}" "${USR[haproxy]}") | $full / $res ($proto) | ${HS1[$t]} / ${HS16[$t]} | ${RSS[$t]} | $(ratio "${RSS[$t]}" "${RSS[haproxy]}") |"
 done
 for t in "${TARGETS[@]}"; do
   e=$(field "${RPS[$t]}" status_errors); c=$(field "${RPS[$t]}" connect_errors); r=$(field "${RPS[$t]}" read_errors)
