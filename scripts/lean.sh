@@ -28,7 +28,10 @@ echo "== build"
 cmake --build "$BUILD" -j2 >"$BUILD/build.log" 2>&1 || { tail -50 "$BUILD/build.log"; exit 1; }
 
 bin=$BUILD/edgeway
-if file -L "$bin" | grep -q 'dynamically linked'; then echo "FAIL: $bin is dynamically linked"; file -L "$bin"; exit 1; fi
+# Static: no program interpreter and no shared library needed (binutils' readelf).
+if readelf -lW "$bin" | grep -q 'INTERP' || readelf -dW "$bin" | grep -q '(NEEDED)'; then
+  echo "FAIL: $bin is dynamically linked:"; readelf -dW "$bin" | grep '(NEEDED)'; exit 1
+fi
 nm "$bin" | grep ' mbedtls_ssl_tls13_handshake_client_step$' >/dev/null \
   || { echo "FAIL: $bin has no TLS 1.3 client"; exit 1; }
 if nm "$bin" | grep -E ' mbedtls_ssl_(tls13_)?handshake_server_step$' >/dev/null; then
