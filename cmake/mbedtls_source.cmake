@@ -63,7 +63,6 @@ endforeach()
 # x86-64: edgeway's AES-GCM (MBEDTLS_GCM_ALT, platform/mbedtls/gcm_alt.h). The fast path is our
 # code, built with edgeway's flags; gcm_portable.c is Mbed TLS's gcm.c under other names.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
-  set(EW_GCM_CLMUL ON)
   target_compile_definitions(mbedcrypto PUBLIC EW_GCM_CLMUL=1)
   target_include_directories(mbedcrypto PUBLIC ${CMAKE_SOURCE_DIR}/platform/mbedtls)
   add_library(ew_gcm_clmul OBJECT ${CMAKE_SOURCE_DIR}/platform/mbedtls/gcm_clmul.cpp)
@@ -77,8 +76,6 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
                DIRECTORY ${EW_MBEDTLS_SOURCE}/library APPEND PROPERTY INCLUDE_DIRECTORIES ${EW_MBEDTLS_SOURCE})
   set_property(SOURCE ${CMAKE_SOURCE_DIR}/platform/mbedtls/gcm_portable.c
                DIRECTORY ${EW_MBEDTLS_SOURCE}/library APPEND PROPERTY COMPILE_OPTIONS -O3)
-else()
-  set(EW_GCM_CLMUL OFF)
 endif()
 # Strip and gc the device binary's unused sections (the library was built in sections).
 add_link_options(-Wl,--gc-sections)

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/rng.h"
 #include "ew_catch.h"
 #include "gcm_portable.h"
 
@@ -28,14 +29,9 @@ Bytes hex(const char* s) {
     return out;
 }
 
-struct Rng {  // xorshift64*: reproducible inputs
-    uint64_t s = 0x9e3779b97f4a7c15ull;
-    unsigned char byte() {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        return static_cast<unsigned char>((s * 0x2545f4914f6cdd1dull) >> 56);
-    }
+struct Rng {  // reproducible inputs from the project's xorshift64*
+    ew::Rng r;
+    unsigned char byte() { return static_cast<unsigned char>(r.next() >> 24); }
     Bytes bytes(size_t n) {
         Bytes b(n);
         for (auto& c : b) c = byte();
